@@ -1,0 +1,69 @@
+"""The `swarmml` command: a thin click layer over the Python API.
+
+Every command lives in a module of this package named after its area; this
+module only assembles them and turns errors into one line for people.
+"""
+import sys
+
+import click
+
+from swarmml.errors import SwarmmlError
+
+
+class OneLineErrors(click.Group):
+    """Turn user mistakes into one line on stderr, never a traceback.
+
+    Exit code 2 for bad input (click's usage errors and our UsageError),
+    1 for other failures we can explain.
+    """
+
+    def main(self, args=None, prog_name=None, **extra):
+        try:
+            return super().main(args=args, prog_name=prog_name, standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("swarmml: aborted", err=True)
+            sys.exit(130)
+        except click.UsageError as exc:
+            where = f"{exc.ctx.command_path}: " if exc.ctx is not None else ""
+            click.echo(f"swarmml: error: {where}{exc.format_message()}", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"swarmml: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except SwarmmlError as exc:
+            click.echo(f"swarmml: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("swarmml: interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="swarmml")
+def cli():
+    """Deploy scikit-learn inference services on Docker Swarm and prove that they scale."""
+
+
+def _register():
+    # Imported here so that each area stays in its own module.
+    from swarmml.cli import cluster_cmds
+    for command in cluster_cmds.COMMANDS:
+        cli.add_command(command)
+    for name in ("build_cmds", "stack_cmds", "ops_cmds", "verify_cmds"):
+        try:
+            module = __import__(f"swarmml.cli.{name}", fromlist=["COMMANDS"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"swarmml.cli.{name}":
+                raise
+            continue
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main():
+    cli()

@@ -1,0 +1,53 @@
+"""How swarmml shows things to people: tables, JSON for scripts, progress.
+
+Commands print through these helpers so that every table looks alike and
+`-o json` always means the same thing.
+"""
+import json
+import sys
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+# Progress and notes go to stderr so that stdout stays clean for -o json and
+# for commands whose last line is meant to be captured (build, url).
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def table(rows, columns, title=None):
+    """Print rows (a list of dicts) as a table with the given column keys."""
+    t = Table(title=title, show_edge=False, header_style="bold")
+    for col in columns:
+        t.add_column(col.upper().replace("_", " "))
+    for row in rows:
+        t.add_row(*["" if row.get(c) is None else str(row.get(c)) for c in columns])
+    out.print(t)
+
+
+def emit_json(data):
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def note(message):
+    err.print(message)
+
+
+@contextmanager
+def progress(transient=False):
+    """A rich Progress on stderr; callers add one task per thing they wait on."""
+    p = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=transient,
+    )
+    with p:
+        yield p
