@@ -1,9 +1,13 @@
-"""The one module that talks to a Docker engine.
+"""The engine package: the only code in swarmml that talks to a Docker engine.
 
-Everything else in swarmml works on plain data (dicts, lists, dataclasses);
-this module turns that into Docker Engine API calls through the Docker SDK and
-turns the engine's answers back into plain data. Engine errors that a person
-can act on become SwarmmlError with one line of explanation.
+Everything else works on plain data (dicts, lists, dataclasses); these modules
+turn that into Docker Engine API calls through the Docker SDK and turn the
+answers back into plain data. Engine errors a person can act on become
+SwarmmlError with one line of explanation.
+
+- this file: choosing and connecting to an engine;
+- nodes.py: the containers, networks and volumes of a local cluster (lead);
+- swarm.py: services, tasks, nodes, networks, secrets, configs of a Swarm (stacks/ops).
 """
 import os
 from dataclasses import dataclass
