@@ -13,8 +13,10 @@ from rich.table import Table
 
 # Progress and notes go to stderr so that stdout stays clean for -o json and
 # for commands whose last line is meant to be captured (build, url).
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False, soft_wrap=True)
+# Off a terminal (CI logs, pipes) rich would wrap at 80 columns and truncate table cells.
+_WIDTH = None if sys.stdout.isatty() else 200
+err = Console(stderr=True, highlight=False, width=_WIDTH)
+out = Console(highlight=False, width=_WIDTH)
 
 
 def table(rows, columns, title=None):

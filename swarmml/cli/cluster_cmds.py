@@ -1,0 +1,111 @@
+"""`swarmml cluster ...` and `swarmml doctor`."""
+import click
+
+from swarmml import cluster as clusters
+from swarmml import doctor as doctors
+from swarmml.console import emit_json, note, out, table
+
+OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
+                      help="table for people, json for scripts")
+NAME = click.option("--name", default="local", show_default=True, help="cluster name")
+NODE_COLUMNS = ["node", "state", "role", "availability", "engine", "addr", "tasks", "container"]
+
+
+@click.group()
+def cluster():
+    """A local multi-node Swarm (Docker-in-Docker) with its own registry."""
+
+
+@cluster.command()
+@NAME
+@click.option("--nodes", type=click.IntRange(1, clusters.MAX_NODES), default=3, show_default=True)
+@click.option("--managers", type=click.IntRange(1, clusters.MAX_NODES), default=1, show_default=True)
+@click.option("--images", "image_mode", type=click.Choice(["auto", "public", "local"]), default="auto",
+              show_default=True, help="public images, or ones built locally from Debian packages")
+@OUTPUT
+def up(name, nodes, managers, image_mode, output):
+    """Start the cluster (or add nodes to it); a running cluster is left as it is."""
+    result = clusters.up(name, nodes, managers, image_mode)
+    if output == "json":
+        emit_json({"already_up": result.already_up, "created": result.created,
+                   "duration_s": round(result.duration_s, 2), **result.status})
+        return
+    if result.already_up:
+        note(f"cluster {name!r} is already up ({len(result.status['nodes'])} nodes); nothing changed")
+    else:
+        note(f"cluster {name!r} up in {result.duration_s:.1f} s; started: {', '.join(result.created) or 'nothing'}")
+    table(result.status["nodes"], NODE_COLUMNS)
+    if not result.already_up:
+        _print_doctor(name)
+    note(f'next: eval "$(swarmml cluster env --name {name})"; docker node ls')
+
+
+@cluster.command()
+@NAME
+def env(name):
+    """Print `export DOCKER_HOST=...` for this cluster's manager."""
+    click.echo(clusters.env(name))
+
+
+@cluster.command()
+@NAME
+@OUTPUT
+def status(name, output):
+    """Nodes, state, role, availability, engine version and tasks per node."""
+    st = clusters.status(name)
+    if output == "json":
+        emit_json(st)
+        return
+    table(st["nodes"], NODE_COLUMNS, title=f"cluster {name}")
+    reg = st["registry"]
+    out.print(f"registry: {reg['container']}, push to {reg['push_prefix']}, nodes pull from {reg['pull_prefix']}")
+
+
+@cluster.command()
+@NAME
+def down(name):
+    """Remove the containers, networks and volumes this cluster made, and nothing else."""
+    removed = clusters.down(name)
+    note(f"cluster {name!r} removed: {removed['containers']} containers, {removed['networks']} networks, "
+         f"{removed['volumes']} volumes")
+
+
+@cluster.command("stop-node")
+@NAME
+@click.argument("node")
+def stop_node(name, node):
+    """Stop one node's container (a failure drill)."""
+    note(f"stopped {clusters.stop_node(name, node)}")
+
+
+@cluster.command("start-node")
+@NAME
+@click.argument("node")
+def start_node(name, node):
+    """Start a stopped node and wait until the swarm sees it ready."""
+    note(f"started {clusters.start_node(name, node)}")
+
+
+def _print_doctor(cluster_name=None):
+    _, found = doctors.run(cluster_name)
+    marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
+    for f in found:
+        note(f"{marks[f.level]:>14} {f.check:<9} {f.message}")
+    return found
+
+
+@click.command()
+@click.option("--cluster", "cluster_name", default=None, help="a local cluster (default: the engine in use)")
+@OUTPUT
+def doctor(cluster_name, output):
+    """Check the engine, swarm, routing mode (IPVS), disk and registry."""
+    if output == "json":
+        facts, found = doctors.run(cluster_name)
+        emit_json(doctors.as_json(facts, found))
+    else:
+        found = _print_doctor(cluster_name)
+    if any(f.level == "fail" for f in found):
+        raise SystemExit(1)
+
+
+COMMANDS = [cluster, doctor]

@@ -1,0 +1,288 @@
+"""A real multi-node Swarm on one machine: Docker-in-Docker nodes and a registry.
+
+Every object a cluster makes carries the io.swarmml.cluster label, so `down`
+removes exactly those. Each node's engine is reached through a unix socket in
+a root-only directory (/run/swarmml/<cluster>/), never through a TCP port.
+"""
+import os
+import re
+import time
+from dataclasses import dataclass, field
+
+from swarmml import engine, images
+from swarmml.console import note
+from swarmml.engine import nodes as io
+from swarmml.errors import NotFound, SwarmmlError, UsageError
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+MAX_NODES = 9
+
+
+@dataclass(frozen=True)
+class Registry:
+    push_prefix: str  # reachable from this machine, e.g. 127.0.0.1:41234
+    pull_prefix: str  # what the nodes pull from: registry:5000
+
+
+@dataclass
+class UpResult:
+    name: str
+    created: list = field(default_factory=list)  # container names made or started by this call
+    already_up: bool = False
+    status: dict = field(default_factory=dict)
+    duration_s: float = 0.0
+
+
+# --- names (pure) --------------------------------------------------------------
+
+def validate(name, nodes=1, managers=1):
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise UsageError(f"--name: expected lowercase letters, digits and dashes (at most 31), got {name!r}")
+    if not isinstance(nodes, int) or isinstance(nodes, bool) or not 1 <= nodes <= MAX_NODES:
+        raise UsageError(f"--nodes: expected an integer from 1 to {MAX_NODES}, got {nodes!r}")
+    if not isinstance(managers, int) or isinstance(managers, bool) or not 1 <= managers <= nodes:
+        raise UsageError(f"--managers: expected an integer from 1 to --nodes ({nodes}), got {managers!r}")
+
+
+def network_name(name):
+    return f"swarmml-{name}"
+
+
+def node_container(name, i):
+    return f"swarmml-{name}-node{i}"
+
+
+def registry_container(name):
+    return f"swarmml-{name}-registry"
+
+
+def socket_dir(name, i):
+    return os.path.join(engine.SOCKET_ROOT, name, f"node{i}")
+
+
+def node_index(name, node):
+    """node may be 'node2', '2' or the container name; returns 2."""
+    m = re.fullmatch(rf"(?:swarmml-{re.escape(name)}-)?(?:node)?(\d+)", str(node))
+    if not m:
+        raise UsageError(f"node: expected a node name like node2, got {node!r}")
+    return int(m.group(1))
+
+
+def summarize(nodes, tasks, containers):
+    """Pure: one row per swarm node, with the tasks running on it and its container state."""
+    per_node = {}
+    for t in tasks:
+        per_node[t["node"]] = per_node.get(t["node"], 0) + 1
+    rows = []
+    for n in sorted(nodes, key=lambda n: n["hostname"]):
+        rows.append({
+            "node": n["hostname"],
+            "state": n["state"],
+            "role": n["role"] + (" (leader)" if n.get("leader") else ""),
+            "availability": n["availability"],
+            "engine": n["engine"],
+            "addr": n["addr"],
+            "tasks": per_node.get(n["id"], 0),
+            "container": containers.get(n["hostname"], "-"),
+        })
+    return rows
+
+
+# --- verbs -----------------------------------------------------------------------
+
+def up(name="local", nodes=3, managers=1, image_mode="auto"):
+    """Bring the cluster to at least `nodes` nodes; a running cluster is reported and left alone."""
+    validate(name, nodes, managers)
+    started = time.monotonic()
+    from swarmml.bootstrap import ensure_engine
+    client = ensure_engine()
+    result = UpResult(name)
+
+    existing = {c.name: c for c in io.cluster_containers(client, name)}
+    wanted = [node_container(name, i) for i in range(1, nodes + 1)] + [registry_container(name)]
+    if all(n in existing and existing[n].status == "running" for n in wanted):
+        st = status(name, client=client)
+        if sum(1 for r in st["nodes"] if r["state"] == "ready") >= nodes:
+            result.already_up, result.status = True, st
+            result.duration_s = time.monotonic() - started
+            return result
+
+    chosen = images.image_set(client, image_mode)
+    net = network_name(name)
+    io.ensure_network(client, net, name)
+    os.makedirs(os.path.join(engine.SOCKET_ROOT, name), mode=0o700, exist_ok=True)
+    os.chmod(engine.SOCKET_ROOT, 0o700)
+    os.chmod(os.path.join(engine.SOCKET_ROOT, name), 0o700)
+
+    reg = registry_container(name)
+    if reg not in existing:
+        io.ensure_volume(client, reg, name, "registry")
+        io.run_registry(client, cluster=name, container_name=reg, image=chosen.registry, network=net,
+                        volume=reg, data_path=chosen.registry_data)
+        result.created.append(reg)
+    elif existing[reg].status != "running":
+        existing[reg].start()
+        result.created.append(reg)
+
+    for i in range(1, nodes + 1):
+        cname = node_container(name, i)
+        role = "manager" if i <= managers else "worker"
+        if cname in existing:
+            if existing[cname].status != "running":
+                existing[cname].start()
+                result.created.append(cname)
+            continue
+        os.makedirs(socket_dir(name, i), mode=0o700, exist_ok=True)
+        io.ensure_volume(client, cname, name, "node")
+        io.run_node(client, cluster=name, container_name=cname, hostname=f"node{i}", image=chosen.node,
+                    network=net, volume=cname, socket_dir=socket_dir(name, i),
+                    insecure_registry="registry:5000", role=role)
+        result.created.append(cname)
+
+    _form_swarm(client, name, nodes, managers)
+    link = engine.cluster_socket(name)
+    if not os.path.islink(link):
+        os.symlink(os.path.join(socket_dir(name, 1), "docker.sock"), link)
+    _wait_ready(name, nodes)
+    result.status = status(name, client=client)
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+def _form_swarm(client, name, nodes, managers):
+    net = network_name(name)
+    addrs, engines = {}, {}
+    for i in range(1, nodes + 1):
+        addrs[i] = io.container_ip(client.containers.get(node_container(name, i)), net)
+        engines[i] = io.wait_node_engine(os.path.join(socket_dir(name, i), "docker.sock"))
+    state, _ = io.swarm_state(engines[1])
+    if state == "inactive":
+        io.swarm_init(engines[1], addrs[1])
+    tokens = io.join_tokens(engines[1])
+    for i in range(2, nodes + 1):
+        state, _ = io.swarm_state(engines[i])
+        if state == "inactive":
+            token = tokens["Manager"] if i <= managers else tokens["Worker"]
+            io.swarm_join(engines[i], addrs[1], token, addrs[i])
+
+
+def _wait_ready(name, nodes, timeout=90):
+    manager = manager_client(name)
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = io.swarm_nodes(manager)
+        ready = [n for n in listed if n["state"] == "ready"]
+        if len(ready) >= nodes:
+            return
+        if time.monotonic() > deadline:
+            raise SwarmmlError(f"only {len(ready)} of {nodes} nodes became ready within {timeout} s; "
+                               f"see `swarmml cluster status --name {name}`")
+        time.sleep(0.5)
+
+
+def manager_client(name):
+    sock = engine.cluster_socket(name)
+    if not os.path.exists(sock):
+        raise NotFound(f"no running swarmml cluster named '{name}'; start it with `swarmml cluster up --name {name}`")
+    return engine.connect(f"unix://{sock}")
+
+
+def exists(name, client=None):
+    client = client or engine.host_client()
+    return name in io.all_cluster_names(client)
+
+
+def _require(name, client):
+    if not NAME_RE.match(str(name)) or not exists(name, client):
+        known = io.all_cluster_names(client)
+        hint = f" (clusters here: {', '.join(known)})" if known else " (none exists; `swarmml cluster up`)"
+        raise NotFound(f"unknown cluster {name!r}{hint}")
+
+
+def env(name="local"):
+    """The shell line that points the docker CLI at this cluster's manager."""
+    client = engine.host_client()
+    _require(name, client)
+    sock = engine.cluster_socket(name)
+    if not os.path.exists(sock):
+        raise SwarmmlError(f"cluster {name!r} exists but its manager is not running; `swarmml cluster up --name {name}`")
+    return f"export DOCKER_HOST=unix://{sock}"
+
+
+def status(name="local", client=None):
+    client = client or engine.host_client()
+    _require(name, client)
+    containers = {c.name: c for c in io.cluster_containers(client, name)}
+    by_host = {}
+    for cname, c in containers.items():
+        m = re.fullmatch(rf"swarmml-{re.escape(name)}-(node\d+)", cname)
+        if m:
+            by_host[m.group(1)] = c.status
+    try:
+        manager = manager_client(name)
+        nodes, tasks = io.swarm_nodes(manager), io.running_tasks(manager)
+    except SwarmmlError:
+        nodes, tasks = [], []
+    reg = containers.get(registry_container(name))
+    port = io.published_port(reg) if reg is not None and reg.status == "running" else None
+    return {
+        "cluster": name,
+        "docker_host": f"unix://{engine.cluster_socket(name)}",
+        "registry": {"container": reg.status if reg else "missing",
+                     "push_prefix": f"127.0.0.1:{port}" if port else None, "pull_prefix": "registry:5000"},
+        "nodes": summarize(nodes, tasks, by_host),
+    }
+
+
+def registry(name="local"):
+    st = status(name)
+    if not st["registry"]["push_prefix"]:
+        raise SwarmmlError(f"the registry of cluster {name!r} is not running; `swarmml cluster up --name {name}`")
+    return Registry(st["registry"]["push_prefix"], st["registry"]["pull_prefix"])
+
+
+def down(name="local"):
+    client = engine.host_client()
+    _require(name, client)
+    removed = io.remove_cluster_objects(client, name)
+    root = os.path.join(engine.SOCKET_ROOT, name)
+    if os.path.isdir(root):
+        import shutil
+        shutil.rmtree(root, ignore_errors=True)
+    return removed
+
+
+def stop_node(name, node):
+    client = engine.host_client()
+    _require(name, client)
+    c = _node(client, name, node)
+    c.stop(timeout=10)
+    return c.name
+
+
+def start_node(name, node, wait=True):
+    client = engine.host_client()
+    _require(name, client)
+    i = node_index(name, node)
+    c = _node(client, name, node)
+    c.start()
+    if wait:
+        io.wait_node_engine(os.path.join(socket_dir(name, i), "docker.sock"))
+        manager = manager_client(name)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(n["hostname"] == f"node{i}" and n["state"] == "ready" for n in io.swarm_nodes(manager)):
+                break
+            time.sleep(0.5)
+        else:
+            raise SwarmmlError(f"node{i} started but did not become ready within 60 s")
+    return c.name
+
+
+def _node(client, name, node):
+    i = node_index(name, node)
+    cname = node_container(name, i)
+    for c in io.cluster_containers(client, name):
+        if c.name == cname:
+            return c
+    raise NotFound(f"cluster {name!r} has no node {node!r}")

@@ -1,0 +1,263 @@
+"""Engine I/O for local clusters: images, node containers, networks and volumes on the host engine.
+
+Swarm-level calls (swarm init/join, node list) go to each node's own engine
+through the unix socket it exposes in the cluster's root-only directory.
+"""
+import os
+import subprocess
+import time
+
+import docker
+import docker.errors
+
+from swarmml.engine import CLUSTER_LABEL, ROLE_LABEL, connect, explain
+from swarmml.errors import SwarmmlError
+
+# Flags that let Docker-in-Docker run without --privileged, which fails on
+# hosts missing CAP_SYS_RESOURCE. The cgroup mount is what nested containers need.
+NODE_RUN_OPTIONS = dict(
+    cap_add=["ALL"],
+    cap_drop=["SYS_RESOURCE"],
+    security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+    device_cgroup_rules=["a *:* rwm"],
+    tmpfs={"/run": ""},
+)
+NODE_SOCKET_DIR = "/swarmml-run"  # where a node's dockerd puts the socket we reach it by
+
+
+# --- images -------------------------------------------------------------------
+
+def image_exists(client, ref):
+    try:
+        client.images.get(ref)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def try_pull(client, ref):
+    """Pull ref; False (quickly) when no registry can be reached."""
+    try:
+        client.images.pull(ref)
+        return True
+    except (docker.errors.APIError, docker.errors.DockerException):
+        return False
+
+
+def build_image(client, context, ref, buildargs=None, labels=None, on_line=None):
+    """Build a Dockerfile context; calls on_line(str) for each line of build output."""
+    try:
+        for chunk in client.api.build(path=context, tag=ref, buildargs=buildargs or {}, labels=labels or {},
+                                      rm=True, forcerm=True, decode=True):
+            if "error" in chunk:
+                raise SwarmmlError(f"building {ref} failed: {chunk['error'].strip()}")
+            if on_line and chunk.get("stream", "").strip():
+                on_line(chunk["stream"].rstrip())
+    except docker.errors.APIError as exc:
+        raise SwarmmlError(f"building {ref} failed: {explain(exc)}") from None
+
+
+def import_rootfs(client, rootfs_dir, ref, changes):
+    """docker import of a directory tree (a debootstrap root) as image ref."""
+    tar = subprocess.Popen(["tar", "-C", rootfs_dir, "-c", "."], stdout=subprocess.PIPE)
+    try:
+        client.api.import_image(src=iter(lambda: tar.stdout.read(1 << 20), b""), repository=ref,
+                                changes=changes, stream_src=True)
+    finally:
+        tar.stdout.close()
+        tar.wait()
+
+
+def push_image(client, ref):
+    for chunk in client.api.push(ref, stream=True, decode=True):
+        if "error" in chunk:
+            raise SwarmmlError(f"pushing {ref} failed: {chunk['error'].strip()}")
+
+
+# --- cluster objects on the host engine ----------------------------------------
+
+def labels_for(cluster, role):
+    return {CLUSTER_LABEL: cluster, ROLE_LABEL: role}
+
+
+def ensure_network(client, name, cluster):
+    found = client.networks.list(names=[name])
+    found = [n for n in found if n.name == name]
+    if found:
+        return found[0]
+    return client.networks.create(name, driver="bridge", labels=labels_for(cluster, "network"))
+
+
+def ensure_volume(client, name, cluster, role):
+    try:
+        return client.volumes.get(name)
+    except docker.errors.NotFound:
+        return client.volumes.create(name, labels=labels_for(cluster, role))
+
+
+def cluster_containers(client, cluster):
+    return client.containers.list(all=True, filters={"label": f"{CLUSTER_LABEL}={cluster}"})
+
+
+def all_cluster_names(client):
+    """Every cluster name that labels a container, network or volume on this engine."""
+    labelled = [c.labels for c in client.containers.list(all=True, filters={"label": CLUSTER_LABEL})]
+    labelled += [n.attrs.get("Labels") or {} for n in client.networks.list(filters={"label": CLUSTER_LABEL})]
+    labelled += [v.attrs.get("Labels") or {} for v in client.volumes.list(filters={"label": CLUSTER_LABEL})]
+    return sorted({labels[CLUSTER_LABEL] for labels in labelled if labels.get(CLUSTER_LABEL)})
+
+
+def run_node(client, *, cluster, container_name, hostname, image, network, volume, socket_dir,
+             insecure_registry, role):
+    args = [
+        "-H", "unix:///var/run/docker.sock",
+        "-H", f"unix://{NODE_SOCKET_DIR}/docker.sock",
+        "--insecure-registry", insecure_registry,
+    ]
+    api = client.api
+    host_config = api.create_host_config(
+        binds={volume: {"bind": "/var/lib/docker", "mode": "rw"},
+               "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
+               socket_dir: {"bind": NODE_SOCKET_DIR, "mode": "rw"}},
+        network_mode=network,
+        restart_policy={"Name": "no"},
+        **NODE_RUN_OPTIONS,
+    )
+    # What `--security-opt systempaths=unconfined` means to the CLI: nothing
+    # masked or read-only under /proc and /sys, which a nested dockerd needs.
+    host_config["MaskedPaths"] = []
+    host_config["ReadonlyPaths"] = []
+    try:
+        created = api.create_container(
+            image, args, entrypoint=["dockerd"], name=container_name, hostname=hostname,
+            labels=labels_for(cluster, role), host_config=host_config, detach=True,
+            networking_config=api.create_networking_config({network: api.create_endpoint_config()}),
+        )
+        api.start(created["Id"])
+        return client.containers.get(created["Id"])
+    except docker.errors.APIError as exc:
+        raise SwarmmlError(f"starting node {container_name} failed: {explain(exc)}") from None
+
+
+def run_registry(client, *, cluster, container_name, image, network, volume, data_path):
+    try:
+        container = client.containers.run(
+            image, name=container_name, hostname="registry", detach=True, network=network,
+            labels=labels_for(cluster, "registry"),
+            volumes={volume: {"bind": data_path, "mode": "rw"}},
+            # Loopback only: this registry has no auth.
+            ports={"5000/tcp": ("127.0.0.1", None)},
+            restart_policy={"Name": "no"},
+        )
+    except docker.errors.APIError as exc:
+        raise SwarmmlError(f"starting the registry failed: {explain(exc)}") from None
+    # Nodes find it as registry:5000 whatever the container is called.
+    client.networks.get(network).disconnect(container)
+    client.networks.get(network).connect(container, aliases=["registry"])
+    return container
+
+
+def published_port(container, port="5000/tcp"):
+    container.reload()
+    bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(port) or []
+    return int(bindings[0]["HostPort"]) if bindings else None
+
+
+def container_ip(container, network):
+    container.reload()
+    return container.attrs["NetworkSettings"]["Networks"].get(network, {}).get("IPAddress") or None
+
+
+def remove_cluster_objects(client, cluster):
+    """Remove containers, then networks and volumes labelled with this cluster. Returns counts."""
+    removed = {"containers": 0, "networks": 0, "volumes": 0}
+    for c in cluster_containers(client, cluster):
+        c.remove(force=True, v=True)
+        removed["containers"] += 1
+    for n in client.networks.list(filters={"label": f"{CLUSTER_LABEL}={cluster}"}):
+        n.remove()
+        removed["networks"] += 1
+    for v in client.volumes.list(filters={"label": f"{CLUSTER_LABEL}={cluster}"}):
+        v.remove(force=True)
+        removed["volumes"] += 1
+    return removed
+
+
+# --- the swarm inside the nodes --------------------------------------------------
+
+def wait_node_engine(socket_path, timeout=60):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if os.path.exists(socket_path):
+            try:
+                return connect(f"unix://{socket_path}", timeout=30)
+            except SwarmmlError as exc:
+                last = exc
+        time.sleep(0.3)
+    raise SwarmmlError(f"the node engine at {socket_path} did not answer within {timeout} s ({last})")
+
+
+def swarm_state(node_client):
+    info = node_client.info()["Swarm"]
+    return info.get("LocalNodeState"), bool(info.get("ControlAvailable"))
+
+
+def swarm_init(node_client, addr):
+    node_client.swarm.init(advertise_addr=addr, listen_addr="0.0.0.0:2377")
+
+
+def join_tokens(manager_client):
+    manager_client.swarm.reload()
+    return manager_client.swarm.attrs["JoinTokens"]
+
+
+def swarm_join(node_client, manager_addr, token, addr):
+    try:
+        node_client.swarm.join(remote_addrs=[f"{manager_addr}:2377"], join_token=token,
+                               advertise_addr=addr, listen_addr="0.0.0.0:2377")
+    except docker.errors.APIError as exc:
+        raise SwarmmlError(f"joining the swarm at {manager_addr} failed: {explain(exc)}") from None
+
+
+def swarm_nodes(manager_client):
+    """Nodes as plain dicts: hostname, id, role, state, availability, addr, engine, leader."""
+    rows = []
+    for n in manager_client.api.nodes():
+        rows.append({
+            "id": n["ID"],
+            "hostname": n["Description"]["Hostname"],
+            "role": n["Spec"].get("Role"),
+            "availability": n["Spec"].get("Availability"),
+            "state": n["Status"].get("State"),
+            "addr": n["Status"].get("Addr"),
+            "engine": n["Description"].get("Engine", {}).get("EngineVersion"),
+            "leader": bool(n.get("ManagerStatus", {}).get("Leader")),
+        })
+    return rows
+
+
+def running_tasks(manager_client):
+    """Running tasks as plain dicts: node id and service id."""
+    return [{"node": t.get("NodeID"), "service": t.get("ServiceID")}
+            for t in manager_client.api.tasks(filters={"desired-state": "running"})
+            if t.get("Status", {}).get("State") == "running"]
+
+
+def remove_node(manager_client, node_id):
+    manager_client.api.remove_node(node_id, force=True)
+
+
+def engine_facts(client):
+    """What doctor needs to know about an engine, as plain data."""
+    info = client.info()
+    version = client.version()
+    return {
+        "server_version": version.get("Version"),
+        "api_version": version.get("ApiVersion"),
+        "swarm_state": info["Swarm"].get("LocalNodeState"),
+        "swarm_control": bool(info["Swarm"].get("ControlAvailable")),
+        "swarm_nodes": info["Swarm"].get("Nodes"),
+        "docker_root": info.get("DockerRootDir"),
+        "name": info.get("Name"),
+    }
