@@ -1,0 +1,3 @@
+from swarmml.cli import main
+
+main()

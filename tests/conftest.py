@@ -1,0 +1,62 @@
+"""Shared fixtures: one real 3-node swarmml cluster for the whole integration session.
+
+The cluster is named by SWARMML_TEST_CLUSTER (default "test"). If the session
+creates it, the session removes it at the end (SWARMML_KEEP_CLUSTER=1 keeps it
+for the next run); a cluster that was already up is reused and left up. Tests
+remove the stacks and services they create.
+
+In CI (CI=1) an engine that can't be started is an error, never a skip.
+"""
+import os
+from dataclasses import dataclass, field
+
+import pytest
+
+CLUSTER_NAME = os.environ.get("SWARMML_TEST_CLUSTER", "test")
+
+
+@dataclass
+class Cluster:
+    name: str
+    client: object  # docker.DockerClient for the manager
+    env: dict = field(default_factory=dict)  # os.environ + DOCKER_HOST/SWARMML_CLUSTER for subprocesses
+    registry: object = None  # swarmml.cluster.Registry
+
+    def node_names(self):
+        return sorted(n["Description"]["Hostname"] for n in self.client.api.nodes())
+
+
+@pytest.fixture(scope="session")
+def host_engine():
+    from swarmml.bootstrap import ensure_engine
+    return ensure_engine()
+
+
+@pytest.fixture(scope="session")
+def cluster(host_engine):
+    from swarmml import cluster as clusters
+    from swarmml.engine import cluster_socket
+
+    existed = clusters.exists(CLUSTER_NAME, host_engine)
+    clusters.up(CLUSTER_NAME, nodes=3, managers=1)
+    env = dict(os.environ, DOCKER_HOST=f"unix://{cluster_socket(CLUSTER_NAME)}", SWARMML_CLUSTER=CLUSTER_NAME)
+    # In-process API calls that resolve their target pick the test cluster too.
+    old = os.environ.get("SWARMML_CLUSTER")
+    os.environ["SWARMML_CLUSTER"] = CLUSTER_NAME
+    yield Cluster(CLUSTER_NAME, clusters.manager_client(CLUSTER_NAME), env, clusters.registry(CLUSTER_NAME))
+    if old is None:
+        os.environ.pop("SWARMML_CLUSTER", None)
+    else:
+        os.environ["SWARMML_CLUSTER"] = old
+    if not existed and os.environ.get("SWARMML_KEEP_CLUSTER") != "1":
+        clusters.down(CLUSTER_NAME)
+
+
+@pytest.fixture(scope="session")
+def pushed_images(cluster):
+    """The predictor and gateway images, built once and pushed to the cluster registry.
+
+    Returns {"predictor": ref, "gateway": ref}: the references the nodes pull.
+    """
+    from swarmml import build
+    return build.build_and_push(cluster=cluster.name)
