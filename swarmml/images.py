@@ -103,8 +103,10 @@ def _install_debootstrap():
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise SwarmmlError("debootstrap is needed to make a base image without a registry; install it "
                            "(apt-get install debootstrap) and run again as root")
+    apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=apt_env)
     done = subprocess.run(["apt-get", "install", "-y", "-qq", "debootstrap"], capture_output=True, text=True,
-                          env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+                          env=apt_env)
     if done.returncode != 0:
         raise SwarmmlError("installing debootstrap failed: " + (done.stderr.strip().splitlines() or ["?"])[-1])
 

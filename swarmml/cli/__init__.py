@@ -3,6 +3,7 @@
 Every command lives in a module of this package named after its area; this
 module only assembles them and turns errors into one line for people.
 """
+import os
 import sys
 
 import click
@@ -42,8 +43,12 @@ class OneLineErrors(click.Group):
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="swarmml")
-def cli():
+@click.option("--cluster", "cluster_name", default=None, metavar="NAME",
+              help="act on this local swarmml cluster (default: DOCKER_HOST, else the one running cluster)")
+def cli(cluster_name):
     """Deploy scikit-learn inference services on Docker Swarm and prove that they scale."""
+    if cluster_name:
+        os.environ["SWARMML_CLUSTER"] = cluster_name
 
 
 def _register():

@@ -16,7 +16,7 @@ import docker
 import docker.errors
 import requests
 
-from swarmml.errors import EngineUnavailable, NotFound, SwarmmlError
+from swarmml.errors import EngineUnavailable, NotFound, SwarmmlError, UsageError
 
 # Labels that mark everything a local swarmml cluster creates, so that
 # `cluster down` removes exactly that and nothing else.
@@ -60,6 +60,9 @@ def resolve_target(cluster=None):
         names = []
     if len(names) == 1:
         return Target(f"unix://{cluster_socket(names[0])}", f"cluster '{names[0]}'", names[0])
+    if len(names) > 1:
+        raise UsageError(f"several swarmml clusters run ({', '.join(names)}); choose one with "
+                         "`swarmml --cluster NAME ...` or SWARMML_CLUSTER")
     return Target("unix:///var/run/docker.sock", "default engine")
 
 
