@@ -88,9 +88,9 @@ def start_node(name, node):
 
 def _print_doctor(cluster_name=None):
     _, found = doctors.run(cluster_name)
-    marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
+    marks = {"ok": "[green]  ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
     for f in found:
-        note(f"{marks[f.level]:>14} {f.check:<9} {f.message}")
+        note(f"{marks[f.level]} {f.check:<9} {f.message}")
     return found
 
 
