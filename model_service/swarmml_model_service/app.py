@@ -1,0 +1,199 @@
+"""The HTTP layer: a raw ASGI app (no framework) over protocol, models and batcher."""
+import re
+import socket
+import time
+
+import orjson
+import sklearn
+
+from swarmml_model_service import __version__
+from swarmml_model_service.batcher import MicroBatcher
+from swarmml_model_service.metrics import Metrics
+from swarmml_model_service.models import load_models, load_trusted_types, warm_up
+from swarmml_model_service.protocol import BadRequest, infer_response, model_metadata, output_tensor, parse_infer
+
+MODEL_PATH = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?(/ready|/infer)?$")
+REPLICA = socket.gethostname().encode()
+JSON_HEADERS = [(b"content-type", b"application/json"), (b"x-replica", REPLICA)]
+
+
+class NotFound(Exception):
+    pass
+
+
+class App:
+    def __init__(self, settings):
+        self.settings = settings
+        self.models = {}
+        self.batchers = {}
+        self.metrics = Metrics()
+        self.model_metrics = {}
+        self.ready = False
+
+    # --- lifecycle ---------------------------------------------------------
+    def load(self):
+        s = self.settings
+        # We reject NaN/inf ourselves before predict; skip scikit-learn's second check.
+        sklearn.set_config(assume_finite=True)
+        trusted = load_trusted_types(s.trusted_types_file, s.trusted_types)
+        self.models = load_models(s.models_dir, s.models, trusted, s.allow_pickle, s.batching)
+        for name, m in self.models.items():
+            warm_up(m)
+            self.model_metrics[name] = self.metrics.for_model(name, m.version)
+
+    def start_batchers(self):
+        for name, m in self.models.items():
+            if m.batching:
+                mm = self.model_metrics[name]
+                b = MicroBatcher(lambda rows, outs, m=m, mm=mm: self._predict(m, mm, rows, outs),
+                                 self.settings.max_batch_size, self.settings.max_batch_wait_ms,
+                                 on_batch=lambda n, waits, mm=mm: _observe_batch(mm, n, waits))
+                b.start()
+                self.batchers[name] = b
+        self.ready = True
+
+    def _predict(self, model, mm, rows, outputs):
+        t0 = time.perf_counter()
+        est = model.estimator
+        result = {name: getattr(est, name)(rows) for name in outputs}
+        mm.compute.observe(time.perf_counter() - t0)
+        return result
+
+    # --- ASGI -------------------------------------------------------------
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            return await self._lifespan(receive, send)
+        path, method = scope["path"].rstrip("/") or "/", scope["method"]
+        try:
+            if path.startswith("/v2/models/"):
+                m = MODEL_PATH.match(path)
+                if not m:
+                    raise NotFound(f"no route {path}")
+                name, version, action = m.groups()
+                model = self._model(name, version)
+                if action == "/infer":
+                    if method != "POST":
+                        return await _send(send, 405, {"error": "infer needs POST"})
+                    return await self._infer(model, scope, receive, send)
+                if action == "/ready":
+                    ok = self.ready
+                    return await _send(send, 200 if ok else 503, {"name": name, "ready": ok})
+                return await _send(send, 200, model_metadata(model.name, model.version, model.n_features,
+                                                             model.classes))
+            if path == "/v2/health/live":
+                return await _send(send, 200, {"live": True})
+            if path == "/v2/health/ready":
+                return await _send(send, 200 if self.ready else 503, {"ready": self.ready})
+            if path == "/v2":
+                return await _send(send, 200, {"name": "swarmml-model-service", "version": __version__,
+                                               "extensions": [], "models": sorted(self.models)})
+            if path == "/metrics":
+                return await _send_raw(send, 200, self.metrics.render(), b"text/plain; version=0.0.4")
+            raise NotFound(f"no route {path}")
+        except NotFound as exc:
+            return await _send(send, 404, {"error": str(exc)})
+
+    def _model(self, name, version):
+        model = self.models.get(name)
+        if model is None:
+            raise NotFound(f"model {name!r} not found")
+        if version is not None and version != model.version:
+            raise NotFound(f"model {name!r} version {version!r} not found (serving {model.version!r})")
+        return model
+
+    async def _infer(self, model, scope, receive, send):
+        mm = self.model_metrics[model.name]
+        if not self.ready:
+            mm.failed(503)
+            return await _send(send, 503, {"error": "not ready"})
+        t0 = time.perf_counter()
+        mm.in_flight.inc()
+        code = 200
+        try:
+            raw = await _read_body(scope, receive, self.settings.max_body_bytes)
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise BadRequest(f"malformed JSON: {exc}") from None
+            rows, outputs, req_id = parse_infer(body, model.n_features)
+            batcher = self.batchers.get(model.name)
+            if batcher is not None:
+                results = await batcher.submit(rows, outputs)
+            else:
+                results = self._predict(model, mm, rows, outputs)
+                mm.batch.observe(len(rows))
+            outs = [output_tensor(name, results[name]) for name in outputs]
+            await _send(send, 200, infer_response(model.name, model.version, req_id, outs))
+            mm.success.inc()
+        except BadRequest as exc:
+            code = 400
+            await _send(send, 400, {"error": str(exc)})
+        except BodyTooLarge as exc:
+            code = 413
+            await _send(send, 413, {"error": str(exc)})
+        except Exception as exc:  # a model failure is the server's fault, not the caller's
+            code = 500
+            await _send(send, 500, {"error": f"inference failed: {type(exc).__name__}: {exc}"})
+        finally:
+            mm.in_flight.dec()
+            mm.request.observe(time.perf_counter() - t0)
+            if code != 200:
+                mm.failed(code)
+
+    async def _lifespan(self, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.load()
+                    self.start_batchers()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.ready = False
+                for b in self.batchers.values():
+                    await b.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _observe_batch(mm, n, waits):
+    mm.batch.observe(n)
+    for w in waits:
+        mm.queue.observe(w)
+
+
+async def _read_body(scope, receive, limit):
+    for k, v in scope["headers"]:
+        if k == b"content-length" and v.isdigit() and int(v) > limit:
+            raise BodyTooLarge(f"request body of {int(v)} bytes is over the limit of {limit} bytes")
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _send(send, status, obj):
+    body = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+    await send({"type": "http.response.start", "status": status,
+                "headers": JSON_HEADERS + [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_raw(send, status, body, content_type):
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type), (b"x-replica", REPLICA),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
