@@ -1,0 +1,105 @@
+"""`swarmml deploy`, `ls`, `ps`, `rm`, `url`."""
+import click
+
+from swarmml import deploy as deploys
+from swarmml import placement as placements
+from swarmml import services as svcs
+from swarmml.console import emit_json, note, out, table
+from swarmml.engine import swarm as engine
+from swarmml.engine import target_client
+from swarmml.errors import SwarmmlError
+from swarmml.stack.plan import rows as plan_rows
+
+OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--name", default=None, help="stack name (default: the file's top-level name:)")
+@click.option("--prune", is_flag=True, help="remove services no longer in the files")
+@click.option("--resolve-image", type=click.Choice(deploys.RESOLVE_MODES), default="always", show_default=True)
+@click.option("--with-registry-auth", is_flag=True, help="send registry credentials to the nodes")
+@click.option("--env-file", default=None, type=click.Path(dir_okay=False), help="variables (default: .env beside the file)")
+@click.option("--dry-run", is_flag=True, help="show the plan and stop")
+@click.option("--detach", "-d", is_flag=True, help="do not wait for the services to converge")
+@click.option("--timeout", type=click.IntRange(1, 3600), default=300, show_default=True, help="seconds to wait")
+@OUTPUT
+def deploy(files, name, prune, resolve_image, with_registry_auth, env_file, dry_run, detach, timeout, output):
+    """Deploy stack FILES (merged in order) like `docker stack deploy`."""
+    result = deploys.deploy(list(files), name=name, prune=prune, resolve_image=resolve_image, dry_run=dry_run,
+                            detach=detach, timeout=timeout, env_file=env_file, show_progress=(output != "json"))
+    if output == "json":
+        emit_json(result.to_json())
+    else:
+        for w in result.warnings:
+            note(f"[yellow]warning[/] {w}")
+        table(plan_rows(result.plan), ["action", "kind", "name", "changes"], title=f"stack {result.stack}")
+        if result.convergence is not None:
+            table(placements.rows(result.convergence.placements),
+                  ["service", "replicas", "per_node", "image", "problems"], title="placement")
+        if dry_run:
+            note("dry run: nothing changed")
+        elif not result.plan.changes_anything:
+            note(f"stack {result.stack} is up to date: nothing changed ({result.duration_s:.2f} s)")
+        else:
+            note(f"stack {result.stack} deployed in {result.duration_s:.1f} s (revision {result.revision})")
+    if result.convergence is not None and not result.convergence.ok:
+        raise SwarmmlError("; ".join(result.convergence.problems))
+
+
+@click.command("ls")
+@OUTPUT
+def ls(output):
+    """Stacks on the swarm (swarmml's and docker stack deploy's)."""
+    stacks = engine.stacks(target_client())
+    rows = [{"name": n, "services": c} for n, c in sorted(stacks.items())]
+    emit_json(rows) if output == "json" else table(rows, ["name", "services"])
+
+
+@click.command()
+@click.argument("stack")
+@OUTPUT
+def ps(stack, output):
+    """Tasks of a stack, with node and state, and replicas per node."""
+    client = target_client()
+    current = engine.stack_objects(client, stack)
+    if not current["services"]:
+        raise SwarmmlError(f"no stack named {stack!r}")
+    nodes = engine.nodes(client)
+    names = placements.hostnames(nodes)
+    task_rows, places = [], []
+    for sname, s in sorted(current["services"].items()):
+        svc = engine.service(client, s["ID"])
+        tasks = engine.tasks(client, [s["ID"]])
+        places.append(placements.placement(svc, tasks, nodes))
+        for t in sorted(tasks, key=lambda t: (t.get("Slot") or 0, t["CreatedAt"]), reverse=False):
+            if t.get("DesiredState") != "running" and t["Status"]["State"] not in placements.FAILED:
+                continue
+            task_rows.append({"task": f"{sname}.{t.get('Slot') or t['NodeID'][:6]}", "node": names.get(t.get("NodeID"), "-"),
+                              "desired": t.get("DesiredState"), "state": t["Status"]["State"],
+                              "error": t["Status"].get("Err", "")})
+    if output == "json":
+        emit_json({"tasks": task_rows, "placement": [p.to_dict() for p in places]})
+        return
+    table(task_rows, ["task", "node", "desired", "state", "error"])
+    table(placements.rows(places), ["service", "replicas", "per_node", "image", "problems"], title="placement")
+
+
+@click.command()
+@click.argument("stack")
+def rm(stack):
+    """Remove a stack and wait until its networks are gone."""
+    removed = deploys.remove_stack(target_client(), stack)
+    note(f"removed stack {stack}: {removed['services']} services, {removed['networks']} networks, "
+         f"{removed['secrets']} secrets, {removed['configs']} configs")
+
+
+@click.command()
+@click.argument("service")
+@click.option("--stack", default=None)
+def url(service, stack):
+    """Print the base URL where SERVICE's published port answers from here (last line)."""
+    out.print(svcs.url(target_client(), service, stack))
+
+
+COMMANDS = [deploy, ls, ps, rm, url]

@@ -1,0 +1,98 @@
+"""Waiting for services to converge, with a progress bar per service.
+
+A service has converged when its running tasks match what its spec asks for
+and any update Swarm is rolling has completed. A rollback, a paused update,
+or a deadline passing is a failure that names the task errors.
+"""
+import time
+from dataclasses import dataclass, field
+
+from swarmml import placement as placements
+from swarmml.console import progress
+from swarmml.engine import swarm as engine
+
+BAD_UPDATE_STATES = ("paused", "rollback_started", "rollback_completed", "rollback_paused")
+
+
+@dataclass
+class Convergence:
+    ok: bool
+    duration_s: float
+    placements: list = field(default_factory=list)  # ServicePlacement
+    problems: list = field(default_factory=list)  # one line each
+
+
+def _eligible_count(nodes):
+    return sum(1 for n in nodes if n["Status"]["State"] == "ready" and n["Spec"].get("Availability") == "active")
+
+
+def status_of(service, tasks, nodes, since):
+    """(done, failed, placement) for one service: pure."""
+    p = placements.placement(service, tasks, nodes, since)
+    update = (service.get("UpdateStatus") or {}).get("State")
+    spec_mode = service["Spec"].get("Mode", {})
+    if update in BAD_UPDATE_STATES:
+        return True, f"{service['Spec']['Name']}: update {update.replace('_', ' ')}: " + \
+            ((service.get("UpdateStatus") or {}).get("Message") or "") + \
+            ("; " + p.failed[-1] if p.failed else ""), p
+    if "ReplicatedJob" in spec_mode or "GlobalJob" in spec_mode:
+        done = sum(1 for t in tasks if t["Status"]["State"] == "complete")
+        want = p.desired if p.desired is not None else _eligible_count(nodes)
+        return done >= want, None, p
+    want = p.desired if p.desired is not None else _eligible_count(nodes)
+    updating = update in ("updating",)
+    stale = [t for t in tasks if t.get("DesiredState") == "running" and t["Status"]["State"] == "running"
+             and t["Spec"]["ContainerSpec"].get("Image") != service["Spec"]["TaskTemplate"]["ContainerSpec"].get("Image")]
+    done = p.running == want and not updating and not stale
+    return done, None, p
+
+
+def wait(client, service_names, timeout=300, since=None, show=True, label="converging"):
+    started = time.monotonic()
+    pending = list(service_names)
+    results, problems = {}, []
+
+    def poll():
+        nodes = engine.nodes(client)
+        for name in list(pending):
+            svc = engine.service(client, name)
+            tasks = engine.tasks(client, [svc["ID"]])
+            done, failed, p = status_of(svc, tasks, nodes, since)
+            results[name] = p
+            if failed:
+                problems.append(failed)
+                pending.remove(name)
+            elif done:
+                pending.remove(name)
+            yield name, p
+
+    def finished():
+        return not pending
+
+    if show:
+        with progress() as bar:
+            ids = {}
+            while True:
+                for name, p in poll():
+                    total = p.desired if p.desired is not None else max(p.running, 1)
+                    status = "; ".join(p.pending[:1]) if name in pending else "done"
+                    if name not in ids:
+                        ids[name] = bar.add_task(name, total=total, status="")
+                    bar.update(ids[name], completed=min(p.running, total), total=total, status=status[:70])
+                if finished() or time.monotonic() - started > timeout:
+                    break
+                time.sleep(0.5)
+    else:
+        while True:
+            for _ in poll():
+                pass
+            if finished() or time.monotonic() - started > timeout:
+                break
+            time.sleep(0.5)
+
+    for name in pending:
+        p = results.get(name)
+        why = "; ".join((p.failed[-1:] + p.pending[:1])) if p else ""
+        problems.append(f"{name}: not converged after {timeout:.0f} s" + (f" ({why})" if why else ""))
+    return Convergence(not problems, time.monotonic() - started,
+                       [results[n] for n in service_names if n in results], problems)

@@ -1,0 +1,80 @@
+"""Where tasks run, and why some don't: pure functions over the engine's task and node lists."""
+from dataclasses import asdict, dataclass, field
+
+ACTIVE = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting")
+FAILED = ("failed", "rejected", "orphaned")
+
+
+@dataclass
+class ServicePlacement:
+    service: str
+    desired: int | None  # None for global services
+    running: int
+    per_node: dict = field(default_factory=dict)  # hostname -> running tasks
+    images: list = field(default_factory=list)  # distinct images (with digest) of running tasks
+    pending: list = field(default_factory=list)  # one line per task not running yet, with why
+    failed: list = field(default_factory=list)  # recent failures, with the error
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def desired_replicas(spec):
+    mode = spec.get("Mode", {})
+    if "Replicated" in mode:
+        return mode["Replicated"].get("Replicas", 1)
+    if "ReplicatedJob" in mode:
+        return mode["ReplicatedJob"].get("TotalCompletions", 1)
+    return None
+
+
+def hostnames(nodes):
+    return {n["ID"]: n["Description"]["Hostname"] for n in nodes}
+
+
+def placement(service, tasks, nodes, since=None):
+    """service: engine service dict; tasks: that service's tasks; since: ISO time, failures after it only."""
+    names = hostnames(nodes)
+    spec = service["Spec"]
+    p = ServicePlacement(spec["Name"], desired_replicas(spec), 0)
+    images = set()
+    for t in tasks:
+        state, desired = t["Status"]["State"], t.get("DesiredState")
+        node = names.get(t.get("NodeID"), t.get("NodeID") or "-")
+        if desired == "running" and state == "running":
+            p.running += 1
+            p.per_node[node] = p.per_node.get(node, 0) + 1
+            images.add(t["Spec"]["ContainerSpec"]["Image"])
+        elif desired in ("running", "ready") and state in ACTIVE:
+            why = t["Status"].get("Err") or t["Status"].get("Message") or state
+            p.pending.append(f"{_task_name(spec, t)} {state} on {node}: {why}")
+        elif state in FAILED and (since is None or t["Status"].get("Timestamp", "") >= since):
+            why = t["Status"].get("Err") or t["Status"].get("Message") or state
+            p.failed.append(f"{_task_name(spec, t)} {state} on {node}: {why}")
+    p.per_node = dict(sorted(p.per_node.items()))
+    p.images = sorted(images)
+    return p
+
+
+def _task_name(spec, task):
+    slot = task.get("Slot")
+    return f"{spec['Name']}.{slot}" if slot else f"{spec['Name']}.{task.get('NodeID', '')[:6]}"
+
+
+def spread(per_node, eligible_nodes):
+    """Imbalance of a placement: max - min of running tasks over eligible nodes (0 is perfect)."""
+    counts = [per_node.get(n, 0) for n in eligible_nodes] or [0]
+    return max(counts) - min(counts)
+
+
+def rows(placements):
+    out = []
+    for p in placements:
+        out.append({
+            "service": p.service,
+            "replicas": f"{p.running}/{p.desired}" if p.desired is not None else f"{p.running} (global)",
+            "per_node": " ".join(f"{n}:{c}" for n, c in p.per_node.items()) or "-",
+            "image": ", ".join(i.split("/")[-1][:60] for i in p.images) or "-",
+            "problems": "; ".join((p.failed + p.pending)[:2]) or "",
+        })
+    return out

@@ -1,0 +1,54 @@
+"""Finding services by the names people use, and where their published ports answer."""
+from swarmml.engine import swarm as engine
+from swarmml.errors import NotFound, UsageError
+from swarmml.stack.convert import NAMESPACE_LABEL
+
+
+def match(services, name, stack=None):
+    """Pure: the one service called `name` (short, relative to its stack, or full). Raises for 0 or many."""
+    found = []
+    for s in services:
+        full = s["Spec"]["Name"]
+        ns = (s["Spec"].get("Labels") or {}).get(NAMESPACE_LABEL)
+        short = full[len(ns) + 1:] if ns and full.startswith(ns + "_") else full
+        if stack is not None and ns != stack:
+            continue
+        if name in (full, short):
+            found.append(s)
+    if not found:
+        where = f" in stack {stack!r}" if stack else ""
+        known = sorted(s["Spec"]["Name"] for s in services)
+        raise NotFound(f"no service {name!r}{where}" + (f" (services: {', '.join(known)})" if known else " (no services)"))
+    if len(found) > 1:
+        stacks = sorted((s["Spec"].get("Labels") or {}).get(NAMESPACE_LABEL, "-") for s in found)
+        raise UsageError(f"service name {name!r} is in several stacks ({', '.join(stacks)}); add --stack")
+    return found[0]
+
+
+def find(client, name, stack=None):
+    return match(engine.services(client), name, stack)
+
+
+def url_for(service, tasks, nodes, scheme="http"):
+    """Pure: the base URL of the service's first published port, as reached from outside the swarm."""
+    ports = (service.get("Endpoint") or {}).get("Ports") or service["Spec"].get("EndpointSpec", {}).get("Ports") or []
+    published = [p for p in ports if p.get("PublishedPort")]
+    name = service["Spec"]["Name"]
+    if not published:
+        raise UsageError(f"service {name} publishes no port")
+    port = published[0]
+    addrs = {n["ID"]: n["Status"].get("Addr") for n in nodes if n["Status"].get("State") == "ready"}
+    if port.get("PublishMode") == "host":
+        running = [t for t in tasks if t.get("DesiredState") == "running" and t["Status"]["State"] == "running"]
+        for t in running:
+            if addrs.get(t.get("NodeID")):
+                return f"{scheme}://{addrs[t['NodeID']]}:{port['PublishedPort']}"
+        raise NotFound(f"service {name} has no running task, so its host-mode port answers nowhere yet")
+    if not addrs:
+        raise NotFound("no ready node")
+    return f"{scheme}://{sorted(addrs.values())[0]}:{port['PublishedPort']}"
+
+
+def url(client, name, stack=None):
+    svc = find(client, name, stack)
+    return url_for(svc, engine.tasks(client, [svc["ID"]]), engine.nodes(client))
