@@ -49,9 +49,10 @@ def load(paths, name=None, environ=None, env_file=None):
         _resolve_paths(doc, os.path.dirname(path) if len(files) == 1 else workdir, shown)
         merged = merge(merged, doc)
 
-    stack_name = name or merged.get("name")
+    ext = merged.get("x-swarmml") if isinstance(merged.get("x-swarmml"), dict) else {}
+    stack_name = name or merged.get("name") or ext.get("stack")
     if not stack_name:
-        raise UsageError(f"{paths[0]}: no stack name; give --name or a top-level `name:`")
+        raise UsageError(f"{paths[0]}: no stack name; give --name, a top-level `name:` or `x-swarmml: {{stack: NAME}}`")
     if not STACK_NAME_RE.match(stack_name):
         raise UsageError(f"stack name {stack_name!r}: expected lowercase letters, digits, '_' and '-'")
     services = merged.get("services") or {}
