@@ -46,6 +46,7 @@ def plot(report, path):
     ax.set_xlabel("replicas")
     ax.set_ylabel("requests/s", color="tab:blue")
     ax.set_xticks(xs)
+    ax.set_ylim(bottom=0)
     ax2 = ax.twinx()
     ax2.plot(xs, [s["p99_ms"] or 0 for s in steps], "s-", color="tab:red", label="p99 latency")
     ax2.set_ylabel("p99 ms", color="tab:red")
