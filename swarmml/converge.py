@@ -39,7 +39,11 @@ def status_of(service, tasks, nodes, since):
         done = sum(1 for t in tasks if t["Status"]["State"] == "complete")
         want = p.desired if p.desired is not None else _eligible_count(nodes)
         return done >= want, None, p
-    want = p.desired if p.desired is not None else _eligible_count(nodes)
+    if p.desired is None:
+        # Global: Swarm makes one task per node its constraints allow; wait for those.
+        want = sum(1 for t in tasks if t.get("DesiredState") == "running")
+    else:
+        want = p.desired
     updating = update in ("updating",)
     stale = [t for t in tasks if t.get("DesiredState") == "running" and t["Status"]["State"] == "running"
              and t["Spec"]["ContainerSpec"].get("Image") != service["Spec"]["TaskTemplate"]["ContainerSpec"].get("Image")]

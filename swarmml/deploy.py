@@ -83,29 +83,34 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
     missing = [n for n in desired.external_networks if not engine.network_exists(client, n)]
     if missing:
         raise UsageError(f"external network {missing[0]!r} does not exist; create it first (nothing was deployed)")
-    for a in the_plan.of("create", "network"):
-        engine.create_network(client, desired.networks[a.name])
-    for a in the_plan.of("create", "secret"):
-        engine.create_secret(client, desired.secrets[a.name])
-    for a in the_plan.of("create", "config"):
-        engine.create_config(client, desired.configs[a.name])
-    _fill_ids(client, desired)
-
-    since = _now(client)
+    created = []  # (remove function, id): undone if a later step fails, so nothing is left half-made
+    since = _now()
     touched = []
-    for a in the_plan.actions:
-        if a.kind != "service" or a.action not in ("create", "update"):
-            continue
-        spec = desired.services[a.name]
-        if a.action == "create":
-            engine.create_service(client, spec)
-        else:
-            have = current["services"][a.name]
-            force = have["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
-            if force:
-                spec["TaskTemplate"]["ForceUpdate"] = force
-            engine.update_service(client, have["ID"], have["Version"], spec)
-        touched.append(a.name)
+    try:
+        for a in the_plan.of("create", "network"):
+            engine.create_network(client, desired.networks[a.name])
+            created.append((engine.remove_network, a.name))
+        for a in the_plan.of("create", "secret"):
+            created.append((engine.remove_secret, engine.create_secret(client, desired.secrets[a.name])))
+        for a in the_plan.of("create", "config"):
+            created.append((engine.remove_config, engine.create_config(client, desired.configs[a.name])))
+        _fill_ids(client, desired)
+        for a in the_plan.actions:
+            if a.kind != "service" or a.action not in ("create", "update"):
+                continue
+            spec = desired.services[a.name]
+            if a.action == "create":
+                created.append((engine.remove_service, engine.create_service(client, spec)))
+            else:
+                have = current["services"][a.name]
+                force = have["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
+                if force:
+                    spec["TaskTemplate"]["ForceUpdate"] = force
+                engine.update_service(client, have["ID"], have["Version"], spec)
+            touched.append(a.name)
+    except SwarmmlError as exc:
+        undone = _undo(client, created)
+        raise type(exc)(f"{exc} (deploy stopped; removed the {undone} objects it had created)") from None
     for a in the_plan.of("remove", "service"):
         engine.remove_service(client, current["services"][a.name]["ID"])
     if record and the_plan.changes_anything:
@@ -121,10 +126,13 @@ def _pin(client, spec):
     if "@sha256:" in image:
         return []
     try:
-        digest = engine.image_digest(client, image)
+        digest, platforms = engine.distribution(client, image)
     except SwarmmlError as exc:
         return [f"image {image} could not be resolved to a digest ({exc}); nodes may run different versions"]
     spec["TaskTemplate"]["ContainerSpec"]["Image"] = f"{image}@{digest}"
+    if platforms:
+        # As docker/cli: schedule only on nodes whose platform the image supports.
+        spec["TaskTemplate"].setdefault("Placement", {})["Platforms"] = platforms
     return []
 
 
@@ -158,8 +166,19 @@ def _cleanup(client, the_plan, current):
                 note(f"kept {kind} {a.name}: {exc}")
 
 
-def _now(client):
-    """The swarm's clock as an ISO timestamp, to tell this deploy's task failures from older ones."""
+def _undo(client, created):
+    undone = 0
+    for remove, ident in reversed(created):
+        try:
+            remove(client, ident)
+            undone += 1
+        except SwarmmlError:
+            pass
+    return undone
+
+
+def _now():
+    """An ISO timestamp (UTC) to tell this deploy's task failures from older ones."""
     import datetime
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 

@@ -94,10 +94,18 @@ def config_ids(client, names):
 
 def image_digest(client, image):
     """The registry digest of image:tag, resolved by the manager (as docker service create does)."""
+    return distribution(client, image)[0]
+
+
+def distribution(client, image):
+    """(digest, platforms) of image:tag in its registry; platforms as Placement.Platforms entries."""
     try:
-        return client.api.inspect_distribution(image)["Descriptor"]["digest"]
+        found = client.api.inspect_distribution(image)
     except docker.errors.APIError as exc:
         raise SwarmmlError(f"image {image} can't be resolved in its registry: {explain(exc)}") from None
+    platforms = [{"Architecture": p.get("architecture", ""), "OS": p.get("os", "")}
+                 for p in found.get("Platforms") or []]
+    return found["Descriptor"]["digest"], platforms
 
 
 # --- writing ---------------------------------------------------------------------
