@@ -190,7 +190,14 @@ def measure_imbalance(svc, tasks, nodes):
 
 
 def rebalance(client, name=None, stack=None, threshold=1, timeout=600, show=True):
-    """Redistribute replicas with a start-first forced update, only where the imbalance exceeds threshold."""
+    """Spread replicas evenly again, only where the imbalance reaches threshold, without losing capacity.
+
+    Swarm places new tasks on the emptiest eligible nodes (spread) and, when
+    scaling down, removes tasks from the nodes holding the most. So scaling up
+    by the emptier nodes' deficit, then back down, evens the spread; at no
+    moment are there fewer replicas than before, and removed tasks drain
+    their in-flight requests.
+    """
     started = time.monotonic()
     if name:
         targets = [services.find(client, name, stack)]
@@ -204,16 +211,28 @@ def rebalance(client, name=None, stack=None, threshold=1, timeout=600, show=True
     result = OpResult("rebalance")
     moved = []
     for svc in targets:
-        if specs.is_global(svc["Spec"]):
+        if specs.is_global(svc["Spec"]) or placement.desired_replicas(svc["Spec"]) in (None, 0):
             continue
         imb = measure_imbalance(svc, engine.tasks(client, [svc["ID"]], desired_running=True), nodes)
         result.changes.append((imb.service, "imbalance", imb.per_node, imb.spread))
-        if imb.spread >= threshold:
-            new_spec = specs.with_update(svc["Spec"], order="start-first", force=True)
-            engine.update_service(client, svc["ID"], svc["Version"]["Index"], new_spec)
-            moved.append(imb.service)
+        if imb.spread < threshold:
+            continue
+        want = placement.desired_replicas(svc["Spec"])
+        lo = want // len(imb.eligible)
+        deficit = sum(max(0, lo - imb.per_node.get(n, 0)) for n in imb.eligible) or 1
+        name_ = svc["Spec"]["Name"]
+        engine.update_service(client, svc["ID"], svc["Version"]["Index"], specs.with_replicas(svc["Spec"], want + deficit))
+        conv = converge.wait(client, [name_], timeout=timeout, show=show, label="rebalancing")
+        current = engine.service(client, name_)
+        engine.update_service(client, current["ID"], current["Version"]["Index"], specs.with_replicas(current["Spec"], want))
+        if not conv.ok:
+            result.problems += conv.problems
+        moved.append(name_)
     if not moved:
         result.duration_s = time.monotonic() - started
         return result
     result._since = _since()
-    return _finish(result, client, moved, False, timeout, show, started)
+    result = _finish(result, client, moved, False, timeout, show, started)
+    if result.problems:
+        result.ok = False
+    return result

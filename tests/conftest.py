@@ -60,3 +60,21 @@ def pushed_images(cluster):
     """
     from swarmml import build
     return build.build_and_push(cluster=cluster.name)
+
+
+@pytest.fixture(scope="session")
+def extra_images(cluster, pushed_images, host_engine):
+    """A second model version (tag 2) and an image that can't start (it exits at once), pushed.
+
+    Returns {"v2": ref, "broken": ref}: references the nodes pull.
+    """
+    import io
+    from swarmml import build
+    from swarmml.engine import nodes as io_nodes
+    v2 = build.build(tag="2", model_version="2", names=["predictor"], push=True, cluster=cluster.name).pushed
+    # The stack sets SWARMML_MODELS, so breaking the image's environment would not break the task.
+    dockerfile = (b"FROM swarmml/predictor:latest\n"
+                  b'ENTRYPOINT ["python", "-c", "raise SystemExit(\'this image cannot start\')"]\n')
+    host_engine.images.build(fileobj=io.BytesIO(dockerfile), tag="swarmml/predictor:broken", rm=True)
+    broken = build.push_to_cluster(host_engine, {"predictor": "swarmml/predictor:broken"}, cluster.name)
+    return {"v2": v2["predictor"], "broken": broken["predictor"]}
