@@ -1,0 +1,248 @@
+"""Describe a stack in Python and write it as a compose (v3.8) stack file.
+
+    stack = Stack("ml")
+    net = stack.network("inference", attachable=True)
+    stack.service("predictor", "registry:5000/swarmml/predictor:latest", replicas=4, cpus=0.5,
+                  networks=[net], endpoint_mode="dnsrr",
+                  update=UpdatePolicy(order="start-first", failure_action="rollback"))
+    open("stack.yml", "w").write(stack.to_yaml())
+
+The output is accepted by `docker stack config` and by `swarmml deploy`.
+"""
+from dataclasses import dataclass, field
+
+import yaml
+
+
+@dataclass
+class Port:
+    target: int
+    published: int | None = None
+    mode: str = "ingress"  # or "host": answers on the node that runs the task (no IPVS needed)
+    protocol: str = "tcp"
+
+    def to_dict(self):
+        d = {"target": self.target, "protocol": self.protocol, "mode": self.mode}
+        if self.published is not None:
+            d["published"] = self.published
+        return d
+
+
+@dataclass
+class Healthcheck:
+    test: list
+    interval: str = "2s"
+    timeout: str = "2s"
+    retries: int = 3
+    start_period: str = "15s"
+
+    def to_dict(self):
+        return {"test": list(self.test), "interval": self.interval, "timeout": self.timeout,
+                "retries": self.retries, "start_period": self.start_period}
+
+
+@dataclass
+class UpdatePolicy:
+    parallelism: int = 1
+    delay: str | None = None
+    order: str | None = None  # start-first | stop-first
+    failure_action: str | None = None  # rollback | pause | continue
+    monitor: str | None = None
+    max_failure_ratio: float | None = None
+
+    def to_dict(self):
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class RestartPolicy:
+    condition: str = "any"
+    delay: str | None = None
+    max_attempts: int | None = None
+    window: str | None = None
+
+    def to_dict(self):
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class Service:
+    name: str
+    image: str
+    replicas: int | None = 1
+    mode: str = "replicated"  # replicated | global | replicated-job | global-job
+    command: list | None = None
+    entrypoint: list | None = None
+    environment: dict = field(default_factory=dict)
+    ports: list = field(default_factory=list)
+    networks: list = field(default_factory=list)
+    configs: list = field(default_factory=list)  # (source, target)
+    secrets: list = field(default_factory=list)  # (source, target)
+    volumes: list = field(default_factory=list)  # "name:/path" or mount dicts
+    cpus: float | None = None
+    memory: str | None = None
+    cpus_reserved: float | None = None
+    memory_reserved: str | None = None
+    constraints: list = field(default_factory=list)
+    spread: list = field(default_factory=list)  # placement preferences, e.g. ["node.id"]
+    max_replicas_per_node: int | None = None
+    endpoint_mode: str | None = None  # vip | dnsrr
+    healthcheck: Healthcheck | None = None
+    update: UpdatePolicy | None = None
+    rollback: UpdatePolicy | None = None
+    restart: RestartPolicy | None = None
+    stop_grace_period: str | None = None
+    read_only: bool = False
+    labels: dict = field(default_factory=dict)
+
+    def to_dict(self):
+        d = {"image": self.image}
+        for key in ("command", "entrypoint"):
+            if getattr(self, key) is not None:
+                d[key] = list(getattr(self, key))
+        if self.environment:
+            d["environment"] = {k: str(v) for k, v in self.environment.items()}
+        if self.read_only:
+            d["read_only"] = True
+        if self.stop_grace_period:
+            d["stop_grace_period"] = self.stop_grace_period
+        if self.healthcheck:
+            d["healthcheck"] = self.healthcheck.to_dict()
+        if self.labels:
+            d["labels"] = dict(self.labels)
+        if self.volumes:
+            d["volumes"] = list(self.volumes)
+        for key in ("configs", "secrets"):
+            refs = getattr(self, key)
+            if refs:
+                d[key] = [{"source": s, "target": t} if t else s for s, t in refs]
+        if self.ports:
+            d["ports"] = [p.to_dict() for p in self.ports]
+        if self.networks:
+            d["networks"] = [n if isinstance(n, str) else n.name for n in self.networks]
+        d["deploy"] = self._deploy()
+        return d
+
+    def _deploy(self):
+        dep = {"mode": self.mode}
+        if self.mode in ("replicated", "replicated-job") and self.replicas is not None:
+            dep["replicas"] = self.replicas
+        if self.endpoint_mode:
+            dep["endpoint_mode"] = self.endpoint_mode
+        limits, reservations = {}, {}
+        if self.cpus is not None:
+            limits["cpus"] = str(self.cpus)
+        if self.memory:
+            limits["memory"] = self.memory
+        if self.cpus_reserved is not None:
+            reservations["cpus"] = str(self.cpus_reserved)
+        if self.memory_reserved:
+            reservations["memory"] = self.memory_reserved
+        if limits or reservations:
+            dep["resources"] = {k: v for k, v in (("limits", limits), ("reservations", reservations)) if v}
+        placement = {}
+        if self.constraints:
+            placement["constraints"] = list(self.constraints)
+        if self.spread:
+            placement["preferences"] = [{"spread": s} for s in self.spread]
+        if self.max_replicas_per_node:
+            placement["max_replicas_per_node"] = self.max_replicas_per_node
+        if placement:
+            dep["placement"] = placement
+        if self.restart:
+            dep["restart_policy"] = self.restart.to_dict()
+        if self.update:
+            dep["update_config"] = self.update.to_dict()
+        if self.rollback:
+            dep["rollback_config"] = self.rollback.to_dict()
+        return dep
+
+
+@dataclass
+class Network:
+    name: str
+    driver: str = "overlay"
+    attachable: bool = False
+    internal: bool = False
+    external: bool = False
+
+    def to_dict(self):
+        if self.external:
+            return {"external": True}
+        d = {"driver": self.driver}
+        if self.attachable:
+            d["attachable"] = True
+        if self.internal:
+            d["internal"] = True
+        return d
+
+
+class Stack:
+    def __init__(self, name):
+        self.name = name
+        self.services, self.networks, self.volumes, self.configs, self.secrets = {}, {}, {}, {}, {}
+
+    def service(self, name, image, **kwargs):
+        svc = Service(name, image, **kwargs)
+        self.services[name] = svc
+        return svc
+
+    def network(self, name, **kwargs):
+        net = Network(name, **kwargs)
+        self.networks[name] = net
+        return net
+
+    def volume(self, name, driver=None):
+        self.volumes[name] = {"driver": driver} if driver else {}
+        return name
+
+    def config(self, name, file):
+        self.configs[name] = {"file": file}
+        return name
+
+    def secret(self, name, file=None, external=False):
+        self.secrets[name] = {"external": True} if external else {"file": file}
+        return name
+
+    def to_dict(self):
+        d = {"version": "3.8", "x-swarmml": {"stack": self.name},
+             "services": {n: s.to_dict() for n, s in self.services.items()}}
+        for key in ("networks", "volumes", "configs", "secrets"):
+            objs = getattr(self, key)
+            if objs:
+                d[key] = {n: (o.to_dict() if hasattr(o, "to_dict") else o) for n, o in objs.items()}
+        return d
+
+    def to_yaml(self):
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+
+
+READY_PROBE = ["CMD", "python", "-c",
+               "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/v2/health/ready', timeout=1.5)"]
+
+
+def ml_stack(name="ml", registry="registry:5000", tag="latest", replicas=2, cpus=0.5, memory="512M",
+             models=("iris-logreg", "iris-rf"), gateway=True, gateway_port=8080,
+             gateway_config="stacks/gateway/haproxy.cfg"):
+    """The project's ML stack: predictor replicas (dnsrr) behind the HAProxy gateway (host-mode port)."""
+    stack = Stack(name)
+    net = stack.network("inference", attachable=True)
+    stack.service(
+        "predictor", f"{registry}/swarmml/predictor:{tag}", replicas=replicas, cpus=cpus, memory=memory,
+        memory_reserved="128M", networks=[net], endpoint_mode="dnsrr", read_only=True, stop_grace_period="30s",
+        environment={"SWARMML_MODELS": ",".join(models), "SWARMML_MAX_BATCH_SIZE": "64"},
+        healthcheck=Healthcheck(READY_PROBE), spread=["node.id"],
+        restart=RestartPolicy("on-failure", delay="2s", max_attempts=5, window="30s"),
+        update=UpdatePolicy(1, delay="1s", order="start-first", failure_action="rollback", monitor="10s",
+                            max_failure_ratio=0),
+        rollback=UpdatePolicy(1, delay="1s", order="start-first", failure_action="pause", monitor="5s"),
+    )
+    if gateway:
+        stack.config("haproxy_cfg", gateway_config)
+        stack.service(
+            "gateway", f"{registry}/swarmml/gateway:{tag}", replicas=1, cpus=0.5, memory="128M", networks=[net],
+            configs=[("haproxy_cfg", "/usr/local/etc/haproxy/haproxy.cfg")],
+            ports=[Port(8080, gateway_port, mode="host")], restart=RestartPolicy("any", delay="1s"),
+            update=UpdatePolicy(1, order="stop-first", failure_action="rollback"),
+        )
+    return stack
