@@ -51,7 +51,7 @@ def status_of(service, tasks, nodes, since):
     return done, None, p
 
 
-def wait(client, service_names, timeout=300, since=None, show=True, label="converging"):
+def wait(client, service_names, timeout=300, since=None, show=True):
     started = time.monotonic()
     pending = list(service_names)
     results, problems = {}, []

@@ -19,6 +19,7 @@ class OpResult:
     duration_s: float = 0.0
     ok: bool = True
     problems: list = field(default_factory=list)
+    since: str | None = None  # when the change was made: task failures before it are not ours
 
     def to_json(self):
         return {"verb": self.verb, "ok": self.ok, "duration_s": round(self.duration_s, 3),
@@ -37,7 +38,7 @@ def _finish(result, client, names, detach, timeout, show, started):
         result.placements = [placement.placement(s, engine.tasks(client, [s["ID"]]), nodes)
                              for s in (engine.service(client, n) for n in names)]
     else:
-        conv = converge.wait(client, names, timeout=timeout, since=result.__dict__.get("_since"), show=show)
+        conv = converge.wait(client, names, timeout=timeout, since=result.since, show=show)
         result.placements, result.ok, result.problems = conv.placements, conv.ok, conv.problems
     result.duration_s = time.monotonic() - started
     return result
@@ -85,7 +86,7 @@ def update(client, name, stack=None, detach=False, timeout=600, show=True, **opt
         options["image"] = image if "@" in image else f"{image}@{digest}"
     new_spec = specs.with_update(svc["Spec"], **options)
     result = OpResult("update")
-    result._since = _since()
+    result.since = _since()
     for path, old, new in _changed(svc["Spec"], new_spec):
         result.changes.append((svc["Spec"]["Name"], path, old, new))
     if not result.changes:
@@ -104,7 +105,7 @@ def _changed(old, new):
 
 def _wait_rollout(client, name, result, timeout, show, started):
     """Follow Swarm's UpdateStatus; an automatic rollback is waited for, then reported as the failure."""
-    conv = converge.wait(client, [name], timeout=timeout, since=result.__dict__.get("_since"), show=show)
+    conv = converge.wait(client, [name], timeout=timeout, since=result.since, show=show)
     svc = engine.service(client, name)
     state = (svc.get("UpdateStatus") or {}).get("State")
     if state == "rollback_started":
@@ -116,7 +117,7 @@ def _wait_rollout(client, name, result, timeout, show, started):
             state = (svc.get("UpdateStatus") or {}).get("State")
         conv = converge.wait(client, [name], timeout=max(30, deadline - time.monotonic()), show=False)
     nodes = engine.nodes(client)
-    final = placement.placement(svc, engine.tasks(client, [svc["ID"]]), nodes, result.__dict__.get("_since"))
+    final = placement.placement(svc, engine.tasks(client, [svc["ID"]]), nodes, result.since)
     result.placements = [final]
     result.duration_s = time.monotonic() - started
     if state in ("rollback_completed", "rollback_started", "rollback_paused", "paused"):
@@ -222,7 +223,7 @@ def rebalance(client, name=None, stack=None, threshold=1, timeout=600, show=True
         deficit = sum(max(0, lo - imb.per_node.get(n, 0)) for n in imb.eligible) or 1
         name_ = svc["Spec"]["Name"]
         engine.update_service(client, svc["ID"], svc["Version"]["Index"], specs.with_replicas(svc["Spec"], want + deficit))
-        conv = converge.wait(client, [name_], timeout=timeout, show=show, label="rebalancing")
+        conv = converge.wait(client, [name_], timeout=timeout, show=show)
         current = engine.service(client, name_)
         engine.update_service(client, current["ID"], current["Version"]["Index"], specs.with_replicas(current["Spec"], want))
         if not conv.ok:
@@ -231,7 +232,7 @@ def rebalance(client, name=None, stack=None, threshold=1, timeout=600, show=True
     if not moved:
         result.duration_s = time.monotonic() - started
         return result
-    result._since = _since()
+    result.since = _since()
     result = _finish(result, client, moved, False, timeout, show, started)
     if result.problems:
         result.ok = False

@@ -53,17 +53,8 @@ def cli(cluster_name):
 
 def _register():
     # Imported here so that each area stays in its own module.
-    from swarmml.cli import build_cmds, cluster_cmds, stack_cmds
-    for module in (cluster_cmds, build_cmds, stack_cmds):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-    for name in ("ops_cmds", "verify_cmds", "generate_cmds"):
-        try:
-            module = __import__(f"swarmml.cli.{name}", fromlist=["COMMANDS"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"swarmml.cli.{name}":
-                raise
-            continue
+    from swarmml.cli import build_cmds, cluster_cmds, generate_cmds, ops_cmds, stack_cmds, verify_cmds
+    for module in (cluster_cmds, build_cmds, generate_cmds, stack_cmds, ops_cmds, verify_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -16,10 +16,11 @@ ONE_ROW = [5.9, 3.0, 5.1, 1.8]
 
 
 def infer_body(rows):
-    return json.dumps({"inputs": [{"name": "input-0", "shape": [len(rows), 4], "datatype": "FP64", "data": rows}],
-                       "outputs": [{"name": "predict"}, {"name": "predict_proba"}] if len(rows) > 1 else None}
-                      if len(rows) > 1 else
-                      {"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": rows}]})
+    """An infer request for these rows; several rows also ask for predict_proba (golden checks)."""
+    body = {"inputs": [{"name": "input-0", "shape": [len(rows), 4], "datatype": "FP64", "data": rows}]}
+    if len(rows) > 1:
+        body["outputs"] = [{"name": "predict"}, {"name": "predict_proba"}]
+    return json.dumps(body)
 
 
 def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.25, model="iris-rf", duration=10.0,
@@ -45,7 +46,7 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
 
     with progress() if show else _Quiet() as bar:
         phase = bar.add_task("checks", total=3, status="")
-        report["checks"] = [c.to_dict() for c in health_checks(client, name, infer_url, base_url, model)]
+        report["checks"] = [c.to_dict() for c in health_checks(client, name, infer_url)]
         bar.update(phase, completed=3, status="done")
         if steps:
             try:
@@ -84,7 +85,7 @@ def _running(client, name):
     return svc, tasks, engine.nodes(client)
 
 
-def health_checks(client, name, infer_url, base_url, model):
+def health_checks(client, name, infer_url):
     svc, tasks, nodes = _running(client, name)
     place = placement.placement(svc, tasks, nodes)
     eligible = sorted(n["Description"]["Hostname"] for n in nodes
@@ -95,7 +96,7 @@ def health_checks(client, name, infer_url, base_url, model):
                   if t["Status"]["State"] == "running" and t["Status"].get("ContainerStatus", {}).get("ContainerID")]
     # Enough golden requests that leastconn reaches every replica several times.
     n = max(50, 20 * len(containers))
-    load = run_load(infer_url.replace(f"/models/{model}/", f"/models/{model}/"), infer_body(GOLDEN_ROWS),
+    load = run_load(infer_url, infer_body(GOLDEN_ROWS),
                     connections=max(4, len(containers)), duration=30, max_requests=n, keep_bodies=True)
     result.append(checks.answer_check(load.replicas.keys(), containers))
     result.append(checks.golden_check(load.bodies, len(containers)))
