@@ -125,7 +125,8 @@ def wrk(url, connections, duration, rows):
     body = json.dumps({"inputs": [{"name": "input-0", "shape": [rows, 4], "datatype": "FP64",
                                    "data": [ROW] * rows}]})
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(f'wrk.method = "POST"\nwrk.body = [[{body}]]\nwrk.headers["Content-Type"] = "application/json"\n')
+        # A Lua long bracket of level 2: the JSON body contains "]]".
+        f.write(f'wrk.method = "POST"\nwrk.body = [==[{body}]==]\nwrk.headers["Content-Type"] = "application/json"\n')
         script = f.name
     # A short warm-up first, so that both servers are measured hot.
     subprocess.run(["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{connections}", "-d2s", "-s", script, url],
