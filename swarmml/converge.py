@@ -26,6 +26,13 @@ def _eligible_count(nodes):
     return sum(1 for n in nodes if n["Status"]["State"] == "ready" and n["Spec"].get("Availability") == "active")
 
 
+def _task_shape(task_spec):
+    """The parts of a task spec an update changes, canonical (engine defaults dropped)."""
+    from swarmml.stack.plan import canonical
+    return canonical({k: task_spec.get(k) for k in ("ContainerSpec", "Resources", "Placement", "ForceUpdate")},
+                     pin_digests=True)
+
+
 def status_of(service, tasks, nodes, since):
     """(done, failed, placement) for one service: pure."""
     p = placements.placement(service, tasks, nodes, since)
@@ -45,8 +52,11 @@ def status_of(service, tasks, nodes, since):
     else:
         want = p.desired
     updating = update in ("updating",)
+    # A running task made from an older spec (other env, limits, image...) means an update is not done,
+    # even before Swarm reports the update as started.
+    current = _task_shape(service["Spec"]["TaskTemplate"])
     stale = [t for t in tasks if t.get("DesiredState") == "running" and t["Status"]["State"] == "running"
-             and t["Spec"]["ContainerSpec"].get("Image") != service["Spec"]["TaskTemplate"]["ContainerSpec"].get("Image")]
+             and _task_shape(t["Spec"]) != current]
     done = p.running == want and not updating and not stale
     return done, None, p
 

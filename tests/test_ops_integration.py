@@ -127,3 +127,41 @@ def test_d_node_loss_then_rebalance(cluster, stack):
     after = running(cluster.client)
     assert after.running == 6 and sorted(after.per_node.values()) == [2, 2, 2], after.per_node
     assert load.errors == 0, load.error_kinds
+
+
+def test_e_stack_rollback_to_a_recorded_revision(cluster, stack, extra_images):
+    # Revision: the stack as deployed now (tag latest), then tag 2 deployed from the same file.
+    deploy.deploy([STACK_FILE], name=STACK, environ=environ(PORT), client=cluster.client, show_progress=False)
+    first = engine.service(cluster.client, PREDICTOR)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    second = deploy.deploy([STACK_FILE], name=STACK, environ=environ(PORT, SWARMML_TAG="2"), client=cluster.client,
+                           show_progress=False)
+    assert second.revision is not None and second.convergence.ok
+    now = engine.service(cluster.client, PREDICTOR)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert ":2@sha256:" in now
+    done = swarmml("rollback", "--stack", STACK, "-o", "json", env=cluster.env)
+    assert done.returncode == 0, done.stderr
+    back = engine.service(cluster.client, PREDICTOR)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert back == first
+    versions = {requests.post(stack + "/v2/models/iris-rf/infer", data=BODY, timeout=5).json()["model_version"]
+                for _ in range(10)}
+    assert versions == {"1"}
+
+
+def test_f_service_rollback_returns_to_the_previous_spec(cluster, stack):
+    before = engine.service(cluster.client, PREDICTOR)["Spec"]
+    ops.update(cluster.client, "predictor", stack=STACK, env=["SWARMML_MAX_BATCH_SIZE=32"], show=False)
+    result = ops.rollback(cluster.client, "predictor", stack=STACK, show=False)
+    assert result.ok, result.problems
+    after = engine.service(cluster.client, PREDICTOR)["Spec"]
+    assert after["TaskTemplate"]["ContainerSpec"]["Env"] == before["TaskTemplate"]["ContainerSpec"]["Env"]
+
+
+def test_g_bad_input_changes_nothing(cluster, stack):
+    version = engine.service(cluster.client, PREDICTOR)["Version"]["Index"]
+    for args in (["scale", "predictor", "-1"], ["scale", "predictor", "ten"], ["scale", "nosuch=2"],
+                 ["update", "predictor", "--stack", STACK, "--image", "registry:5000/swarmml/predictor:nope"],
+                 ["scale", "gateway=two"]):
+        done = swarmml(*args, "--stack", STACK, env=cluster.env) if args[0] == "scale" else swarmml(*args, env=cluster.env)
+        assert done.returncode == 2, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert engine.service(cluster.client, PREDICTOR)["Version"]["Index"] == version

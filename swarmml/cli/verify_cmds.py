@@ -28,7 +28,7 @@ def _steps(value):
 @click.option("--batching", type=click.Choice(["off", "on", "auto"]), default="off", show_default=True,
               help="micro-batching during the curve (off: predict cost dominates each request)")
 @click.option("--duration", type=click.FloatRange(1, 600), default=10, show_default=True, help="seconds per step")
-@click.option("--connections", type=click.IntRange(1, 1024), default=None, help="default: 4 per replica, at least 8")
+@click.option("--connections", type=click.IntRange(1, 1024), default=None, help="default: 8 per replica")
 @click.option("--rate", type=click.FloatRange(1, None), default=None, help="open loop at this many requests/s")
 @click.option("--min-efficiency", type=click.FloatRange(0, 1), default=0.8, show_default=True)
 @click.option("--drill", type=click.Choice(["node-loss"]), default=None)

@@ -88,8 +88,10 @@ def plan(desired, current, network_names=None, prune=False, pin_digests=False):
         if name not in have_services:
             p.actions.append(Action("service", name, "create"))
             continue
-        old = canonical(have_services[name]["Spec"], network_names, pin_digests)
-        new = canonical(spec, network_names, pin_digests)
+        # An image the desired spec pins (a recorded revision) is compared by digest, whatever the mode.
+        pin = pin_digests or "@sha256:" in spec["TaskTemplate"]["ContainerSpec"].get("Image", "")
+        old = canonical(have_services[name]["Spec"], network_names, pin)
+        new = canonical(spec, network_names, pin)
         changes = diff(old, new)
         p.actions.append(Action("service", name, "update" if changes else "unchanged", changes))
     if prune:

@@ -125,16 +125,29 @@ def restore(client, name, original):
     engine.update_service(client, svc["ID"], svc["Version"]["Index"], final)
 
 
-def _wait_all_answer(infer_url, n, body, timeout=30):
-    """After a scale, the gateway needs a moment to find and health-check new replicas."""
+def _running_containers(client, name):
+    svc = engine.service(client, name)
+    return {t["Status"]["ContainerStatus"]["ContainerID"][:12]
+            for t in engine.tasks(client, [svc["ID"]], desired_running=True)
+            if t["Status"]["State"] == "running" and t["Status"].get("ContainerStatus", {}).get("ContainerID")}
+
+
+def _wait_exact_replicas(client, name, infer_url, body, timeout=60):
+    """Until the gateway's answers come from exactly the running replicas.
+
+    After a scale or an update the gateway needs a moment to find new replicas,
+    and replaced ones may still answer while they drain: either would skew a step.
+    """
     deadline = time.monotonic() + timeout
-    seen = set()
+    seen = expected = set()
     while time.monotonic() < deadline:
-        r = run_load(infer_url, body, connections=max(2, n), duration=1.0)
+        expected = _running_containers(client, name)
+        r = run_load(infer_url, body, connections=max(2, 2 * len(expected)), duration=1.0)
         seen = set(r.replicas)
-        if len(seen) >= n and r.errors == 0:
+        if seen == expected and r.errors == 0:
             return seen
-    return seen
+    raise SwarmmlError(f"the gateway did not settle on the {len(expected)} running replicas within {timeout} s "
+                       f"(answers came from {len(seen)}: {sorted(seen - expected)} are not running)")
 
 
 def scaling_curve(client, name, infer_url, steps, cpus, duration, connections, rate, batching, bar):
@@ -152,9 +165,10 @@ def scaling_curve(client, name, infer_url, steps, cpus, duration, connections, r
     for i, n in enumerate(steps):
         bar.update(task, status=f"{n} replicas: scaling")
         ops.scale(client, {name: n}, show=False, timeout=240)
-        _wait_all_answer(infer_url, n, body)
+        _wait_exact_replicas(client, name, infer_url, body)
         bar.update(task, status=f"{n} replicas: load for {duration:.0f} s")
-        conns = connections or max(8, 4 * n)
+        # Enough connections that no replica ever waits for work (a queue of 8 each).
+        conns = connections or 8 * n
         # Warm-up so that connection set-up and first-request costs stay out of the numbers.
         run_load(infer_url, body, connections=conns, duration=1.0)
         load = run_load(infer_url, body, connections=conns, duration=duration, rate=rate)
