@@ -33,11 +33,13 @@ def _task_shape(task_spec):
                      pin_digests=True)
 
 
-def status_of(service, tasks, nodes, since):
-    """(done, failed, placement) for one service: pure."""
+def status_of(service, tasks, nodes, since, rollback=False):
+    """(done, failed, placement) for one service: pure. rollback: a rollback is what we asked for."""
     p = placements.placement(service, tasks, nodes, since)
     update = (service.get("UpdateStatus") or {}).get("State")
     spec_mode = service["Spec"].get("Mode", {})
+    if rollback and update in ("rollback_started", "rollback_completed"):
+        update = "updating" if update == "rollback_started" else "completed"
     if update in BAD_UPDATE_STATES:
         return True, f"{service['Spec']['Name']}: update {update.replace('_', ' ')}: " + \
             ((service.get("UpdateStatus") or {}).get("Message") or "") + \
@@ -61,7 +63,7 @@ def status_of(service, tasks, nodes, since):
     return done, None, p
 
 
-def wait(client, service_names, timeout=300, since=None, show=True):
+def wait(client, service_names, timeout=300, since=None, show=True, rollback=False):
     started = time.monotonic()
     pending = list(service_names)
     results, problems = {}, []
@@ -71,7 +73,7 @@ def wait(client, service_names, timeout=300, since=None, show=True):
         for name in list(pending):
             svc = engine.service(client, name)
             tasks = engine.tasks(client, [svc["ID"]])
-            done, failed, p = status_of(svc, tasks, nodes, since)
+            done, failed, p = status_of(svc, tasks, nodes, since, rollback)
             results[name] = p
             if failed:
                 problems.append(failed)

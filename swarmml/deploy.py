@@ -207,6 +207,10 @@ def remove_stack(client, namespace, timeout=60):
                     pending.pop(name)
         if pending:
             time.sleep(0.5)
+    # Removal is asynchronous on the managers: wait until the networks are no longer listed either,
+    # so that a deploy right after `rm` does not find a network that is about to vanish.
+    while not pending and time.monotonic() < deadline and engine.stack_objects(client, namespace)["networks"]:
+        time.sleep(0.3)
     if pending:
         raise SwarmmlError(f"networks still in use after {timeout} s: {', '.join(pending)}")
     return {k: len(v) for k, v in current.items()}

@@ -32,13 +32,13 @@ def _since():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _finish(result, client, names, detach, timeout, show, started):
+def _finish(result, client, names, detach, timeout, show, started, rollback=False):
     if detach:
         nodes = engine.nodes(client)
         result.placements = [placement.placement(s, engine.tasks(client, [s["ID"]]), nodes)
                              for s in (engine.service(client, n) for n in names)]
     else:
-        conv = converge.wait(client, names, timeout=timeout, since=result.since, show=show)
+        conv = converge.wait(client, names, timeout=timeout, since=result.since, show=show, rollback=rollback)
         result.placements, result.ok, result.problems = conv.placements, conv.ok, conv.problems
     result.duration_s = time.monotonic() - started
     return result
@@ -141,7 +141,7 @@ def rollback(client, name, stack=None, detach=False, timeout=600, show=True):
     for path, old, new in _changed(svc["Spec"], svc["PreviousSpec"]):
         result.changes.append((svc["Spec"]["Name"], path, old, new))
     engine.update_service(client, svc["ID"], svc["Version"]["Index"], svc["Spec"], rollback=True)
-    return _finish(result, client, [svc["Spec"]["Name"]], detach, timeout, show, started)
+    return _finish(result, client, [svc["Spec"]["Name"]], detach, timeout, show, started, rollback=True)
 
 
 def rollback_stack(client, stack, to=None, detach=False, timeout=600, show=True):

@@ -142,7 +142,10 @@ def test_e_stack_rollback_to_a_recorded_revision(cluster, stack, extra_images):
     assert done.returncode == 0, done.stderr
     back = engine.service(cluster.client, PREDICTOR)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
     assert back == first
-    versions = {requests.post(stack + "/v2/models/iris-rf/infer", data=BODY, timeout=5).json()["model_version"]
+    # The gateway was rolled back too, and its host-mode port may now be on another node.
+    url = services.url(cluster.client, "gateway", STACK)
+    wait_answering(url)
+    versions = {requests.post(url + "/v2/models/iris-rf/infer", data=BODY, timeout=5).json()["model_version"]
                 for _ in range(10)}
     assert versions == {"1"}
 

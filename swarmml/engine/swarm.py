@@ -144,9 +144,18 @@ def create_service(client, spec):
 def update_service(client, service_id, version, spec, rollback=False):
     kwargs = _service_kwargs(spec)
     if rollback:
-        return _call(f"rolling back service {spec['Name']}", client.api.update_service, service_id, version,
-                     rollback="previous", fetch_current_spec=True)
+        return _call(f"rolling back service {spec['Name']}", _rollback, client, service_id, version, spec)
     return _call(f"updating service {spec['Name']}", client.api.update_service, service_id, version, **kwargs)
+
+
+def _rollback(client, service_id, version, spec):
+    # The SDK has no `rollback=previous` (what `docker service rollback` sends), so post it through the
+    # SDK's own request helpers: Swarm then uses the service's RollbackConfig and reports rollback states.
+    api = client.api
+    resp = api._post_json(api._url("/services/{0}/update", service_id), data=spec,
+                          params={"version": version, "rollback": "previous"})
+    api._raise_for_status(resp)
+    return resp.json()
 
 
 def remove_service(client, service_id):
