@@ -18,7 +18,9 @@ OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), de
 @click.option("--name", default=None, help="stack name (default: the file's top-level name:)")
 @click.option("--prune", is_flag=True, help="remove services no longer in the files")
 @click.option("--resolve-image", type=click.Choice(deploys.RESOLVE_MODES), default="always", show_default=True)
-@click.option("--with-registry-auth", is_flag=True, help="send registry credentials to the nodes")
+@click.option("--with-registry-auth", is_flag=True,
+              help="accepted for docker/cli compatibility: the Docker SDK already sends the credentials it has "
+                   "in ~/.docker/config.json for the image's registry")
 @click.option("--env-file", default=None, type=click.Path(dir_okay=False), help="variables (default: .env beside the file)")
 @click.option("--dry-run", is_flag=True, help="show the plan and stop")
 @click.option("--detach", "-d", is_flag=True, help="do not wait for the services to converge")
