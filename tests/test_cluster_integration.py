@@ -84,8 +84,11 @@ def test_down_removes_everything_labelled_and_nothing_else(host_engine):
     try:
         clusters.up(name, nodes=1)
         assert clusters.exists(name, host_engine)
+        grown = clusters.up(name, nodes=2)  # up with more nodes adds them
+        assert grown.created == [f"swarmml-{name}-node2"] and not grown.already_up
+        assert [n["state"] for n in grown.status["nodes"]] == ["ready", "ready"]
         removed = clusters.down(name)
-        assert removed["containers"] == 2 and removed["networks"] == 1 and removed["volumes"] == 2
+        assert removed["containers"] == 3 and removed["networks"] == 1 and removed["volumes"] == 3
         label = {"label": f"{CLUSTER_LABEL}={name}"}
         assert host_engine.containers.list(all=True, filters=label) == []
         assert host_engine.networks.list(filters=label) == []
