@@ -101,8 +101,7 @@ def push_to_cluster(client, built, cluster=None):
     for key, ref in built.items():
         repo_tag = ref  # swarmml/<name>:<tag>
         push_ref = f"{reg.push_prefix}/{repo_tag}"
-        repo, tag = push_ref.rsplit(":", 1)
-        client.images.get(ref).tag(repo, tag)
+        io.tag_image(client, ref, push_ref)
         note(f"pushing {push_ref} ...")
         io.push_image(client, push_ref)
         pulled[key] = f"{reg.pull_prefix}/{repo_tag}"

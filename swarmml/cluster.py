@@ -153,7 +153,7 @@ def _form_swarm(client, name, nodes, managers):
     net = network_name(name)
     addrs, engines = {}, {}
     for i in range(1, nodes + 1):
-        addrs[i] = io.container_ip(client.containers.get(node_container(name, i)), net)
+        addrs[i] = io.node_ip(client, node_container(name, i), net)
         engines[i] = io.wait_node_engine(os.path.join(socket_dir(name, i), "docker.sock"))
     state, _ = io.swarm_state(engines[1])
     if state == "inactive":

@@ -261,3 +261,12 @@ def engine_facts(client):
         "docker_root": info.get("DockerRootDir"),
         "name": info.get("Name"),
     }
+
+
+def node_ip(client, container_name, network):
+    return container_ip(client.containers.get(container_name), network)
+
+
+def tag_image(client, ref, new_ref):
+    repo, tag = new_ref.rsplit(":", 1)
+    client.images.get(ref).tag(repo, tag)
