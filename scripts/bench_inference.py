@@ -147,6 +147,19 @@ def _ms(out, q):
     return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
 
 
+def measure(server, proc, url, models, duration):
+    """The same load on each model (single rows at 8 and 32 connections), then 1000-row requests; stops proc."""
+    rows = []
+    try:
+        for model in models:
+            for c in (8, 32):
+                rows.append((server, model, c, wrk(f"{url}/v2/models/{model}/infer", c, duration, 1)))
+        rows.append((server, "iris-rf 1000 rows", 4, wrk(f"{url}/v2/models/iris-rf/infer", 4, duration, 1000)))
+    finally:
+        stop(proc)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10)
@@ -158,28 +171,10 @@ def main():
     work = tempfile.mkdtemp(prefix="swarmml-bench-")
     ours_dir, peer_dir = prepare_models(work)
     rows = []
-
     proc, url, ours_ready, _ = start_ours(ours_dir)
-    try:
-        for model in ("iris-logreg", "iris-rf"):
-            for c in (8, 32):
-                r = wrk(f"{url}/v2/models/{model}/infer", c, args.duration, 1)
-                rows.append(("swarmml", model, c, r))
-        big = wrk(f"{url}/v2/models/iris-rf/infer", 4, args.duration, 1000)
-        rows.append(("swarmml", "iris-rf 1000 rows", 4, big))
-    finally:
-        stop(proc)
-
+    rows += measure("swarmml", proc, url, ("iris-logreg", "iris-rf"), args.duration)
     proc, url, peer_ready = start_mlserver(mlserver, peer_dir)
-    try:
-        for model in ("iris-logreg", "iris-rf", "iris-rf-batched"):
-            for c in (8, 32):
-                r = wrk(f"{url}/v2/models/{model}/infer", c, args.duration, 1)
-                rows.append(("MLServer 1.7.1", model, c, r))
-        big = wrk(f"{url}/v2/models/iris-rf/infer", 4, args.duration, 1000)
-        rows.append(("MLServer 1.7.1", "iris-rf 1000 rows", 4, big))
-    finally:
-        stop(proc)
+    rows += measure("MLServer 1.7.1", proc, url, ("iris-logreg", "iris-rf", "iris-rf-batched"), args.duration)
 
     lines = ["| server | model | connections | requests/s | rows/s | p50 ms | p99 ms |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
