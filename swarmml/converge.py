@@ -14,6 +14,12 @@ from swarmml.engine import swarm as engine
 BAD_UPDATE_STATES = ("paused", "rollback_started", "rollback_completed", "rollback_paused")
 
 
+def now_iso():
+    """UTC now as the engine writes task timestamps, to tell a change's task failures from older ones."""
+    import datetime
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 @dataclass
 class Convergence:
     ok: bool

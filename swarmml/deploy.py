@@ -84,7 +84,7 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
     if missing:
         raise UsageError(f"external network {missing[0]!r} does not exist; create it first (nothing was deployed)")
     created = []  # (remove function, id): undone if a later step fails, so nothing is left half-made
-    since = _now()
+    since = converge.now_iso()
     touched = []
     try:
         for a in the_plan.of("create", "network"):
@@ -175,12 +175,6 @@ def _undo(client, created):
         except SwarmmlError:
             pass
     return undone
-
-
-def _now():
-    """An ISO timestamp (UTC) to tell this deploy's task failures from older ones."""
-    import datetime
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def remove_stack(client, namespace, timeout=60):

@@ -27,11 +27,6 @@ class OpResult:
                 "placement": [p.to_dict() for p in self.placements], "problems": self.problems}
 
 
-def _since():
-    import datetime
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-
-
 def _finish(result, client, names, detach, timeout, show, started, rollback=False):
     if detach:
         nodes = engine.nodes(client)
@@ -86,7 +81,7 @@ def update(client, name, stack=None, detach=False, timeout=600, show=True, **opt
         options["image"] = image if "@" in image else f"{image}@{digest}"
     new_spec = specs.with_update(svc["Spec"], **options)
     result = OpResult("update")
-    result.since = _since()
+    result.since = converge.now_iso()
     for path, old, new in _changed(svc["Spec"], new_spec):
         result.changes.append((svc["Spec"]["Name"], path, old, new))
     if not result.changes:
@@ -232,7 +227,7 @@ def rebalance(client, name=None, stack=None, threshold=1, timeout=600, show=True
     if not moved:
         result.duration_s = time.monotonic() - started
         return result
-    result.since = _since()
+    result.since = converge.now_iso()
     result = _finish(result, client, moved, False, timeout, show, started)
     if result.problems:
         result.ok = False
