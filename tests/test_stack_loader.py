@@ -94,7 +94,8 @@ def test_files_merge_in_order(tmp_path):
     web = s.config["services"]["web"]
     assert web["image"] == "nginx:2"
     assert web["environment"] == {"A": "1", "B": "2"}
-    assert web["ports"] == ["80:80", "443:443"]
+    assert web["ports"] == [{"target": 80, "published": 80, "protocol": "tcp", "mode": "ingress"},
+                            {"target": 443, "published": 443, "protocol": "tcp", "mode": "ingress"}]
     assert web["deploy"] == {"replicas": 4, "resources": {"limits": {"cpus": "0.5"}}}
 
 

@@ -4,40 +4,62 @@ import os
 import click
 
 from swarmml.console import note
-from swarmml.stack.model import ml_stack
+from swarmml.errors import UsageError
+from swarmml.stack.model import DEFAULT_MODELS, DEFAULT_REGISTRY, DEFAULT_TAG, ml_stack
+from swarmml.stack.units import size_bytes
+
+GATEWAY_CONFIG = os.path.join("stacks", "gateway", "haproxy.cfg")
 
 
 @click.command()
 @click.option("--name", default="ml", show_default=True, help="stack name")
-@click.option("--registry", default="registry:5000", show_default=True, help="where the nodes pull images")
-@click.option("--tag", default="latest", show_default=True)
+@click.option("--image", default=None, help="predictor image (default: <registry>/swarmml/predictor:<tag>)")
+@click.option("--registry", default=DEFAULT_REGISTRY, show_default=True, help="where the nodes pull images")
+@click.option("--tag", default=DEFAULT_TAG, show_default=True)
 @click.option("--replicas", type=click.IntRange(0, 1000), default=2, show_default=True)
 @click.option("--cpus", type=click.FloatRange(0.01, 64), default=0.5, show_default=True, help="limit per replica")
 @click.option("--memory", default="512M", show_default=True, help="limit per replica")
-@click.option("--model", "models", multiple=True, help="models to serve (repeatable; default: all in the image)")
+@click.option("--model", "models", multiple=True, metavar="NAME",
+              help=f"a model to serve (repeatable; default: {', '.join(DEFAULT_MODELS)})")
 @click.option("--gateway/--no-gateway", default=True, show_default=True, help="HAProxy in front of the replicas")
-@click.option("--gateway-port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--gateway-port", type=click.IntRange(1, 65535), default=8080, show_default=True,
+              help="published in host mode on the node that runs the gateway")
 @click.option("-o", "--output", "out", default="-", help="file to write (default: stdout)")
-def generate(name, registry, tag, replicas, cpus, memory, models, gateway, gateway_port, out):
-    """Write the ML stack (predictor behind the gateway) as a compose stack file."""
-    from swarmml.stack.units import size_bytes
-    from swarmml.errors import UsageError
+def generate(name, image, registry, tag, replicas, cpus, memory, models, gateway, gateway_port, out):
+    """Write the ML stack (predictor replicas behind the gateway) as a compose stack file."""
     try:
         size_bytes(memory)
     except UsageError:
         raise UsageError(f"--memory: expected a size like 512M, got {memory!r}") from None
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    cfg = os.path.join(root, "stacks", "gateway", "haproxy.cfg")
-    base = os.path.dirname(os.path.abspath(out)) if out != "-" else os.getcwd()
-    stack = ml_stack(name, registry, tag, replicas, cpus, memory, tuple(models) or ("iris-logreg", "iris-rf"),
-                     gateway, gateway_port, "./" + os.path.relpath(cfg, base))
+    config_ref = None
+    if gateway:
+        config = _gateway_config()
+        # Relative to the written file, as the loader and docker/cli resolve it.
+        base = os.path.dirname(os.path.abspath(out)) if out != "-" else os.getcwd()
+        rel = os.path.relpath(config, base)
+        config_ref = rel if rel.startswith("..") else "./" + rel
+    stack = ml_stack(name, registry, tag, replicas, cpus, memory, tuple(models) or DEFAULT_MODELS,
+                     gateway, gateway_port, config_ref, image=image)
     text = stack.to_yaml()
     if out == "-":
         click.echo(text, nl=False)
-    else:
+        return
+    try:
         with open(out, "w") as f:
             f.write(text)
-        note(f"wrote {out}: deploy it with `swarmml deploy {out}`")
+    except OSError as exc:
+        raise UsageError(f"-o {out}: can't write ({exc.strerror})") from None
+    note(f"wrote {out}: deploy it with `swarmml deploy {out}`")
+
+
+def _gateway_config():
+    """The gateway's HAProxy config: in the working directory's project, else beside this package."""
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for root in (os.getcwd(), here):
+        path = os.path.join(root, GATEWAY_CONFIG)
+        if os.path.isfile(path):
+            return path
+    raise UsageError(f"--gateway: {GATEWAY_CONFIG} not found (run from the swarmml project, or use --no-gateway)")
 
 
 COMMANDS = [generate]

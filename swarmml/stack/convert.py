@@ -1,23 +1,41 @@
-"""Compose config -> Swarm API specs, with docker/cli's `stack deploy` semantics.
+"""Compose config -> Swarm API specs, with the semantics of docker/cli's `stack deploy`.
 
-Output is the Engine API's JSON (ServiceSpec, NetworkCreate, SecretSpec,
-ConfigSpec) as plain dicts. Where this follows docker/cli: entrypoint becomes
-ContainerSpec.Command and command becomes Args; environment is sorted;
-services with no networks join `<stack>_default`; the short service name is
-an alias on every stack network; update parallelism defaults to 1; names are
-scoped `<stack>_<name>`; com.docker.stack.namespace labels everything and
-com.docker.stack.image labels services.
+The output is the Engine API's JSON as plain dicts: ServiceSpec (what
+/services/create takes), network create options, SecretSpec and ConfigSpec.
+It follows docker/cli's converter (cli/compose/convert): entrypoint becomes
+ContainerSpec.Command and command becomes Args; environment is a sorted
+KEY=VALUE list; services with no networks join `<stack>_default`; the short
+service name is an alias on every user-defined network; update and rollback
+parallelism default to 1; names are scoped `<stack>_<name>` unless `name:`
+is given or the object is external; com.docker.stack.namespace labels
+services, containers, networks, volumes, secrets and configs, and
+com.docker.stack.image labels services; a config or secret mounted without a
+target is mounted under its source name (`/run/secrets/<name>`, `/<name>`).
 
-Deliberate difference: secrets and configs read from files or content get a
-content hash in their name (`<stack>_<name>-<10 hex>`) and the label
-io.swarmml.logical-name. Swarm forbids changing a secret's or config's data,
-so docker/cli fails on changed content; with hashed names a change creates a
-new object and rolls the services that use it.
+Deliberate differences from docker/cli, each an improvement:
+
+- Content-hashed secrets and configs. Swarm never changes a secret's or
+  config's data, so with docker/cli a changed file makes the deploy fail
+  ("only updates to Labels are allowed"). Here an object whose data comes
+  from a file, content or an environment variable is named
+  `<stack>_<name>-<first 10 hex digits of sha256(data)>` and labelled
+  io.swarmml.logical-name=<name> and io.swarmml.content-hash=<sha256>:
+  changed data makes a new object, the services that mount it roll to it,
+  and the old one is removed once unused. To compare with docker/cli's
+  names, drop the last '-' and the 10 hex digits after it
+  (`logical_name()` here does that). Objects named with `name:` keep their
+  name (someone chose it) and carry the hash label only, so a changed
+  content is reported by the plan instead of failing half-way.
+- A secret's or config's data may come from `content:` or `environment:`
+  (the compose specification's keys) as well as `file:`.
+- In short port syntax, ports without a published port are kept apart when
+  files merge (docker/cli folds all of them into one).
+
+Data of secrets and configs is base64 text (as the Engine API's JSON has it).
 """
 import base64
 import hashlib
-import os
-import shlex
+import re
 from dataclasses import dataclass, field
 
 from swarmml.errors import UsageError
@@ -26,16 +44,19 @@ from swarmml.stack.units import duration_ns, nano_cpus, size_bytes
 NAMESPACE_LABEL = "com.docker.stack.namespace"
 IMAGE_LABEL = "com.docker.stack.image"
 LOGICAL_NAME_LABEL = "io.swarmml.logical-name"
+CONTENT_HASH_LABEL = "io.swarmml.content-hash"
+HASH_LEN = 10
+_HASHED = re.compile(rf"^(.*)-[0-9a-f]{{{HASH_LEN}}}$")
 
 
 @dataclass
 class DesiredStack:
     namespace: str
     services: dict = field(default_factory=dict)  # full name -> ServiceSpec
-    networks: dict = field(default_factory=dict)  # full name -> NetworkCreate
+    networks: dict = field(default_factory=dict)  # full name -> network create options
     external_networks: list = field(default_factory=list)
-    secrets: dict = field(default_factory=dict)  # full name -> SecretSpec (Data base64)
-    configs: dict = field(default_factory=dict)  # full name -> ConfigSpec (Data base64)
+    secrets: dict = field(default_factory=dict)  # full name -> SecretSpec (Data: base64 str)
+    configs: dict = field(default_factory=dict)  # full name -> ConfigSpec (Data: base64 str)
     external_secrets: list = field(default_factory=list)
     external_configs: list = field(default_factory=list)
 
@@ -47,6 +68,12 @@ def scope(namespace, name):
     return f"{namespace}_{name}"
 
 
+def logical_name(name):
+    """A content-hashed secret or config name without its hash: the name docker/cli would have used."""
+    m = _HASHED.match(name)
+    return m.group(1) if m else name
+
+
 def with_stack_label(namespace, labels):
     out = dict(labels or {})
     out[NAMESPACE_LABEL] = namespace
@@ -54,96 +81,97 @@ def with_stack_label(namespace, labels):
 
 
 def convert(loaded):
-    """LoadedStack -> DesiredStack."""
+    """LoadedStack -> DesiredStack. Reads the files that configs and secrets name."""
     ns, cfg = loaded.name, loaded.config
     desired = DesiredStack(ns)
-    used_networks = set()
-    for svc in (cfg.get("services") or {}).values():
-        used_networks.update(svc.get("networks") or {"default": None})
-    _networks(desired, ns, cfg.get("networks") or {}, used_networks)
-    secret_names = _file_objects(desired, ns, cfg.get("secrets") or {}, "secrets", loaded)
-    config_names = _file_objects(desired, ns, cfg.get("configs") or {}, "configs", loaded)
-    for name, svc in cfg["services"].items():
-        spec = service_spec(ns, name, svc, cfg, secret_names, config_names)
+    used = set()
+    for svc in cfg["services"].values():
+        used.update(svc.get("networks") or {"default": None})
+    _networks(desired, ns, cfg.get("networks") or {}, used)
+    secret_names = _file_objects(desired, ns, cfg.get("secrets") or {}, "secrets")
+    config_names = _file_objects(desired, ns, cfg.get("configs") or {}, "configs")
+    for name in sorted(cfg["services"]):
+        spec = service_spec(ns, name, cfg["services"][name], cfg, secret_names, config_names)
         desired.services[spec["Name"]] = spec
     return desired
 
 
-# --- networks, secrets, configs ------------------------------------------------
+# --- networks, volumes, secrets, configs ------------------------------------------
 
 def _networks(desired, ns, networks, used):
     for name in sorted(used):
         net = networks.get(name) or {}
         if net.get("external"):
-            ext = net["external"]
-            desired.external_networks.append(net.get("name") or (ext.get("name") if isinstance(ext, dict) else None)
-                                             or name)
+            desired.external_networks.append(net["name"])
             continue
         spec = {
             "Name": net.get("name") or scope(ns, name),
             "Labels": with_stack_label(ns, net.get("labels")),
+            # docker stack deploy creates overlay networks unless told otherwise.
             "Driver": net.get("driver") or "overlay",
             "Options": net.get("driver_opts") or {},
             "Internal": bool(net.get("internal", False)),
             "Attachable": bool(net.get("attachable", False)),
-            "CheckDuplicate": True,
         }
-        if net.get("ipam"):
-            ipam = net["ipam"]
-            spec["IPAM"] = {"Driver": ipam.get("driver", "default"), "Options": ipam.get("options") or {},
-                            "Config": [{"Subnet": c.get("subnet", ""), "IPRange": c.get("ip_range", ""),
-                                        "Gateway": c.get("gateway", ""),
-                                        "AuxiliaryAddresses": c.get("aux_addresses") or {}}
-                                       for c in ipam.get("config") or []]}
+        ipam = net.get("ipam") or {}
+        if ipam.get("driver") or ipam.get("config"):
+            spec["IPAM"] = {"Driver": ipam.get("driver", ""),
+                            "Config": [{"Subnet": c.get("subnet", "")} for c in ipam.get("config") or []]}
         desired.networks[spec["Name"]] = spec
 
 
-def _file_objects(desired, ns, objects, kind, loaded):
-    """Create specs for file/content objects; return logical name -> engine name."""
+def _file_objects(desired, ns, objects, kind):
+    """Specs for the stack's own secrets or configs; returns logical name -> (engine name, docker/cli's name)."""
     names = {}
     for name, obj in sorted(objects.items()):
-        ext = obj.get("external")
-        if ext:
-            real = obj.get("name") or (ext.get("name") if isinstance(ext, dict) else None) or name
-            getattr(desired, f"external_{kind}").append(real)
-            names[name] = real
+        if obj.get("external"):
+            getattr(desired, f"external_{kind}").append(obj["name"])
+            names[name] = (obj["name"], obj["name"])
             continue
-        if obj.get("file"):
-            with open(obj["file"], "rb") as f:
-                data = f.read()
-        elif "content" in obj:
-            data = obj["content"].encode()
-        else:
-            env_name = obj["environment"]
-            if env_name not in os.environ:
-                raise UsageError(f"{loaded.files[0]}: {kind}.{name}.environment: variable {env_name} is not set")
-            data = os.environ[env_name].encode()
-        if obj.get("name"):
-            real = obj["name"]
-        else:
-            real = f"{scope(ns, name)}-{hashlib.sha256(data).hexdigest()[:10]}"
+        plain = obj.get("name") or scope(ns, name)
         labels = with_stack_label(ns, obj.get("labels"))
         labels[LOGICAL_NAME_LABEL] = name
-        spec = {"Name": real, "Labels": labels, "Data": base64.b64encode(data).decode()}
+        if obj.get("driver"):
+            # Data comes from a secret driver plugin: nothing to hash, nothing to read.
+            spec = {"Name": plain, "Labels": labels, "Data": "",
+                    "Driver": {"Name": obj["driver"], "Options": obj.get("driver_opts") or {}}}
+        else:
+            data = _read(obj, kind, name)
+            digest = hashlib.sha256(data).hexdigest()
+            labels[CONTENT_HASH_LABEL] = digest
+            real = plain if obj.get("name") else f"{plain}-{digest[:HASH_LEN]}"
+            spec = {"Name": real, "Labels": labels, "Data": base64.b64encode(data).decode()}
         if obj.get("template_driver"):
             spec["Templating"] = {"Name": obj["template_driver"]}
-        getattr(desired, kind)[real] = spec
-        names[name] = real
+        getattr(desired, kind)[spec["Name"]] = spec
+        names[name] = (spec["Name"], plain)
     return names
 
 
-# --- services --------------------------------------------------------------------
+def _read(obj, kind, name):
+    if "file" in obj:
+        try:
+            with open(obj["file"], "rb") as f:
+                return f.read()
+        except OSError as exc:
+            raise UsageError(f"{kind}.{name}.file: can't read {obj['file']} ({exc.strerror})") from None
+    return obj["content"].encode()
+
+
+# --- services ----------------------------------------------------------------------
 
 def service_spec(ns, name, svc, cfg, secret_names, config_names):
     deploy = svc.get("deploy") or {}
-    container = {
-        "Image": svc["image"],
-        "Labels": with_stack_label(ns, svc.get("labels")),
-        "Privileges": {"CredentialSpec": None, "SELinuxContext": None},
-    }
-    _set(container, "Command", _words(svc.get("entrypoint")))
-    _set(container, "Args", _words(svc.get("command")))
+    where = f"services.{name}"
+    container = {"Image": svc["image"], "Labels": with_stack_label(ns, svc.get("labels"))}
+    _set(container, "Command", svc.get("entrypoint"))
+    _set(container, "Args", svc.get("command"))
     _set(container, "Hostname", svc.get("hostname"))
+    _set(container, "Hosts", [f"{ip} {host}" for host, _, ip in (h.partition(":") for h in svc.get("extra_hosts") or [])])
+    if "dns" in svc or "dns_search" in svc:
+        container["DNSConfig"] = {k: v for k, v in (("Nameservers", svc.get("dns")), ("Search", svc.get("dns_search")))
+                                  if v}
+    _set(container, "Healthcheck", _healthcheck(svc.get("healthcheck")))
     _set(container, "Env", _environment(svc.get("environment")))
     _set(container, "Dir", svc.get("working_dir"))
     _set(container, "User", svc.get("user"))
@@ -154,35 +182,31 @@ def service_spec(ns, name, svc, cfg, secret_names, config_names):
     for key, compose_key in (("TTY", "tty"), ("OpenStdin", "stdin_open"), ("ReadOnly", "read_only")):
         if svc.get(compose_key):
             container[key] = True
+    _set(container, "Secrets", _file_refs(svc.get("secrets"), secret_names, "Secret"))
+    _set(container, "Configs", _file_refs(svc.get("configs"), config_names, "Config"))
+    container["Privileges"] = {"CredentialSpec": _credential_spec(svc.get("credential_spec"), where),
+                               "SELinuxContext": None}
+    _set(container, "Isolation", svc.get("isolation"))
     if "init" in svc:
         container["Init"] = svc["init"]
-    _set(container, "Healthcheck", _healthcheck(svc.get("healthcheck")))
-    _set(container, "Hosts", _hosts(svc.get("extra_hosts")))
-    _set(container, "DNSConfig", _dns(svc))
-    _set(container, "Secrets", _file_refs(svc.get("secrets"), secret_names, "secrets", name))
-    _set(container, "Configs", _file_refs(svc.get("configs"), config_names, "configs", name))
-    _set(container, "Isolation", svc.get("isolation"))
     _set(container, "Sysctls", svc.get("sysctls"))
-    _set(container, "CapabilityAdd", _caps(svc.get("cap_add")))
-    _set(container, "CapabilityDrop", _caps(svc.get("cap_drop")))
+    cap_add, cap_drop = _capabilities(svc.get("cap_add") or [], svc.get("cap_drop") or [])
+    _set(container, "CapabilityAdd", cap_add)
+    _set(container, "CapabilityDrop", cap_drop)
     _set(container, "Ulimits", _ulimits(svc.get("ulimits")))
+    if svc.get("oom_score_adj"):
+        container["OomScoreAdj"] = svc["oom_score_adj"]
 
     placement = deploy.get("placement") or {}
-    task = {
-        "ContainerSpec": container,
-        "Resources": _resources(deploy.get("resources") or {}),
-        "Placement": {},
-        "Networks": _service_networks(ns, name, svc.get("networks"), cfg.get("networks") or {}),
-    }
+    task = {"ContainerSpec": container, "Resources": _resources(deploy.get("resources") or {}), "Placement": {}}
     _set(task["Placement"], "Constraints", placement.get("constraints"))
-    _set(task["Placement"], "Preferences", [{"Spread": {"SpreadDescriptor": p["spread"]}}
+    _set(task["Placement"], "Preferences", [{"Spread": {"SpreadDescriptor": p.get("spread", "")}}
                                             for p in placement.get("preferences") or []])
-    if placement.get("max_replicas_per_node"):
-        task["Placement"]["MaxReplicas"] = placement["max_replicas_per_node"]
-    restart = _restart_policy(deploy.get("restart_policy"), svc.get("restart"))
-    _set(task, "RestartPolicy", restart)
-    if svc.get("logging"):
+    _set(task["Placement"], "MaxReplicas", placement.get("max_replicas_per_node"))
+    _set(task, "RestartPolicy", _restart_policy(deploy.get("restart_policy"), svc.get("restart")))
+    if "logging" in svc:
         task["LogDriver"] = {"Name": svc["logging"].get("driver", ""), "Options": svc["logging"].get("options") or {}}
+    task["Networks"] = _service_networks(ns, name, svc.get("networks"), cfg.get("networks") or {})
 
     labels = with_stack_label(ns, deploy.get("labels"))
     labels[IMAGE_LABEL] = svc["image"]
@@ -190,8 +214,8 @@ def service_spec(ns, name, svc, cfg, secret_names, config_names):
         "Name": scope(ns, name),
         "Labels": labels,
         "TaskTemplate": task,
-        "Mode": _mode(deploy, name),
-        "EndpointSpec": _endpoint(deploy.get("endpoint_mode"), svc.get("ports") or [], name),
+        "Mode": _mode(deploy),
+        "EndpointSpec": _endpoint(deploy.get("endpoint_mode"), svc.get("ports") or []),
     }
     _set(spec, "UpdateConfig", _update_config(deploy.get("update_config")))
     _set(spec, "RollbackConfig", _update_config(deploy.get("rollback_config")))
@@ -203,12 +227,6 @@ def _set(d, key, value):
         d[key] = value
 
 
-def _words(value):
-    if value is None:
-        return None
-    return shlex.split(value) if isinstance(value, str) else list(value)
-
-
 def _environment(env):
     if not env:
         return None
@@ -216,15 +234,14 @@ def _environment(env):
 
 
 def _healthcheck(hc):
-    if not hc:
+    if hc is None:
         return None
     if hc.get("disable"):
         return {"Test": ["NONE"]}
     out = {}
-    test = hc.get("test")
-    if test is not None:
-        out["Test"] = ["CMD-SHELL", test] if isinstance(test, str) else list(test)
-    for key, compose_key in (("Interval", "interval"), ("Timeout", "timeout"), ("StartPeriod", "start_period")):
+    _set(out, "Test", hc.get("test"))
+    for key, compose_key in (("Interval", "interval"), ("Timeout", "timeout"), ("StartPeriod", "start_period"),
+                             ("StartInterval", "start_interval")):
         if compose_key in hc:
             out[key] = duration_ns(hc[compose_key])
     if "retries" in hc:
@@ -232,30 +249,26 @@ def _healthcheck(hc):
     return out
 
 
-def _hosts(extra):
-    if not extra:
+def _credential_spec(cred, where):
+    if not cred:
         return None
-    pairs = extra.items() if isinstance(extra, dict) else (h.split(":", 1) if ":" in h else h.split("=", 1)
-                                                          for h in extra)
-    return [f"{ip} {host}" for host, ip in pairs]
+    given = [k for k in ("config", "file", "registry") if cred.get(k)]
+    if len(given) > 1:
+        raise UsageError(f"{where}.credential_spec: set only one of {', '.join(given)}")
+    if given == ["config"]:
+        raise UsageError(f"{where}.credential_spec.config: not supported by swarmml (Windows gMSA); use file or registry")
+    return {given[0].capitalize(): cred[given[0]]} if given else None
 
 
-def _dns(svc):
-    dns, search = svc.get("dns"), svc.get("dns_search")
-    if dns is None and search is None:
-        return None
-    listify = lambda v: [v] if isinstance(v, str) else (v or [])  # noqa: E731
-    out = {}
-    _set(out, "Nameservers", listify(dns))
-    _set(out, "Search", listify(search))
-    _set(out, "Options", svc.get("dns_opt"))
-    return out
-
-
-def _caps(caps):
-    if not caps:
-        return None
-    return [c.upper() if c.upper() == "ALL" or c.upper().startswith("CAP_") else "CAP_" + c.upper() for c in caps]
+def _capabilities(add, drop):
+    """docker/cli's EffectiveCapAddCapDrop: normalized, deduplicated, sorted; adding wins over dropping."""
+    def norm(c):
+        c = c.strip().upper()
+        return c if c in ("ALL", "RESET") or c.startswith("CAP_") else "CAP_" + c
+    adds, drops = {norm(c) for c in add}, {norm(c) for c in drop}
+    adds = {"ALL"} if "ALL" in adds else adds
+    drops = {"ALL"} if "ALL" in drops else drops
+    return sorted(adds - {"RESET"}), sorted(drops - adds - {"RESET"})
 
 
 def _ulimits(ulimits):
@@ -269,67 +282,52 @@ def _ulimits(ulimits):
     return out
 
 
-def _file_refs(refs, names, kind, service):
+def _file_refs(refs, names, kind):
     if not refs:
         return None
     out = []
     for ref in refs:
-        ref = {"source": ref} if isinstance(ref, str) else ref
-        source = ref["source"]
-        if kind == "secrets":
-            target = ref.get("target") or source
-        else:
-            target = ref.get("target") or f"/{source}"
-        entry = {"File": {"Name": target, "UID": ref.get("uid", "0"), "GID": ref.get("gid", "0"),
-                          "Mode": ref.get("mode", 0o444)}}
-        key = "SecretName" if kind == "secrets" else "ConfigName"
-        entry[key] = names[source]
-        out.append(entry)
-    return out
+        real, plain = names[ref["source"]]
+        # docker/cli: the target defaults to the source name (Swarm mounts a secret under /run/secrets/,
+        # a config at the root); uid and gid "0"; mode 0444.
+        entry = {"File": {"Name": ref.get("target") or ref["source"], "UID": ref.get("uid") or "0",
+                          "GID": ref.get("gid") or "0", "Mode": ref.get("mode", 0o444)},
+                 f"{kind}Name": real}
+        out.append((plain, entry))
+    # Sorted by the name docker/cli would use, so that both order references alike.
+    return [entry for _, entry in sorted(out, key=lambda pair: pair[0])]
 
 
 def _mounts(ns, volumes, stack_volumes):
     mounts = []
     for v in volumes:
-        if isinstance(v, str):
-            parts = v.split(":")
-            if len(parts) == 1:
-                mounts.append({"Type": "volume", "Target": parts[0]})
-                continue
-            source, target = parts[0], parts[1]
-            mode = parts[2] if len(parts) > 2 else ""
-            vtype = "bind" if source.startswith(("/", ".", "~")) else "volume"
-            v = {"type": vtype, "source": source, "target": target, "read_only": "ro" in mode.split(",")}
-        m = {"Type": v["type"], "Target": v["target"]}
+        kind = v["type"]
+        m = {"Type": kind, "Target": v["target"]}
         if v.get("read_only"):
             m["ReadOnly"] = True
+        _set(m, "Consistency", v.get("consistency"))
         source = v.get("source")
-        if v["type"] == "volume" and source:
-            vol = stack_volumes.get(source) or {}
-            if vol.get("external"):
-                ext = vol["external"]
-                m["Source"] = vol.get("name") or (ext.get("name") if isinstance(ext, dict) else None) or source
-            else:
-                m["Source"] = vol.get("name") or scope(ns, source)
-                opts = {"Labels": with_stack_label(ns, vol.get("labels"))}
-                if (v.get("volume") or {}).get("nocopy"):
-                    opts["NoCopy"] = True
-                if vol.get("driver") or vol.get("driver_opts"):
-                    opts["DriverConfig"] = {"Name": vol.get("driver", ""), "Options": vol.get("driver_opts") or {}}
-                m["VolumeOptions"] = opts
-        elif v["type"] == "bind":
-            m["Source"] = source
-            if (v.get("bind") or {}).get("propagation"):
-                m["BindOptions"] = {"Propagation": v["bind"]["propagation"]}
-        elif v["type"] == "tmpfs":
-            t = v.get("tmpfs") or {}
+        if kind == "volume" and source:
+            vol = stack_volumes[source]
+            m["Source"] = vol.get("name") or scope(ns, source)
             opts = {}
-            if "size" in t:
-                opts["SizeBytes"] = size_bytes(t["size"])
-            if "mode" in t:
-                opts["Mode"] = t["mode"]
-            if opts:
-                m["TmpfsOptions"] = opts
+            if (v.get("volume") or {}).get("nocopy"):
+                opts["NoCopy"] = True
+            if not vol.get("external"):
+                opts["Labels"] = with_stack_label(ns, vol.get("labels"))
+                if vol.get("driver") or "driver_opts" in vol:
+                    opts["DriverConfig"] = {"Name": vol.get("driver", ""), "Options": vol.get("driver_opts") or {}}
+            m["VolumeOptions"] = opts
+        elif kind in ("bind", "npipe"):
+            m["Source"] = source
+            if "bind" in v:
+                m["BindOptions"] = {"Propagation": v["bind"].get("propagation", "")}
+        elif kind == "tmpfs" and "tmpfs" in v:
+            m["TmpfsOptions"] = {"SizeBytes": size_bytes(v["tmpfs"].get("size", 0))}
+        elif kind == "cluster":
+            vol = stack_volumes.get(source) or {}
+            m["Source"] = source if source.startswith("group:") else (vol.get("name") or scope(ns, source))
+            m["ClusterOptions"] = {}
         mounts.append(m)
     return mounts
 
@@ -337,114 +335,85 @@ def _mounts(ns, volumes, stack_volumes):
 def _resources(res):
     out = {}
     for key, compose_key in (("Limits", "limits"), ("Reservations", "reservations")):
-        r = res.get(compose_key) or {}
+        r = res.get(compose_key)
+        if r is None:
+            continue
         spec = {}
         if "cpus" in r:
             spec["NanoCPUs"] = nano_cpus(r["cpus"])
         if "memory" in r:
             spec["MemoryBytes"] = size_bytes(r["memory"])
-        if key == "Limits" and "pids" in r:
+        if key == "Limits" and r.get("pids"):
             spec["Pids"] = r["pids"]
-        if spec:
-            out[key] = spec
+        generic = [{"DiscreteResourceSpec": {"Kind": g["discrete_resource_spec"].get("kind", ""),
+                                             "Value": int(g["discrete_resource_spec"].get("value", 0))}}
+                   for g in r.get("generic_resources") or [] if g.get("discrete_resource_spec")]
+        _set(spec, "GenericResources", generic)
+        out[key] = spec
     return out
 
 
 def _restart_policy(policy, restart):
-    if policy:
+    if policy is not None:
         out = {}
         _set(out, "Condition", policy.get("condition"))
-        if "delay" in policy:
-            out["Delay"] = duration_ns(policy["delay"])
+        for key, compose_key in (("Delay", "delay"), ("Window", "window")):
+            if compose_key in policy:
+                out[key] = duration_ns(policy[compose_key])
         if "max_attempts" in policy:
             out["MaxAttempts"] = policy["max_attempts"]
-        if "window" in policy:
-            out["Window"] = duration_ns(policy["window"])
         return out
-    if restart:
-        return {"Condition": {"no": "none", "always": "any", "unless-stopped": "any",
-                              "on-failure": "on-failure"}[restart]}
-    return None
+    if not restart or restart == "no":
+        return None
+    if restart.startswith("on-failure"):
+        _, _, count = restart.partition(":")
+        return {"Condition": "on-failure", "MaxAttempts": int(count or 0)}
+    return {"Condition": "any"}  # always, unless-stopped
 
 
-def _mode(deploy, name):
+def _mode(deploy):
     mode = deploy.get("mode", "replicated")
     replicas = deploy.get("replicas")
     if mode == "global":
-        if replicas is not None:
-            raise UsageError(f"services.{name}.deploy.replicas: can only be used with replicated or replicated-job mode")
         return {"Global": {}}
     if mode == "global-job":
         return {"GlobalJob": {}}
     if mode == "replicated-job":
+        # The engine takes 1 for both when they are unset, as docker/cli leaves them.
         n = 1 if replicas is None else replicas
         return {"ReplicatedJob": {"MaxConcurrent": n, "TotalCompletions": n}}
     return {"Replicated": {"Replicas": 1 if replicas is None else replicas}}
 
 
-def _endpoint(mode, ports, name):
+def _endpoint(mode, ports):
     configs = []
     for p in ports:
-        if isinstance(p, str):
-            configs.extend(_short_ports(p, name))
-        else:
-            published = p.get("published")
-            cfg = {"Protocol": p.get("protocol", "tcp"), "TargetPort": p["target"],
-                   "PublishMode": p.get("mode", "ingress")}
-            if published not in (None, ""):
-                cfg["PublishedPort"] = int(published)
-            configs.append(cfg)
+        cfg = {"Protocol": p.get("protocol", "tcp"), "TargetPort": p["target"],
+               "PublishMode": p.get("mode", "ingress")}
+        if p.get("published"):
+            cfg["PublishedPort"] = p["published"]
+        configs.append(cfg)
     configs.sort(key=lambda c: c.get("PublishedPort", 0))
     out = {}
-    if mode:
-        out["Mode"] = mode
-    if configs:
-        out["Ports"] = configs
+    _set(out, "Mode", mode)
+    _set(out, "Ports", configs)
     return out
 
 
-def _short_ports(text, name):
-    proto = "tcp"
-    if "/" in text:
-        text, proto = text.split("/", 1)
-    parts = text.split(":")
-    target = parts[-1]
-    published = parts[-2] if len(parts) >= 2 else None
-
-    def expand(r):
-        if r is None:
-            return None
-        a, _, b = r.partition("-")
-        return list(range(int(a), int(b or a) + 1))
-
-    targets, publishes = expand(target), expand(published)
-    if publishes and len(publishes) != len(targets):
-        raise UsageError(f"services.{name}.ports: port ranges {text!r} differ in length")
-    out = []
-    for i, t in enumerate(targets):
-        cfg = {"Protocol": proto, "TargetPort": t, "PublishMode": "ingress"}
-        if publishes:
-            cfg["PublishedPort"] = publishes[i]
-        out.append(cfg)
-    return out
+def _user_defined(network):
+    return network not in ("default", "bridge", "host", "none") and not network.startswith("container:")
 
 
 def _service_networks(ns, name, nets, networks):
-    nets = nets or {"default": None}
     out = []
-    for net, opts in nets.items():
+    for net, opts in (nets or {"default": None}).items():
         cfg = networks.get(net) or {}
         target = cfg.get("name") or scope(ns, net)
-        if cfg.get("external"):
-            ext = cfg["external"]
-            target = cfg.get("name") or (ext.get("name") if isinstance(ext, dict) else None) or net
-        aliases = list((opts or {}).get("aliases") or [])
+        entry = {"Target": target, "Aliases": list((opts or {}).get("aliases") or [])}
         # Only user-defined networks take aliases (not host, bridge, none).
-        if target not in ("host", "bridge", "none"):
-            aliases.append(name)
-        entry = {"Target": target, "Aliases": aliases}
-        if (opts or {}).get("driver_opts"):
-            entry["DriverOpts"] = opts["driver_opts"]
+        if _user_defined(target):
+            entry["Aliases"].append(name)
+        _set(entry, "DriverOpts", (opts or {}).get("driver_opts"))
         out.append(entry)
     return sorted(out, key=lambda e: e["Target"])
 
@@ -453,11 +422,10 @@ def _update_config(uc):
     if uc is None:
         return None
     out = {"Parallelism": uc.get("parallelism", 1)}
-    if "delay" in uc:
-        out["Delay"] = duration_ns(uc["delay"])
+    for key, compose_key in (("Delay", "delay"), ("Monitor", "monitor")):
+        if compose_key in uc:
+            out[key] = duration_ns(uc[compose_key])
     _set(out, "FailureAction", uc.get("failure_action"))
-    if "monitor" in uc:
-        out["Monitor"] = duration_ns(uc["monitor"])
     if "max_failure_ratio" in uc:
         out["MaxFailureRatio"] = uc["max_failure_ratio"]
     _set(out, "Order", uc.get("order"))

@@ -1,4 +1,19 @@
-"""Load stack files: read, interpolate, validate, merge in order (like repeated -c), name the stack."""
+"""Load stack files the way `docker stack deploy -c A -c B` does.
+
+Each file is read, interpolated, validated and normalized on its own (errors
+name that file), then the files merge in order with docker/cli's rules:
+a service's mappings merge key by key; its ports are keyed by published
+port, its volumes by target, its secrets and configs by source; command,
+entrypoint and healthcheck.test are replaced; other lists are appended;
+top-level networks, volumes, secrets and configs are replaced whole.
+
+Relative paths (config and secret files, env_file, bind-mount sources) are
+resolved against the directory of the FIRST file, as docker/cli does.
+
+Beyond docker/cli: an .env file (beside the first file, or --env-file) feeds
+interpolation, the process environment winning over it; and the stack name
+may come from the file (`name:` or `x-swarmml: {stack: NAME}`).
+"""
 import copy
 import os
 import re
@@ -7,17 +22,13 @@ from dataclasses import dataclass, field
 import yaml
 
 from swarmml.errors import UsageError
-from swarmml.stack.interpolate import interpolate, read_env_file
-from swarmml.stack.schema import validate, warnings_for
+from swarmml.stack.interpolate import interpolate, read_env_file, read_service_env_file
+from swarmml.stack.schema import validate
 
-STACK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-# Lists merged item by item when a later file overrides a service (keyed as docker/cli does).
-MERGE_KEYS = {
-    "ports": lambda p: p if isinstance(p, str) else (p.get("published"), p["target"], p.get("protocol", "tcp")),
-    "secrets": lambda s: s if isinstance(s, str) else s["source"],
-    "configs": lambda s: s if isinstance(s, str) else s["source"],
-    "volumes": lambda v: v.split(":")[1] if isinstance(v, str) and ":" in v else (v if isinstance(v, str) else v["target"]),
-}
+# docker/cli accepts letters, digits, '_' and '-' in a stack name.
+STACK_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+# The engine's limit on a service name, which is `<stack>_<service>`.
+MAX_SERVICE_NAME = 63
 
 
 @dataclass
@@ -27,126 +38,210 @@ class LoadedStack:
     files: list
     workdir: str
     warnings: list = field(default_factory=list)
+    environ: dict = field(default_factory=dict)
 
 
 def load(paths, name=None, environ=None, env_file=None):
+    """Read, interpolate, validate and merge stack files -> LoadedStack (UsageError on bad input)."""
     if not paths:
         raise UsageError("no stack file given")
-    files = [os.path.abspath(p) for p in paths]
-    workdir = os.path.dirname(files[0])
+    paths = [str(p) for p in paths]
+    workdir = os.path.dirname(os.path.abspath(paths[0]))
     env = dict(os.environ if environ is None else environ)
-    env_path = env_file or os.path.join(workdir, ".env")
-    if env_file and not os.path.exists(env_file):
+    if env_file is not None and not os.path.isfile(env_file):
         raise UsageError(f"--env-file: {env_file} does not exist")
-    if os.path.exists(env_path):
+    env_path = env_file or os.path.join(workdir, ".env")
+    if os.path.isfile(env_path):
         # The process environment wins over the .env file, as with docker compose.
         env = {**read_env_file(env_path), **env}
 
-    merged, warnings = {}, []
-    for path, shown in zip(files, paths):
-        doc = validate(interpolate(read_yaml(path, shown), env, shown), shown)
-        warnings += warnings_for(doc, shown)
-        _resolve_paths(doc, os.path.dirname(path) if len(files) == 1 else workdir, shown)
-        merged = merge(merged, doc)
+    docs, warnings = [], []
+    for shown in paths:
+        doc, file_warnings = validate(interpolate(read_yaml(shown), env, shown), shown)
+        _resolve_file(doc, shown, workdir, env)
+        docs.append((shown, doc))
+        warnings += file_warnings
+    versions = {doc["version"] for _, doc in docs if "version" in doc}
+    if len({v if "." in v else v + ".0" for v in versions}) > 1:
+        raise UsageError(f"{', '.join(paths)}: version: the files declare different versions ({', '.join(sorted(versions))})")
+    merged = {}
+    for _, doc in docs:
+        merged = merge_files(merged, doc)
 
-    ext = merged.get("x-swarmml") if isinstance(merged.get("x-swarmml"), dict) else {}
-    stack_name = name or merged.get("name") or ext.get("stack")
-    if not stack_name:
-        raise UsageError(f"{paths[0]}: no stack name; give --name, a top-level `name:` or `x-swarmml: {{stack: NAME}}`")
-    if not STACK_NAME_RE.match(stack_name):
-        raise UsageError(f"stack name {stack_name!r}: expected lowercase letters, digits, '_' and '-'")
+    stack_name = _stack_name(name, merged, paths)
     services = merged.get("services") or {}
     if not services:
         raise UsageError(f"{paths[0]}: services: at least one service is needed")
+    where = paths[0] if len(paths) == 1 else ", ".join(paths)
     for sname, svc in services.items():
         if not svc.get("image"):
-            raise UsageError(f"{_where(paths, sname)}: services.{sname}.image: is required (Swarm deploys images)")
-        _check_references(merged, sname, svc, paths)
-        _apply_env_files(svc, sname, paths)
-    return LoadedStack(stack_name, merged, list(paths), workdir, warnings)
+            raise UsageError(f"{where}: services.{sname}.image: is required (Swarm runs images; build and push it first)")
+        if len(f"{stack_name}_{sname}") > MAX_SERVICE_NAME:
+            raise UsageError(f"{where}: services.{sname}: the service name {stack_name}_{sname} is longer than "
+                             f"{MAX_SERVICE_NAME} characters, the engine's limit")
+    _check_references(merged, where)
+    return LoadedStack(stack_name, merged, paths, workdir, warnings, env)
 
 
-def read_yaml(path, shown):
+def read_yaml(shown):
     try:
-        with open(path) as f:
+        with open(shown, encoding="utf-8") as f:
             doc = yaml.safe_load(f)
     except FileNotFoundError:
         raise UsageError(f"{shown}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{shown}: is a directory, expected a stack file") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{shown}: not UTF-8 text ({exc.reason})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
         raise UsageError(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
     if doc is None:
         raise UsageError(f"{shown}: the file is empty")
-    # Interpolation runs on the parsed tree, so a document-level error there names the key path.
     return doc
 
 
-def merge(base, override):
-    """Later files override earlier ones: mappings merge, lists keyed per MERGE_KEYS, others replace."""
+def _stack_name(given, merged, paths):
+    ext = merged.get("x-swarmml") if isinstance(merged.get("x-swarmml"), dict) else {}
+    stack_name = given or merged.get("name") or ext.get("stack")
+    if not stack_name:
+        raise UsageError(f"{paths[0]}: no stack name; give --name, a top-level `name:` or `x-swarmml: {{stack: NAME}}`")
+    if not isinstance(stack_name, str) or not STACK_NAME_RE.match(stack_name):
+        raise UsageError(f"stack name {stack_name!r}: expected letters, digits, '_' and '-', starting with a letter or digit")
+    return stack_name
+
+
+# --- per-file resolution, as docker/cli's loader does before merging ----------------
+
+def _resolve_file(doc, shown, workdir, env):
+    def absolute(p):
+        if p.startswith("~"):
+            p = (env.get("HOME") or os.path.expanduser("~")) + p[1:]
+        return os.path.normpath(os.path.join(workdir, p))
+
+    for kind in ("configs", "secrets"):
+        for oname, obj in (doc.get(kind) or {}).items():
+            if obj.get("external"):
+                continue
+            if "file" in obj:
+                obj["file"] = absolute(obj["file"])
+            elif "environment" in obj:
+                var = obj["environment"]
+                if var not in env:
+                    raise UsageError(f"{shown}: {kind}.{oname}.environment: variable {var} is not set")
+                obj["content"] = env[var]
+    for sname, svc in (doc.get("services") or {}).items():
+        for vol in svc.get("volumes") or []:
+            if vol["type"] == "bind" and not re.match(r"^([A-Za-z]:|\\\\)", vol["source"]):
+                vol["source"] = absolute(vol["source"])
+        _resolve_environment(svc, sname, shown, env, absolute)
+
+
+def _resolve_environment(svc, sname, shown, env, absolute):
+    """env_file, then environment; a variable with no (or an empty) value takes the environment's, as docker/cli."""
+    if "env_file" not in svc and "environment" not in svc:
+        return
+    values = {}
+    for i, f in enumerate(svc.pop("env_file", None) or []):
+        path = absolute(f)
+        if not os.path.isfile(path):
+            raise UsageError(f"{shown}: services.{sname}.env_file[{i}]: {path} does not exist")
+        values.update(read_service_env_file(path, f, env))
+    values.update(svc.get("environment") or {})
+    svc["environment"] = {k: (env[k] if v in (None, "") and k in env else v) for k, v in values.items()}
+
+
+# --- merging ------------------------------------------------------------------------
+
+def _port_key(p):
+    # docker/cli keys ports by published port alone, which would fold every unpublished port into one.
+    return p.get("published") or ("unpublished", p["target"], p.get("protocol") or "tcp")
+
+
+SERVICE_LIST_KEYS = {
+    "ports": (_port_key, None),
+    "volumes": (lambda v: v["target"], "target"),
+    "secrets": (lambda s: s["source"], "source"),
+    "configs": (lambda s: s["source"], "source"),
+}
+REPLACED = {("command",), ("entrypoint",), ("healthcheck", "test")}
+
+
+def merge_files(base, override):
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if key in out and isinstance(out[key], dict) and isinstance(value, dict):
-            out[key] = merge(out[key], value)
-        elif key in MERGE_KEYS and isinstance(out.get(key), list) and isinstance(value, list):
-            ident = MERGE_KEYS[key]
-            items = {ident(x): x for x in out[key]}
-            items.update({ident(x): x for x in value})
-            out[key] = list(items.values())
+        if key == "services" and isinstance(out.get(key), dict):
+            services = out[key]
+            for sname, svc in value.items():
+                services[sname] = merge_service(services[sname], svc) if sname in services else copy.deepcopy(svc)
+        elif key in ("networks", "volumes", "secrets", "configs") and isinstance(out.get(key), dict):
+            out[key].update(copy.deepcopy(value))  # replaced whole, per name
         else:
             out[key] = copy.deepcopy(value)
     return out
 
 
-def _resolve_paths(doc, base_dir, shown):
-    for kind in ("configs", "secrets"):
-        for obj in (doc.get(kind) or {}).values():
-            if obj.get("file"):
-                obj["file"] = os.path.normpath(os.path.join(base_dir, os.path.expanduser(obj["file"])))
-    for svc in (doc.get("services") or {}).values():
-        if "env_file" in svc:
-            files = [svc["env_file"]] if isinstance(svc["env_file"], str) else svc["env_file"]
-            svc["env_file"] = [os.path.normpath(os.path.join(base_dir, f)) for f in files]
+def merge_service(base, override, path=()):
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        here = path + (key,)
+        old = out.get(key)
+        if not path and key in SERVICE_LIST_KEYS and isinstance(old, list):
+            ident, order = SERVICE_LIST_KEYS[key]
+            items = {ident(x): x for x in old}
+            items.update({ident(x): copy.deepcopy(x) for x in value})
+            merged = list(items.values())
+            out[key] = sorted(merged, key=lambda x: x.get(order, "")) if order else merged
+        elif here in REPLACED or old is None:
+            out[key] = copy.deepcopy(value)
+        elif not path and key == "logging" and isinstance(old, dict):
+            if old.get("driver") and value.get("driver") and old["driver"] != value["driver"]:
+                out[key] = copy.deepcopy(value)
+            else:
+                out[key] = merge_service(old, value, here)
+        elif not path and key == "networks" and isinstance(old, dict):
+            nets = out[key]
+            for net, cfg in value.items():
+                if cfg is None:
+                    nets.setdefault(net, None)
+                elif nets.get(net) is None:
+                    nets[net] = copy.deepcopy(cfg)
+                else:
+                    nets[net] = {**nets[net], **copy.deepcopy(cfg)}
+        elif isinstance(old, dict) and isinstance(value, dict):
+            out[key] = merge_service(old, value, here)
+        elif isinstance(old, list) and isinstance(value, list):
+            out[key] = old + copy.deepcopy(value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
-def _where(paths, _service):
-    return paths[0] if len(paths) == 1 else ", ".join(paths)
+# --- references between sections ---------------------------------------------------
 
-
-def _check_references(config, sname, svc, paths):
-    where = _where(paths, sname)
+def _check_references(config, where):
     networks = config.get("networks") or {}
-    for net in (svc.get("networks") or {}):
-        if net not in networks and net != "default":
-            raise UsageError(f"{where}: services.{sname}.networks.{net}: undefined network (add it under networks:)")
-    for kind in ("secrets", "configs"):
-        defined = config.get(kind) or {}
-        for i, ref in enumerate(svc.get(kind) or []):
-            source = ref if isinstance(ref, str) else ref["source"]
-            if source not in defined:
-                raise UsageError(f"{where}: services.{sname}.{kind}[{i}]: undefined {kind[:-1]} {source!r}")
     volumes = config.get("volumes") or {}
-    for i, vol in enumerate(svc.get("volumes") or []):
-        source = vol.get("source") if isinstance(vol, dict) else (vol.split(":")[0] if ":" in vol else None)
-        vtype = vol.get("type", "volume") if isinstance(vol, dict) else "volume"
-        if source and vtype == "volume" and not source.startswith(("/", ".", "~")) and source not in volumes:
-            raise UsageError(f"{where}: services.{sname}.volumes[{i}]: undefined volume {source!r}")
+    for sname, svc in config["services"].items():
+        for net in svc.get("networks") or {}:
+            if net not in networks and net != "default":
+                raise UsageError(f"{where}: services.{sname}.networks.{net}: undefined network (add it under networks:)")
+        for kind in ("secrets", "configs"):
+            defined = config.get(kind) or {}
+            for i, ref in enumerate(svc.get(kind) or []):
+                if ref["source"] not in defined:
+                    raise UsageError(f"{where}: services.{sname}.{kind}[{i}]: undefined {kind[:-1]} {ref['source']!r} "
+                                     f"(add it under {kind}:)")
+        for i, vol in enumerate(svc.get("volumes") or []):
+            if vol["type"] in ("volume", "cluster") and vol.get("source") and vol["source"] not in volumes \
+                    and not vol["source"].startswith("group:"):
+                raise UsageError(f"{where}: services.{sname}.volumes[{i}]: undefined volume {vol['source']!r} "
+                                 "(add it under volumes:)")
+        cred = (svc.get("credential_spec") or {}).get("config")
+        if cred and cred not in (config.get("configs") or {}):
+            raise UsageError(f"{where}: services.{sname}.credential_spec.config: undefined config {cred!r}")
     for kind in ("configs", "secrets"):
         for oname, obj in (config.get(kind) or {}).items():
-            if obj.get("file") and not os.path.exists(obj["file"]):
+            if obj.get("file") and not os.path.isfile(obj["file"]):
                 raise UsageError(f"{where}: {kind}.{oname}.file: {obj['file']} does not exist")
-            if not obj.get("external") and not obj.get("file") and "content" not in obj and "environment" not in obj:
-                raise UsageError(f"{where}: {kind}.{oname}: needs file, content, environment or external")
-
-
-def _apply_env_files(svc, sname, paths):
-    files = svc.pop("env_file", None) or []
-    if not files:
-        return
-    env = {}
-    for path in files:
-        if not os.path.exists(path):
-            raise UsageError(f"{_where(paths, sname)}: services.{sname}.env_file: {path} does not exist")
-        env.update(read_env_file(path))
-    env.update(svc.get("environment") or {})
-    svc["environment"] = env

@@ -2,12 +2,15 @@
 
     stack = Stack("ml")
     net = stack.network("inference", attachable=True)
-    stack.service("predictor", "registry:5000/swarmml/predictor:latest", replicas=4, cpus=0.5,
-                  networks=[net], endpoint_mode="dnsrr",
-                  update=UpdatePolicy(order="start-first", failure_action="rollback"))
+    stack.service("predictor", image="registry:5000/swarmml/predictor:latest", replicas=4, cpus=0.5,
+                  memory="512M", networks=[net], endpoint_mode="dnsrr", ports=[Port(8080, 8080, mode="host")],
+                  update=UpdateConfig(order="start-first", failure_action="rollback"))
     open("stack.yml", "w").write(stack.to_yaml())
 
-The output is accepted by `docker stack config` and by `swarmml deploy`.
+Port(target, published): the container's port first, as in the long syntax.
+The stack name goes to `x-swarmml: {stack: NAME}`, which docker/cli accepts
+(it rejects the compose specification's top-level `name:`). The output is
+accepted by `docker stack config` and by `swarmml deploy`.
 """
 from dataclasses import dataclass, field
 
@@ -30,14 +33,14 @@ class Port:
 
 @dataclass
 class Healthcheck:
-    test: list
+    test: list  # ["CMD", ...], or a string run by the shell
     interval: str = "2s"
     timeout: str = "2s"
     retries: int = 3
     start_period: str = "15s"
 
     def to_dict(self):
-        return {"test": list(self.test), "interval": self.interval, "timeout": self.timeout,
+        return {"test": self.test if isinstance(self.test, str) else list(self.test), "interval": self.interval, "timeout": self.timeout,
                 "retries": self.retries, "start_period": self.start_period}
 
 
@@ -52,6 +55,10 @@ class UpdatePolicy:
 
     def to_dict(self):
         return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+UpdateConfig = UpdatePolicy
+RollbackConfig = UpdatePolicy
 
 
 @dataclass
@@ -76,8 +83,8 @@ class Service:
     environment: dict = field(default_factory=dict)
     ports: list = field(default_factory=list)
     networks: list = field(default_factory=list)
-    configs: list = field(default_factory=list)  # (source, target)
-    secrets: list = field(default_factory=list)  # (source, target)
+    configs: list = field(default_factory=list)  # names, (source, target) pairs or long-syntax dicts
+    secrets: list = field(default_factory=list)  # names, (source, target) pairs or long-syntax dicts
     volumes: list = field(default_factory=list)  # "name:/path" or mount dicts
     cpus: float | None = None
     memory: str | None = None
@@ -93,7 +100,16 @@ class Service:
     restart: RestartPolicy | None = None
     stop_grace_period: str | None = None
     read_only: bool = False
-    labels: dict = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)  # on the containers
+    deploy_labels: dict = field(default_factory=dict)  # on the service
+    user: str | None = None
+    working_dir: str | None = None
+    hostname: str | None = None
+    init: bool | None = None
+    cap_add: list = field(default_factory=list)
+    cap_drop: list = field(default_factory=list)
+    extra_hosts: list = field(default_factory=list)  # "host:ip"
+    logging: dict | None = None  # {"driver": ..., "options": {...}}
 
     def to_dict(self):
         d = {"image": self.image}
@@ -104,6 +120,12 @@ class Service:
             d["environment"] = {k: str(v) for k, v in self.environment.items()}
         if self.read_only:
             d["read_only"] = True
+        for key in ("user", "working_dir", "hostname", "init", "logging"):
+            if getattr(self, key) is not None:
+                d[key] = getattr(self, key)
+        for key in ("cap_add", "cap_drop", "extra_hosts"):
+            if getattr(self, key):
+                d[key] = list(getattr(self, key))
         if self.stop_grace_period:
             d["stop_grace_period"] = self.stop_grace_period
         if self.healthcheck:
@@ -115,7 +137,7 @@ class Service:
         for key in ("configs", "secrets"):
             refs = getattr(self, key)
             if refs:
-                d[key] = [{"source": s, "target": t} if t else s for s, t in refs]
+                d[key] = [_ref(r) for r in refs]
         if self.ports:
             d["ports"] = [p.to_dict() for p in self.ports]
         if self.networks:
@@ -129,6 +151,8 @@ class Service:
             dep["replicas"] = self.replicas
         if self.endpoint_mode:
             dep["endpoint_mode"] = self.endpoint_mode
+        if self.deploy_labels:
+            dep["labels"] = {k: str(v) for k, v in self.deploy_labels.items()}
         limits, reservations = {}, {}
         if self.cpus is not None:
             limits["cpus"] = str(self.cpus)
@@ -158,6 +182,15 @@ class Service:
         return dep
 
 
+def _ref(ref):
+    if isinstance(ref, str):
+        return ref
+    if isinstance(ref, dict):
+        return dict(ref)
+    source, target = ref
+    return {"source": source, "target": target} if target else source
+
+
 @dataclass
 class Network:
     name: str
@@ -165,6 +198,8 @@ class Network:
     attachable: bool = False
     internal: bool = False
     external: bool = False
+    labels: dict = field(default_factory=dict)
+    driver_opts: dict = field(default_factory=dict)
 
     def to_dict(self):
         if self.external:
@@ -174,7 +209,20 @@ class Network:
             d["attachable"] = True
         if self.internal:
             d["internal"] = True
+        if self.labels:
+            d["labels"] = {k: str(v) for k, v in self.labels.items()}
+        if self.driver_opts:
+            d["driver_opts"] = {k: str(v) for k, v in self.driver_opts.items()}
         return d
+
+
+def _object(external, **fields):
+    if external:
+        return {"external": True}
+    out = {k: v for k, v in fields.items() if v}
+    if "labels" in out:
+        out["labels"] = {k: str(v) for k, v in out["labels"].items()}
+    return out
 
 
 class Stack:
@@ -192,16 +240,17 @@ class Stack:
         self.networks[name] = net
         return net
 
-    def volume(self, name, driver=None):
-        self.volumes[name] = {"driver": driver} if driver else {}
+    def volume(self, name, driver=None, labels=None, external=False):
+        self.volumes[name] = _object(external, driver=driver, labels=labels)
         return name
 
-    def config(self, name, file):
-        self.configs[name] = {"file": file}
+    def config(self, name, file=None, external=False, labels=None):
+        """A config from a file (relative to the stack file), or one that already exists (external)."""
+        self.configs[name] = _object(external, file=file, labels=labels)
         return name
 
-    def secret(self, name, file=None, external=False):
-        self.secrets[name] = {"external": True} if external else {"file": file}
+    def secret(self, name, file=None, external=False, labels=None):
+        self.secrets[name] = _object(external, file=file, labels=labels)
         return name
 
     def to_dict(self):
@@ -221,14 +270,23 @@ READY_PROBE = ["CMD", "python", "-c",
                "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/v2/health/ready', timeout=1.5)"]
 
 
-def ml_stack(name="ml", registry="registry:5000", tag="latest", replicas=2, cpus=0.5, memory="512M",
-             models=("iris-logreg", "iris-rf"), gateway=True, gateway_port=8080,
-             gateway_config="stacks/gateway/haproxy.cfg"):
-    """The project's ML stack: predictor replicas (dnsrr) behind the HAProxy gateway (host-mode port)."""
+# Images as the project's docker-stack.yml names them: the registry and tag can be changed at deploy time.
+DEFAULT_REGISTRY = "${SWARMML_REGISTRY:-registry:5000}"
+DEFAULT_TAG = "${SWARMML_TAG:-latest}"
+DEFAULT_MODELS = ("iris-logreg", "iris-rf")
+
+
+def ml_stack(name="ml", registry=DEFAULT_REGISTRY, tag=DEFAULT_TAG, replicas=2, cpus=0.5, memory="512M",
+             models=DEFAULT_MODELS, gateway=True, gateway_port=8080,
+             gateway_config="stacks/gateway/haproxy.cfg", image=None):
+    """The project's ML stack: predictor replicas (dnsrr) behind the HAProxy gateway (host-mode port).
+
+    image replaces the predictor's `<registry>/swarmml/predictor:<tag>`.
+    """
     stack = Stack(name)
     net = stack.network("inference", attachable=True)
     stack.service(
-        "predictor", f"{registry}/swarmml/predictor:{tag}", replicas=replicas, cpus=cpus, memory=memory,
+        "predictor", image or f"{registry}/swarmml/predictor:{tag}", replicas=replicas, cpus=cpus, memory=memory,
         memory_reserved="128M", networks=[net], endpoint_mode="dnsrr", read_only=True, stop_grace_period="30s",
         environment={"SWARMML_MODELS": ",".join(models), "SWARMML_MAX_BATCH_SIZE": "64"},
         healthcheck=Healthcheck(READY_PROBE), spread=["node.id"],

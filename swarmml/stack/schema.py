@@ -1,16 +1,36 @@
-"""Validate and normalize one compose file, for the keys Swarm stacks use.
+"""Validate and normalize one compose file, for the keys `docker stack deploy` reads.
 
-Hand-written: no maintained Python package ships the compose specification's
-schema (docker-compose 1.x, which did, is unmaintained and pins old
-dependencies). Checking and casting in one pass also lets values that were
-strings after interpolation (`replicas: ${N:-2}`) become the integers and
-booleans they stand for, as docker/cli does, and each error names the file,
-the key path and what was expected.
+Hand-written on purpose. `docker stack deploy` does not validate against the
+compose specification: it uses docker/cli's own compose v3 schemas (3.0 to
+3.13), which no Python package ships. The packages that do exist don't fit
+either: docker-compose 1.x (whose compose_spec.json is the v2/v3 era) is
+unmaintained and pins old dependencies; compose-pydantic and compose-spec
+(PyPI) give pydantic models of the newer compose specification, whose keys
+differ from docker/cli's (they accept `ports.host_ip`, `dns_opt`, ... that
+`docker stack deploy` rejects) and whose errors don't name file and key path
+the way ours must. So this module mirrors docker/cli's v3.13 schema (the
+newest, a superset of the older ones) key for key, and in the same pass:
+
+- casts values that are strings after interpolation (`replicas: ${N:-2}`) to
+  the integers and booleans they stand for, as docker/cli does;
+- turns short syntaxes into the long ones docker/cli's loader produces
+  (ports "8080:80", volumes "data:/d:ro", "KEY=VALUE" lists, shell-string
+  commands, healthcheck test strings), so merging and converting see one form;
+- checks values the schema only types as strings (durations, sizes, CPUs,
+  restart conditions, port ranges, image references);
+- collects warnings for keys docker/cli accepts and then ignores.
+
+Extensions beyond docker/cli's schema, each deliberate: a top-level `name:`
+(the compose specification's, for the stack name; docker/cli rejects it, so
+the project's own files use `x-swarmml: {stack: NAME}`), and `content:` /
+`environment:` as the source of a secret's or config's data.
 """
 import json
 import re
+import shlex
 
 from swarmml.errors import UsageError
+from swarmml.stack.units import nano_cpus
 
 
 class Invalid(Exception):
@@ -27,30 +47,47 @@ def expected(path, what, value):
     raise Invalid(path, f"expected {what}, got {_got(value)}")
 
 
-# --- scalar checkers: (value, path) -> normalized value -------------------------
+class Context:
+    """Per-file state of one validation pass: the warnings it found."""
 
-def string(v, p):
+    def __init__(self):
+        self.warnings = []
+
+    def warn(self, path, why):
+        self.warnings.append((path, why))
+
+
+# --- scalars: check(value, path, ctx) -> normalized value -------------------------
+
+def string(v, p, ctx=None):
     if isinstance(v, bool) or not isinstance(v, (str, int, float)):
         expected(p, "a string", v)
     return str(v)
 
 
-def integer(v, p):
+def integer(v, p, ctx=None):
     if isinstance(v, int) and not isinstance(v, bool):
         return v
-    if isinstance(v, str) and re.fullmatch(r"-?\d+", v.strip()):
+    if isinstance(v, str) and re.fullmatch(r"\s*-?\d+\s*", v):
         return int(v)
     expected(p, "an integer", v)
 
 
-def non_negative(v, p):
+def non_negative(v, p, ctx=None):
     n = integer(v, p)
     if n < 0:
         expected(p, "a non-negative integer", v)
     return n
 
 
-def number(v, p):
+def port_number(v, p, ctx=None):
+    n = integer(v, p)
+    if not 0 <= n <= 65535:
+        expected(p, "a port number (0-65535)", v)
+    return n
+
+
+def number(v, p, ctx=None):
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return v
     if isinstance(v, str):
@@ -61,94 +98,136 @@ def number(v, p):
     expected(p, "a number", v)
 
 
-def boolean(v, p):
+def ratio(v, p, ctx=None):
+    n = number(v, p)
+    if not 0 <= n <= 1:
+        expected(p, "a number from 0 to 1", v)
+    return n
+
+
+def boolean(v, p, ctx=None):
     if isinstance(v, bool):
         return v
-    if isinstance(v, str) and v.lower() in ("true", "false", "yes", "no"):
-        return v.lower() in ("true", "yes")
+    if isinstance(v, str) and v.strip().lower() in ("true", "false", "yes", "no", "on", "off", "y", "n"):
+        return v.strip().lower() in ("true", "yes", "on", "y")
     expected(p, "true or false", v)
 
 
-DURATION_RE = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
+# Go's time.ParseDuration: a sequence of decimal numbers with units, or "0".
+DURATION_RE = re.compile(r"^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$|^[-+]?0$")
 
 
-def duration(v, p):
+def duration(v, p, ctx=None):
     if isinstance(v, str) and DURATION_RE.match(v.strip()):
         return v.strip()
-    if isinstance(v, int) and not isinstance(v, bool):
-        return f"{v}s"
     expected(p, 'a duration like "10s" or "1m30s"', v)
 
 
-BYTES_RE = re.compile(r"^\d+(\.\d+)?\s*([bkmg]b?|[bkmg]i?b?)?$", re.I)
+# docker's RAMInBytes: a number with an optional b, k, m, g, t, p unit (and b / ib suffix).
+BYTES_RE = re.compile(r"^\d+(\.\d+)?\s*([kmgtp]?(i?b)?|b)$", re.I)
 
 
-def byte_size(v, p):
-    if isinstance(v, int) and not isinstance(v, bool):
+def byte_size(v, p, ctx=None):
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
         return v
     if isinstance(v, str) and BYTES_RE.match(v.strip()):
         return v.strip()
     expected(p, 'a size like "512M" or "1G"', v)
 
 
-def cpus(v, p):
+def cpus(v, p, ctx=None):
     n = number(v, p)
     if n <= 0:
         expected(p, "a positive number of CPUs", v)
-    return str(v) if isinstance(v, str) else v
+    try:
+        nano_cpus(v)
+    except UsageError:
+        expected(p, "a number of CPUs with at most 9 decimals", v)
+    return str(v).strip() if isinstance(v, str) else v
 
 
 def one_of(*choices):
-    def check(v, p):
+    def check(v, p, ctx=None):
         if v not in choices:
             expected(p, "one of " + ", ".join(choices), v)
         return v
     return check
 
 
-def str_or_list(v, p):
-    if isinstance(v, str):
-        return v
-    return list_of(string)(v, p)
-
-
 def list_of(item):
-    def check(v, p):
+    def check(v, p, ctx=None):
         if not isinstance(v, list):
             expected(p, "a list", v)
-        return [item(x, f"{p}[{i}]") for i, x in enumerate(v)]
+        return [item(x, f"{p}[{i}]", ctx) for i, x in enumerate(v)]
     return check
 
 
-def dict_of(item):
-    def check(v, p):
+def dict_of(item, key_re=None, what="a name"):
+    def check(v, p, ctx=None):
         if not isinstance(v, dict):
             expected(p, "a mapping", v)
-        return {str(k): item(x, f"{p}.{k}") for k, x in v.items()}
+        out = {}
+        for k, x in v.items():
+            k = str(k)
+            if key_re and not k.startswith("x-") and not re.fullmatch(key_re, k):
+                raise Invalid(f"{p}.{k}" if p else k, f"expected {what} of letters, digits, '.', '_' or '-'")
+            out[k] = item(x, f"{p}.{k}" if p else k, ctx)
+        return out
     return check
 
 
-def nullable_string(v, p):
-    return None if v is None else string(v, p)
+def string_or_list(v, p, ctx=None):
+    """A string or a list of strings; always a list out (docker's StringList)."""
+    if isinstance(v, str):
+        return [v]
+    return list_of(string)(v, p, ctx)
 
 
-def mapping_or_list(v, p):
-    """environment / labels / sysctls: a mapping, or a list of KEY=VALUE strings."""
-    if isinstance(v, dict):
-        return {str(k): (None if x is None else string(x, f"{p}.{k}")) for k, x in v.items()}
-    if isinstance(v, list):
-        out = {}
-        for i, item in enumerate(v):
-            s = string(item, f"{p}[{i}]")
-            key, sep, value = s.partition("=")
-            out[key] = value if sep else None
-        return out
-    expected(p, "a mapping or a list of KEY=VALUE", v)
+def shell_command(v, p, ctx=None):
+    """command / entrypoint: a list, or a string split like a shell would (docker's ShellCommand)."""
+    if isinstance(v, str):
+        try:
+            return shlex.split(v)
+        except ValueError as exc:
+            raise Invalid(p, f"expected a command line, got {_got(v)} ({exc})") from None
+    return list_of(string)(v, p, ctx)
 
 
-def obj(fields, required=(), open_keys=False):
-    """A mapping with known keys; unknown keys are errors unless they start with x-."""
-    def check(v, p):
+def scalar_string(v, p, ctx=None):
+    """Mapping values: string, number or null, kept as docker formats them (null stays None)."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (str, int, float)):
+        return str(v)
+    expected(p, "a string, number or null", v)
+
+
+def mapping_or_list(sep="=", allow_none=True):
+    """environment / labels / sysctls / driver options: a mapping, or a list of KEY=VALUE strings."""
+    def check(v, p, ctx=None):
+        if isinstance(v, dict):
+            out = {}
+            for k, x in v.items():
+                value = scalar_string(x, f"{p}.{k}")
+                out[str(k)] = value if value is not None or allow_none else ""
+            return out
+        if isinstance(v, list):
+            out = {}
+            for i, item in enumerate(v):
+                s = string(item, f"{p}[{i}]")
+                key, found, value = s.partition(sep)
+                out[key] = value if found else (None if allow_none else "")
+            return out
+        expected(p, "a mapping or a list of KEY=VALUE", v)
+    return check
+
+
+def obj(fields, required=(), extra_ok=False):
+    """A mapping with known keys. Unknown keys are errors (x-* extensions aside), unless extra_ok:
+    docker/cli's schema leaves a few sub-objects open, and ignores what they hold (a warning here)."""
+    def check(v, p, ctx=None):
         if not isinstance(v, dict):
             expected(p, "a mapping", v)
         out = {}
@@ -158,11 +237,12 @@ def obj(fields, required=(), open_keys=False):
                 out[k] = x
                 continue
             if k not in fields:
-                if open_keys:
-                    out[k] = x
+                if extra_ok:
+                    if ctx is not None:
+                        ctx.warn(sub, "docker stack deploy ignores it")
                     continue
                 raise Invalid(sub, f"unknown key (allowed: {', '.join(sorted(fields))})")
-            out[k] = fields[k](x, sub) if fields[k] is not None else x
+            out[k] = fields[k](x, sub, ctx) if fields[k] is not None else x
         for k in required:
             if k not in out:
                 raise Invalid(f"{p}.{k}" if p else k, "is required")
@@ -170,160 +250,393 @@ def obj(fields, required=(), open_keys=False):
     return check
 
 
-def either(*checks, what):
-    def check(v, p):
-        for c in checks:
-            try:
-                return c(v, p)
-            except Invalid:
-                continue
-        expected(p, what, v)
-    return check
+def nullable(check, empty=None):
+    return lambda v, p, ctx=None: (dict(empty or {}) if v is None else check(v, p, ctx))
 
 
-# --- the compose tree ---------------------------------------------------------------
+# --- pieces of a service ------------------------------------------------------------
 
-RESOURCE = obj({"cpus": cpus, "memory": byte_size, "pids": integer,
-                "generic_resources": lambda v, p: v,
-                "devices": lambda v, p: v})
+RESTART_CONDITIONS = ("none", "on-failure", "any")
+RESOURCE_LIMITS = obj({"cpus": cpus, "memory": byte_size, "pids": integer})
+GENERIC_RESOURCES = list_of(obj({"discrete_resource_spec": obj({"kind": string, "value": number})}))
+RESOURCE_RESERVATIONS = obj({"cpus": cpus, "memory": byte_size, "generic_resources": GENERIC_RESOURCES})
+UPDATE_FIELDS = {"parallelism": non_negative, "delay": duration, "monitor": duration, "max_failure_ratio": ratio,
+                 "order": one_of("start-first", "stop-first")}
+
+
+def _mode(v, p, ctx=None):
+    return one_of("replicated", "global", "replicated-job", "global-job")(string(v, p).lower(), p)
+
+
 DEPLOY = obj({
-    "mode": one_of("replicated", "global", "replicated-job", "global-job"),
+    "mode": _mode,
     "replicas": non_negative,
-    "endpoint_mode": one_of("vip", "dnsrr"),
-    "labels": mapping_or_list,
-    "resources": obj({"limits": RESOURCE, "reservations": RESOURCE}),
-    "restart_policy": obj({"condition": one_of("none", "on-failure", "any"), "delay": duration,
+    "endpoint_mode": lambda v, p, ctx=None: one_of("vip", "dnsrr")(string(v, p).lower(), p),
+    "labels": mapping_or_list(allow_none=False),
+    "resources": obj({"limits": RESOURCE_LIMITS, "reservations": RESOURCE_RESERVATIONS}),
+    "restart_policy": obj({"condition": one_of(*RESTART_CONDITIONS), "delay": duration,
                            "max_attempts": non_negative, "window": duration}),
     "placement": obj({"constraints": list_of(string), "preferences": list_of(obj({"spread": string})),
                       "max_replicas_per_node": non_negative}),
-    "update_config": obj({"parallelism": non_negative, "delay": duration,
-                          "failure_action": one_of("continue", "rollback", "pause"), "monitor": duration,
-                          "max_failure_ratio": number, "order": one_of("start-first", "stop-first")}),
-    "rollback_config": obj({"parallelism": non_negative, "delay": duration,
-                            "failure_action": one_of("continue", "pause"), "monitor": duration,
-                            "max_failure_ratio": number, "order": one_of("start-first", "stop-first")}),
+    "update_config": obj({**UPDATE_FIELDS, "failure_action": one_of("continue", "rollback", "pause")}),
+    "rollback_config": obj({**UPDATE_FIELDS, "failure_action": one_of("continue", "pause")}),
 })
-HEALTHCHECK = obj({"test": str_or_list, "interval": duration, "timeout": duration, "retries": non_negative,
-                   "start_period": duration, "disable": boolean})
 
 
-def port(v, p):
-    if isinstance(v, (int, str)) and not isinstance(v, bool):
-        s = str(v)
-        if not re.fullmatch(r"(?:(?:[\d.]+:)?(\d+(?:-\d+)?):)?(\d+(?:-\d+)?)(/(tcp|udp|sctp))?", s):
-            expected(p, 'a port like "8080:80" or "80/udp"', v)
-        return s
-    return obj({"target": non_negative, "published": either(non_negative, string, what="a port"),
-                "protocol": one_of("tcp", "udp", "sctp"), "mode": one_of("host", "ingress"),
-                "host_ip": string, "name": string, "app_protocol": string},
-               required=("target",))(v, p)
-
-
-def file_ref(v, p):
+def healthcheck_test(v, p, ctx=None):
     if isinstance(v, str):
-        return v
-    return obj({"source": string, "target": string, "uid": string, "gid": string, "mode": integer},
-               required=("source",))(v, p)
+        return ["CMD-SHELL", v]
+    test = list_of(string)(v, p)
+    if test and test[0] not in ("NONE", "CMD", "CMD-SHELL"):
+        expected(f"{p}[0]", 'one of "CMD", "CMD-SHELL", "NONE" (or the test as one string)', test[0])
+    return test
 
 
-def volume_mount(v, p):
+HEALTHCHECK = obj({"test": healthcheck_test, "interval": duration, "timeout": duration, "retries": non_negative,
+                   "start_period": duration, "start_interval": duration, "disable": boolean})
+
+_PORT_RANGE = r"\d+(?:-\d+)?"
+_SHORT_PORT = re.compile(rf"^(?:(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[\d.]+|[0-9a-fA-F:]*:[0-9a-fA-F:]+):)?"
+                         rf"(?P<published>{_PORT_RANGE})?:)?(?P<target>{_PORT_RANGE})(?:/(?P<proto>\w+))?$")
+
+
+def _port_range(text, p, v):
+    a, _, b = text.partition("-")
+    lo, hi = int(a), int(b or a)
+    if hi < lo or hi > 65535:
+        expected(p, 'a port like "8080:80" or "80/udp"', v)
+    return list(range(lo, hi + 1))
+
+
+def short_port(v, p, ctx=None):
+    """ "[ip:][published[-end]:]target[-end][/proto]" -> long-syntax entries, as docker/cli's loader expands them."""
+    m = _SHORT_PORT.match(str(v).strip())
+    if not m:
+        expected(p, 'a port like "8080:80" or "80/udp"', v)
+    proto = (m.group("proto") or "tcp").lower()
+    if proto not in ("tcp", "udp", "sctp"):
+        expected(p, "a protocol of tcp, udp or sctp", v)
+    targets = _port_range(m.group("target"), p, v)
+    published = _port_range(m.group("published"), p, v) if m.group("published") else None
+    ip = (m.group("ip") or "").strip("[]")
+    if ip and ip not in ("0.0.0.0", "::") and ctx is not None:
+        ctx.warn(p, f"the address {ip} is ignored: a Swarm service listens on every address")
+    if published and len(targets) > 1 and len(published) != len(targets):
+        expected(p, "port ranges of the same length", v)
+    out = []
+    for i, target in enumerate(targets):
+        # A range of published ports for one target publishes each of them (as docker does).
+        pubs = [published[i]] if published and len(targets) > 1 else (published or [0])
+        for pub in pubs:
+            out.append({"target": target, "published": pub, "protocol": proto, "mode": "ingress"})
+    return out
+
+
+def _published(v, p, ctx=None):
+    if isinstance(v, str) and not v.strip():
+        return 0
+    return port_number(v, p)
+
+
+LONG_PORT = obj({"target": port_number, "published": _published,
+                 "protocol": lambda v, p, ctx=None: one_of("tcp", "udp", "sctp")(string(v, p).lower(), p),
+                 "mode": one_of("host", "ingress")}, required=("target",))
+
+
+def ports(v, p, ctx=None):
+    if not isinstance(v, list):
+        expected(p, "a list", v)
+    out = []
+    for i, item in enumerate(v):
+        q = f"{p}[{i}]"
+        if isinstance(item, dict):
+            out.append(LONG_PORT(item, q, ctx))
+        elif isinstance(item, (int, str)) and not isinstance(item, bool):
+            out.extend(short_port(item, q, ctx))
+        else:
+            expected(q, 'a port like "8080:80" or a mapping with target', item)
+    return out
+
+
+def file_ref(v, p, ctx=None):
+    if isinstance(v, str):
+        return {"source": v}
+    return obj({"source": string, "target": string, "uid": string, "gid": string, "mode": file_mode},
+               required=("source",))(v, p, ctx)
+
+
+def file_mode(v, p, ctx=None):
+    n = integer(v, p) if not isinstance(v, str) or not v.strip().startswith("0") else _octal(v, p)
+    if not 0 <= n <= 0o7777:
+        expected(p, "a file mode like 0440", v)
+    return n
+
+
+def _octal(v, p):
+    try:
+        return int(v.strip(), 8)
+    except ValueError:
+        expected(p, "a file mode like 0440", v)
+
+
+PROPAGATIONS = ("rprivate", "private", "rshared", "shared", "rslave", "slave")
+LONG_VOLUME = obj({
+    "type": one_of("volume", "bind", "tmpfs", "npipe", "cluster"), "source": string, "target": string,
+    "read_only": boolean, "consistency": string,
+    "bind": obj({"propagation": one_of(*PROPAGATIONS)}, extra_ok=True),
+    "volume": obj({"nocopy": boolean}, extra_ok=True),
+    "tmpfs": obj({"size": byte_size}, extra_ok=True),
+}, required=("type",))
+
+
+def _is_path(source):
+    return source[0] in "./~" or source.startswith("\\\\") or bool(re.match(r"^[A-Za-z]:", source))
+
+
+def short_volume(spec, p):
+    """docker/cli's ParseVolume: [source:]target[:options], options ro, rw, nocopy, a bind propagation."""
+    if len(spec) <= 2:
+        return {"type": "volume", "target": spec}
+    drive = re.match(r"^[A-Za-z]:", spec)
+    parts = spec.split(":") if not drive else [spec[:2] + spec[2:].split(":")[0]] + spec[2:].split(":")[1:]
+    if any(part == "" for part in parts) or len(parts) > 3:
+        expected(p, 'a volume like "data:/path", "./dir:/path:ro" or "/path"', spec)
+    if len(parts) == 1:
+        return {"type": "volume", "target": parts[0]}
+    vol = {"type": "bind" if _is_path(parts[0]) else "volume", "source": parts[0], "target": parts[1]}
+    for option in (parts[2].split(",") if len(parts) == 3 else []):
+        if option in ("ro", "rw"):
+            vol["read_only"] = option == "ro"
+        elif option == "nocopy":
+            vol["volume"] = {"nocopy": True}
+        elif option in PROPAGATIONS:
+            vol["bind"] = {"propagation": option}
+        # Other options (z, Z, cached, ...) are ignored, as docker/cli ignores them.
+    return vol
+
+
+def volume_mount(v, p, ctx=None):
     if isinstance(v, str):
         if not v:
-            expected(p, "a volume like name:/path", v)
-        return v
-    return obj({"type": one_of("volume", "bind", "tmpfs", "npipe", "cluster"), "source": string,
-                "target": string, "read_only": boolean, "consistency": string,
-                "bind": obj({"propagation": string, "create_host_path": boolean}),
-                "volume": obj({"nocopy": boolean}),
-                "tmpfs": obj({"size": byte_size, "mode": integer})}, required=("type", "target"))(v, p)
+            expected(p, 'a volume like "data:/path"', v)
+        vol = short_volume(v, p)
+    else:
+        vol = LONG_VOLUME(v, p, ctx)
+    kind = vol["type"]
+    if not vol.get("target"):
+        raise Invalid(f"{p}.target", "is required")
+    if kind in ("bind", "npipe", "cluster") and not vol.get("source"):
+        raise Invalid(f"{p}.source", f"is required for a {kind} mount")
+    if kind == "tmpfs" and vol.get("source"):
+        raise Invalid(f"{p}.source", "must be empty for a tmpfs mount")
+    for opt in ("bind", "volume", "tmpfs"):
+        if opt in vol and opt != kind and not (opt == "bind" and kind == "npipe"):
+            raise Invalid(f"{p}.{opt}", f"does not apply to a {kind} mount")
+    return vol
 
 
-def service_networks(v, p):
+SERVICE_NETWORK = obj({"aliases": list_of(string), "ipv4_address": string, "ipv6_address": string,
+                       "driver_opts": mapping_or_list(allow_none=False)})
+
+
+def service_networks(v, p, ctx=None):
     if isinstance(v, list):
         return {n: None for n in list_of(string)(v, p)}
-    return dict_of(lambda x, q: None if x is None else obj(
-        {"aliases": list_of(string), "ipv4_address": string, "ipv6_address": string,
-         "driver_opts": dict_of(string)})(x, q))(v, p)
+    nets = dict_of(lambda x, q, c=None: None if x is None else SERVICE_NETWORK(x, q, c))(v, p, ctx)
+    for name, cfg in nets.items():
+        for key in ("ipv4_address", "ipv6_address"):
+            if cfg and key in cfg and ctx is not None:
+                ctx.warn(f"{p}.{name}.{key}", "Swarm assigns addresses itself")
+    return nets
 
 
-def ulimits(v, p):
-    return dict_of(either(non_negative, obj({"soft": non_negative, "hard": non_negative},
-                                             required=("soft", "hard")), what="a number or {soft, hard}"))(v, p)
+def ulimits(v, p, ctx=None):
+    def one(x, q, c=None):
+        if isinstance(x, dict):
+            return obj({"soft": integer, "hard": integer}, required=("soft", "hard"))(x, q)
+        return integer(x, q)
+    return dict_of(one, key_re=r"[a-z]+", what="a limit name")(v, p, ctx)
 
 
-# Keys docker stack deploy ignores: accepted with a warning, never silently dropped.
+def extra_hosts(v, p, ctx=None):
+    """docker/cli's HostsList: "host:ip" strings, from a mapping or "host=ip" / "host:ip" entries."""
+    if isinstance(v, dict):
+        pairs = [(str(k), string(x, f"{p}.{k}")) for k, x in sorted(v.items()) if x is not None]
+    elif isinstance(v, list):
+        pairs = []
+        for i, item in enumerate(v):
+            s = string(item, f"{p}[{i}]")
+            sep = "=" if "=" in s else ":"
+            host, found, ip = s.partition(sep)
+            if not found:
+                expected(f"{p}[{i}]", 'a "host:ip" entry', s)
+            pairs.append((host, ip))
+    else:
+        expected(p, 'a mapping or a list of "host:ip"', v)
+    out = []
+    for host, ip in pairs:
+        if len(ip) > 2 and ip[0] == "[" and ip[-1] == "]":
+            ip = ip[1:-1]
+        out.append(f"{host}:{ip}")
+    return out
+
+
+def restart(v, p, ctx=None):
+    s = string(v, p)
+    if not re.fullmatch(r"no|always|unless-stopped|on-failure(:\d+)?", s):
+        expected(p, 'one of "no", "always", "unless-stopped", "on-failure[:N]"', v)
+    return s
+
+
+CREDENTIAL_SPEC = obj({"config": string, "file": string, "registry": string})
+
+# An image reference as docker's distribution/reference reads it (domain[:port]/path[:tag][@digest]).
+_IMAGE_RE = re.compile(
+    r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])"
+    r"(?::\d+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$")
+
+
+def image(v, p, ctx=None):
+    s = string(v, p)
+    if not _IMAGE_RE.match(s):
+        expected(p, 'an image reference like "registry:5000/name:tag"', v)
+    return s
+
+
+# Keys docker/cli's schema accepts and `docker stack deploy` then ignores: a warning, never a silent drop.
 IGNORED_BY_SWARM = {
-    "build": "Swarm deploys images; build it first (swarmml build)",
-    "depends_on": "Swarm starts services in no order",
-    "container_name": "Swarm names containers itself",
-    "links": "use networks", "external_links": "use networks",
-    "network_mode": "use networks", "privileged": "not supported by Swarm services",
+    "build": "build the image first (swarmml build)", "cgroupns_mode": "not supported by Swarm services",
     "cgroup_parent": "not supported by Swarm services", "devices": "not supported by Swarm services",
-    "security_opt": "not supported by Swarm services", "userns_mode": "not supported by Swarm services",
-    "expose": "services on one network reach each other on any port", "ipc": "not supported by Swarm services",
-    "pid": "not supported by Swarm services", "shm_size": "not supported by Swarm services",
-    "mac_address": "not supported by Swarm services", "domainname": "not supported by Swarm services",
-    "profiles": "stacks deploy every service", "pull_policy": "use --resolve-image",
-    "platform": "use deploy.placement.constraints", "cpu_count": "use deploy.resources",
-    "cpus": "use deploy.resources.limits.cpus", "mem_limit": "use deploy.resources.limits.memory",
-    "memswap_limit": "not supported by Swarm services",
+    "domainname": "not supported by Swarm services", "external_links": "use networks", "ipc": "not supported by Swarm "
+    "services", "links": "use networks", "mac_address": "not supported by Swarm services",
+    "network_mode": "use networks", "pid": "not supported by Swarm services",
+    "privileged": "not supported by Swarm services", "security_opt": "not supported by Swarm services",
+    "shm_size": "not supported by Swarm services", "userns_mode": "not supported by Swarm services",
+    "container_name": "Swarm names containers itself",
+    "expose": "services on one network reach each other on any port",
+    "depends_on": "Swarm starts services in no particular order",
+    "tmpfs": "use a volume of type tmpfs",
+}
+# Keys docker/cli refuses outright; the reasons are docker/cli's.
+FORBIDDEN = {
+    "extends": "`extends` is not supported by docker stack deploy",
+    "volume_driver": "define a volume under the top-level `volumes:` with a driver, and use it",
+    "volumes_from": "define the volume under the top-level `volumes:` and list it in each service",
+    "cpu_quota": "set deploy.resources.limits.cpus", "cpu_shares": "set deploy.resources.reservations.cpus",
+    "cpuset": "set deploy.resources", "mem_limit": "set deploy.resources.limits.memory",
+    "memswap_limit": "set deploy.resources",
 }
 
-SERVICE = obj({
-    "image": string, "command": str_or_list, "entrypoint": str_or_list, "environment": mapping_or_list,
-    "env_file": str_or_list, "labels": mapping_or_list, "deploy": DEPLOY, "healthcheck": HEALTHCHECK,
-    "networks": service_networks, "ports": list_of(port), "secrets": list_of(file_ref),
-    "configs": list_of(file_ref), "volumes": list_of(volume_mount), "user": string, "working_dir": string,
-    "hostname": string, "stop_grace_period": duration, "stop_signal": string, "read_only": boolean,
-    "init": boolean, "tty": boolean, "stdin_open": boolean, "cap_add": list_of(string), "cap_drop": list_of(string),
-    "sysctls": mapping_or_list, "ulimits": ulimits, "dns": str_or_list, "dns_search": str_or_list,
-    "dns_opt": list_of(string), "extra_hosts": either(list_of(string), mapping_or_list, what="a list or mapping"),
-    "logging": obj({"driver": string, "options": dict_of(nullable_string)}), "isolation": string,
-    "tmpfs": str_or_list, "credential_spec": lambda v, p: v,
-    # Used only when deploy.restart_policy is absent, as docker/cli does.
-    "restart": one_of("no", "always", "on-failure", "unless-stopped"),
+SERVICE_FIELDS = {
+    "image": image, "command": shell_command, "entrypoint": shell_command,
+    "environment": mapping_or_list(), "env_file": string_or_list, "labels": mapping_or_list(allow_none=False),
+    "deploy": nullable(DEPLOY), "healthcheck": HEALTHCHECK, "networks": service_networks, "ports": ports,
+    "secrets": list_of(file_ref), "configs": list_of(file_ref), "volumes": list_of(volume_mount),
+    "user": string, "working_dir": string, "hostname": string, "stop_grace_period": duration,
+    "stop_signal": string, "read_only": boolean, "init": boolean, "tty": boolean, "stdin_open": boolean,
+    "cap_add": list_of(string), "cap_drop": list_of(string), "sysctls": mapping_or_list(allow_none=False),
+    "ulimits": ulimits, "dns": string_or_list, "dns_search": string_or_list, "extra_hosts": extra_hosts,
+    "logging": obj({"driver": string, "options": dict_of(scalar_string)}), "isolation": string,
+    "credential_spec": CREDENTIAL_SPEC, "oom_score_adj": integer, "restart": restart,
     **{k: None for k in IGNORED_BY_SWARM},
-})
-NETWORK = obj({"driver": string, "driver_opts": dict_of(string), "attachable": boolean, "internal": boolean,
-               "external": either(boolean, obj({"name": string}), what="true, false or {name}"),
-               "name": string, "labels": mapping_or_list, "enable_ipv6": boolean,
-               "ipam": obj({"driver": string, "config": list_of(obj({"subnet": string, "ip_range": string,
-                                                                    "gateway": string,
-                                                                    "aux_addresses": dict_of(string)})),
-                            "options": dict_of(string)})})
-VOLUME = obj({"driver": string, "driver_opts": dict_of(string), "name": string, "labels": mapping_or_list,
-              "external": either(boolean, obj({"name": string}), what="true, false or {name}")})
-FILE_OBJECT = obj({"file": string, "external": either(boolean, obj({"name": string}), what="true, false or {name}"),
-                   "name": string, "labels": mapping_or_list, "environment": string, "content": string,
-                   "template_driver": string, "driver": string, "driver_opts": dict_of(string)})
+}
+_SERVICE = obj(SERVICE_FIELDS)
 
 
-def _nullable(check):
-    return lambda v, p: {} if v is None else check(v, p)
+def service(v, p, ctx=None):
+    if v is None:
+        v = {}
+    if isinstance(v, dict):
+        for key in v:
+            if key in FORBIDDEN:
+                raise Invalid(f"{p}.{key}", f"not supported by docker stack deploy: {FORBIDDEN[key]}")
+    svc = _SERVICE(v, p, ctx)
+    for key in svc:
+        if key in IGNORED_BY_SWARM and ctx is not None:
+            ctx.warn(f"{p}.{key}", IGNORED_BY_SWARM[key])
+    if "restart" in svc and "restart_policy" in (svc.get("deploy") or {}) and ctx is not None:
+        ctx.warn(f"{p}.restart", "deploy.restart_policy is used instead")
+    hc = svc.get("healthcheck") or {}
+    if hc.get("disable") and hc.get("test"):
+        raise Invalid(f"{p}.healthcheck", "test and disable can't be set at the same time")
+    deploy = svc.get("deploy") or {}
+    if deploy.get("mode") in ("global", "global-job") and "replicas" in deploy:
+        raise Invalid(f"{p}.deploy.replicas", f"can only be used with replicated or replicated-job mode, "
+                                              f"not {deploy['mode']}")
+    return svc
+
+
+EXTERNAL = lambda v, p, ctx=None: (  # noqa: E731
+    boolean(v, p) if not isinstance(v, dict) else obj({"name": string})(v, p, ctx))
+DRIVER_OPTS = dict_of(lambda v, p, ctx=None: string(v, p))
+NETWORK = obj({"name": string, "driver": string, "driver_opts": DRIVER_OPTS, "attachable": boolean,
+               "internal": boolean, "external": EXTERNAL, "labels": mapping_or_list(allow_none=False),
+               "ipam": obj({"driver": string, "config": list_of(obj({"subnet": string}))})})
+VOLUME = obj({"name": string, "driver": string, "driver_opts": DRIVER_OPTS, "external": EXTERNAL,
+              "labels": mapping_or_list(allow_none=False), "x-cluster-spec": None})
+SECRET = obj({"name": string, "file": string, "external": EXTERNAL, "labels": mapping_or_list(allow_none=False),
+              "driver": string, "driver_opts": DRIVER_OPTS, "template_driver": string,
+              "content": string, "environment": string})
+CONFIG = obj({"name": string, "file": string, "external": EXTERNAL, "labels": mapping_or_list(allow_none=False),
+              "template_driver": string, "content": string, "environment": string})
+
+NAME_RE = r"[a-zA-Z0-9._-]+"
+
+
+def version(v, p, ctx=None):
+    s = string(v, p)
+    if not re.fullmatch(r"3(\.\d+)?", s):
+        expected(p, '"3.x" (docker stack deploy reads compose file format 3)', v)
+    return s
 
 
 TOP = obj({
-    "version": string, "name": string,
-    "services": dict_of(lambda v, p: SERVICE({} if v is None else v, p)),
-    "networks": dict_of(_nullable(NETWORK)), "volumes": dict_of(_nullable(VOLUME)),
-    "secrets": dict_of(_nullable(FILE_OBJECT)), "configs": dict_of(_nullable(FILE_OBJECT)),
+    "version": version, "name": string,
+    "services": dict_of(service, key_re=NAME_RE, what="a service name"),
+    "networks": dict_of(nullable(NETWORK), key_re=NAME_RE, what="a network name"),
+    "volumes": dict_of(nullable(VOLUME), key_re=NAME_RE, what="a volume name"),
+    "secrets": dict_of(nullable(SECRET), key_re=NAME_RE, what="a secret name"),
+    "configs": dict_of(nullable(CONFIG), key_re=NAME_RE, what="a config name"),
 })
 
 
+def _external_objects(doc, ctx):
+    """As docker/cli's loader: `external` becomes a bool and the real name goes to `name`."""
+    for kind in ("networks", "volumes", "secrets", "configs"):
+        for key, o in (doc.get(kind) or {}).items():
+            ext = o.get("external")
+            if isinstance(ext, dict):
+                if ext.get("name") and o.get("name"):
+                    raise Invalid(f"{kind}.{key}.external.name", f"conflicts with {kind}.{key}.name; use name only")
+                o["name"] = ext.get("name") or o.get("name") or key
+                o["external"] = True
+            elif ext:
+                o["name"] = o.get("name") or key
+            if o.get("external"):
+                for other in sorted(set(o) - {"external", "name"}):
+                    if other.startswith("x-"):
+                        continue
+                    if kind == "volumes":
+                        raise Invalid(f"{kind}.{key}.{other}", "can't be set on an external volume")
+                    ctx.warn(f"{kind}.{key}.{other}", "the object is external: it is used as it exists")
+            elif kind in ("secrets", "configs"):
+                sources = [s for s in ("file", "content", "environment", "driver") if s in o]
+                if len(sources) != 1:
+                    raise Invalid(f"{kind}.{key}", "expected exactly one of file, content, environment"
+                                  + (", driver" if kind == "secrets" else "") + " or external: true"
+                                  + (f" (got {', '.join(sources)})" if sources else ""))
+
+
 def validate(doc, filename):
-    """The normalized document, or UsageError naming file, key path and expectation."""
+    """(normalized document, [warning lines]), or UsageError naming file, key path and expectation."""
     if not isinstance(doc, dict):
         raise UsageError(f"{filename}: expected a mapping at the top level, got {_got(doc)}")
+    ctx = Context()
     try:
-        return TOP(doc, "")
+        out = TOP(doc, "", ctx)
+        _external_objects(out, ctx)
     except Invalid as exc:
         raise UsageError(f"{filename}: {exc.path}: {exc.message}") from None
-
-
-def warnings_for(doc, filename):
-    out = []
-    for name, svc in (doc.get("services") or {}).items():
-        for key in svc:
-            if key in IGNORED_BY_SWARM:
-                out.append(f"{filename}: services.{name}.{key}: ignored by Swarm ({IGNORED_BY_SWARM[key]})")
-    return out
+    warnings = [f"{filename}: {path}: ignored by Swarm ({why})" for path, why in ctx.warnings]
+    return out, warnings
