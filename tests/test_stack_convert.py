@@ -1,12 +1,13 @@
 """Conversion to Swarm specs with docker/cli's semantics. No daemon."""
 import base64
+import hashlib
 import textwrap
 
 import pytest
 
-from swarmml.stack import convert, load
-from swarmml.stack.plan import canonical, plan
-from swarmml.stack.units import duration_ns, size_bytes
+from swarmml.errors import UsageError
+from swarmml.stack import convert, load, logical_name
+from swarmml.stack.units import duration_ns, nano_cpus, size_bytes
 
 
 def desired(tmp_path, body, name="st"):
@@ -95,7 +96,6 @@ def test_modes(tmp_path):
     assert svc(tmp_path, "image: x\ndeploy: {mode: replicated-job, replicas: 3}\n")["Mode"] == {
         "ReplicatedJob": {"MaxConcurrent": 3, "TotalCompletions": 3}}
     assert svc(tmp_path, "image: x\ndeploy: {mode: global-job}\n")["Mode"] == {"GlobalJob": {}}
-    from swarmml.errors import UsageError
     with pytest.raises(UsageError, match="replicas: can only be used"):
         svc(tmp_path, "image: x\ndeploy: {mode: global, replicas: 2}\n")
 
@@ -213,47 +213,217 @@ def test_units():
     assert size_bytes("1G") == 2**30 and size_bytes("512m") == 512 * 2**20 and size_bytes(100) == 100
 
 
-def _engine_view(spec):
-    """What the engine hands back for a spec it stored: defaults filled, networks as IDs, digest pinned."""
-    import copy
-    out = copy.deepcopy(spec)
-    out["TaskTemplate"]["ContainerSpec"]["Isolation"] = "default"
-    out["TaskTemplate"]["ContainerSpec"]["Image"] += "@sha256:" + "a" * 64
-    out["TaskTemplate"]["ForceUpdate"] = 3
-    out["TaskTemplate"]["Runtime"] = "container"
-    out["EndpointSpec"].setdefault("Mode", "vip")
-    for n in out["TaskTemplate"]["Networks"]:
-        n["Target"] = "id-" + n["Target"]
-    if "RestartPolicy" in out["TaskTemplate"]:
-        out["TaskTemplate"]["RestartPolicy"].setdefault("MaxAttempts", 0)
-    return out
+def test_config_and_secret_targets_default_to_the_source_name(tmp_path):
+    d = desired(tmp_path, """
+        services:
+          web:
+            image: x
+            configs: [b_cfg, a_cfg]
+            secrets: [{source: zz}, {source: aa, target: renamed, uid: "1", gid: "2", mode: 0400}]
+        configs: {a_cfg: {content: a}, b_cfg: {content: b}}
+        secrets: {zz: {content: z}, aa: {content: a}}
+    """)
+    cs = d.services["st_web"]["TaskTemplate"]["ContainerSpec"]
+    # docker/cli: File.Name is the source (Swarm mounts configs at /<name>, secrets at /run/secrets/<name>),
+    # and references are sorted by name.
+    assert [(c["File"]["Name"], logical_name(c["ConfigName"])) for c in cs["Configs"]] == [
+        ("a_cfg", "st_a_cfg"), ("b_cfg", "st_b_cfg")]
+    assert [r["File"] for r in cs["Secrets"]] == [{"Name": "renamed", "UID": "1", "GID": "2", "Mode": 0o400},
+                                                  {"Name": "zz", "UID": "0", "GID": "0", "Mode": 0o444}]
 
 
-def test_plan_unchanged_update_and_prune(tmp_path):
-    d = desired(tmp_path, "services:\n  web:\n    image: x:1\n  db:\n    image: pg:16\n")
-    ids = {"id-st_default": "st_default"}
-    current = {"services": {name: {"ID": name, "Version": 1, "Spec": _engine_view(spec)}
-                            for name, spec in d.services.items()},
-               "networks": {"st_default": {"ID": "id-st_default", "Labels": {}}}}
-    p = plan(d, current, ids)
-    assert [(a.name, a.action) for a in p.actions] == [("st_default", "unchanged"), ("st_db", "unchanged"),
-                                                      ("st_web", "unchanged")]
-    assert not p.changes_anything
-
-    d2 = desired(tmp_path, "services:\n  web:\n    image: x:2\n    environment: {A: '1'}\n")
-    p2 = plan(d2, current, ids, prune=True)
-    web = next(a for a in p2.actions if a.name == "st_web")
-    assert web.action == "update"
-    assert ("TaskTemplate.ContainerSpec.Image", "x:1", "x:2") in web.changes
-    assert ("TaskTemplate.ContainerSpec.Env", None, ["A=1"]) in web.changes
-    assert next(a for a in p2.actions if a.name == "st_db").action == "remove"
-    without_prune = plan(d2, current, ids, prune=False)
-    assert all(a.action != "remove" for a in without_prune.actions)
+def test_hashed_names_follow_the_content(tmp_path):
+    body = "services:\n  web:\n    image: x\n    configs: [c]\nconfigs:\n  c: {content: \"%s\"}\n"
+    one, again, other = (desired(tmp_path, body % text) for text in ("v1", "v1", "v2"))
+    assert list(one.configs) == list(again.configs) != list(other.configs)
+    (name,) = one.configs
+    spec = one.configs[name]
+    assert name == "st_c-" + hashlib.sha256(b"v1").hexdigest()[:10] and logical_name(name) == "st_c"
+    assert spec["Labels"] == {"com.docker.stack.namespace": "st", "io.swarmml.logical-name": "c",
+                              "io.swarmml.content-hash": hashlib.sha256(b"v1").hexdigest()}
+    assert base64.b64decode(spec["Data"]) == b"v1"
 
 
-def test_canonical_drops_engine_defaults_only():
-    spec = {"TaskTemplate": {"ContainerSpec": {"Isolation": "default", "Image": "a:1@sha256:ff"}, "ForceUpdate": 2,
-                             "Runtime": "container"}, "EndpointSpec": {"Mode": "vip"}}
-    assert canonical(spec) == {"TaskTemplate": {"ContainerSpec": {"Image": "a:1"}}}
-    assert canonical(spec, pin_digests=True)["TaskTemplate"]["ContainerSpec"]["Image"] == "a:1@sha256:ff"
-    assert canonical({"EndpointSpec": {"Mode": "dnsrr"}}) == {"EndpointSpec": {"Mode": "dnsrr"}}
+def test_explicit_external_driver_and_environment_secrets(tmp_path):
+    f = tmp_path / "s.yml"
+    f.write_text(textwrap.dedent("""
+        services:
+          web:
+            image: x
+            secrets: [fixed, ext, plugin, fromenv]
+        secrets:
+          fixed: {content: abc, name: my-fixed-name, template_driver: golang}
+          ext: {external: {name: made-elsewhere}}
+          plugin: {driver: vault, driver_opts: {path: a/b}}
+          fromenv: {environment: TOKEN}
+    """))
+    d = convert(load([str(f)], name="st", environ={"TOKEN": "t0k"}))
+    assert d.external_secrets == ["made-elsewhere"]
+    fixed = d.secrets["my-fixed-name"]  # a chosen name is kept; the hash goes to a label only
+    assert fixed["Templating"] == {"Name": "golang"} and "io.swarmml.content-hash" in fixed["Labels"]
+    assert d.secrets["st_plugin"] == {"Name": "st_plugin", "Data": "", "Driver": {"Name": "vault", "Options": {"path": "a/b"}},
+                                      "Labels": {"com.docker.stack.namespace": "st", "io.swarmml.logical-name": "plugin"}}
+    (env_name,) = [n for n in d.secrets if n.startswith("st_fromenv-")]
+    assert base64.b64decode(d.secrets[env_name]["Data"]) == b"t0k"
+    names = [r["SecretName"] for r in d.services["st_web"]["TaskTemplate"]["ContainerSpec"]["Secrets"]]
+    assert names == ["made-elsewhere", "my-fixed-name", env_name, "st_plugin"]
+
+
+def test_restart_key_variants(tmp_path):
+    def policy(value):
+        return svc(tmp_path, f"image: x\nrestart: {value}\n")["TaskTemplate"].get("RestartPolicy")
+    assert policy('"no"') is None
+    assert policy("unless-stopped") == {"Condition": "any"}
+    assert policy("on-failure") == {"Condition": "on-failure", "MaxAttempts": 0}
+    assert policy("on-failure:3") == {"Condition": "on-failure", "MaxAttempts": 3}
+    both = svc(tmp_path, "image: x\nrestart: always\ndeploy: {restart_policy: {condition: none}}\n")
+    assert both["TaskTemplate"]["RestartPolicy"] == {"Condition": "none"}
+
+
+def test_job_modes_and_endpoint(tmp_path):
+    assert svc(tmp_path, "image: x\ndeploy: {mode: replicated-job}\n")["Mode"] == {
+        "ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}}
+    s = svc(tmp_path, "image: x\nports: ['80', {target: 81, published: 8081, protocol: udp}]\n"
+                      "deploy: {endpoint_mode: DNSRR}\n")
+    assert s["EndpointSpec"] == {"Mode": "dnsrr", "Ports": [
+        {"Protocol": "tcp", "TargetPort": 80, "PublishMode": "ingress"},
+        {"Protocol": "udp", "TargetPort": 81, "PublishMode": "ingress", "PublishedPort": 8081}]}
+    assert svc(tmp_path, "image: x\n")["EndpointSpec"] == {}
+
+
+def test_healthcheck_variants(tmp_path):
+    def hc(body):
+        return svc(tmp_path, f"image: x\nhealthcheck: {body}\n")["TaskTemplate"]["ContainerSpec"].get("Healthcheck")
+    assert hc("{disable: true}") == {"Test": ["NONE"]}
+    assert hc("{test: [CMD, \"true\"], start_interval: 1s, retries: 0}") == {
+        "Test": ["CMD", "true"], "StartInterval": 10**9, "Retries": 0}
+    assert hc("{interval: 1m}") == {"Interval": 60 * 10**9}
+
+
+def test_capabilities_like_docker_cli(tmp_path):
+    def caps(add, drop):
+        cs = svc(tmp_path, f"image: x\ncap_add: {add}\ncap_drop: {drop}\n")["TaskTemplate"]["ContainerSpec"]
+        return cs.get("CapabilityAdd"), cs.get("CapabilityDrop")
+    assert caps("[sys_time, CAP_NET_ADMIN, net_admin]", "[mknod, SYS_TIME]") == (
+        ["CAP_NET_ADMIN", "CAP_SYS_TIME"], ["CAP_MKNOD"])  # adding wins over dropping
+    assert caps("[all, chown]", "[all]") == (["ALL"], None)
+
+
+def test_hosts_dns_and_other_container_fields(tmp_path):
+    cs = svc(tmp_path, """
+        image: x
+        extra_hosts: {db: 10.0.0.5, v6: "[::1]"}
+        dns_search: corp.local
+        hostname: "{{.Node.Hostname}}"
+        stop_signal: SIGTERM
+        tty: true
+        stdin_open: true
+        isolation: process
+        oom_score_adj: 100
+        sysctls: [net.ipv4.tcp_syncookies=0]
+        credential_spec: {file: spec.json}
+        init: false
+    """)["TaskTemplate"]["ContainerSpec"]
+    assert cs["Hosts"] == ["10.0.0.5 db", "::1 v6"]
+    assert cs["DNSConfig"] == {"Search": ["corp.local"]}
+    assert (cs["Hostname"], cs["StopSignal"], cs["TTY"], cs["OpenStdin"], cs["Isolation"]) == (
+        "{{.Node.Hostname}}", "SIGTERM", True, True, "process")
+    assert cs["OomScoreAdj"] == 100 and cs["Sysctls"] == {"net.ipv4.tcp_syncookies": "0"} and cs["Init"] is False
+    assert cs["Privileges"] == {"CredentialSpec": {"File": "spec.json"}, "SELinuxContext": None}
+    lst = svc(tmp_path, "image: x\nextra_hosts: ['a=1.2.3.4', 'b:::1']\n")["TaskTemplate"]["ContainerSpec"]
+    assert lst["Hosts"] == ["1.2.3.4 a", "::1 b"]
+
+
+def test_mounts_of_every_kind(tmp_path):
+    d = desired(tmp_path, """
+        services:
+          web:
+            image: x
+            volumes:
+              - /anonymous
+              - {type: volume, source: plain, target: /p, volume: {nocopy: true}}
+              - {type: volume, source: ext, target: /e}
+              - {type: volume, source: named, target: /n, consistency: cached}
+              - {type: bind, source: ./here, target: /h, bind: {propagation: rslave}}
+              - {type: tmpfs, target: /t}
+        volumes:
+          plain: {driver_opts: {type: nfs}}
+          ext: {external: true, name: shared-data}
+          named: {name: exactly-this, driver: local, labels: [k=v]}
+    """)
+    mounts = d.services["st_web"]["TaskTemplate"]["ContainerSpec"]["Mounts"]
+    ns = {"com.docker.stack.namespace": "st"}
+    assert mounts == [
+        {"Type": "volume", "Target": "/anonymous"},
+        {"Type": "volume", "Target": "/p", "Source": "st_plain",
+         "VolumeOptions": {"NoCopy": True, "Labels": ns, "DriverConfig": {"Name": "", "Options": {"type": "nfs"}}}},
+        {"Type": "volume", "Target": "/e", "Source": "shared-data", "VolumeOptions": {}},
+        {"Type": "volume", "Target": "/n", "Consistency": "cached", "Source": "exactly-this",
+         "VolumeOptions": {"Labels": {"k": "v", **ns}, "DriverConfig": {"Name": "local", "Options": {}}}},
+        {"Type": "bind", "Target": "/h", "Source": str(tmp_path / "here"), "BindOptions": {"Propagation": "rslave"}},
+        {"Type": "tmpfs", "Target": "/t"},
+    ]
+
+
+def test_networks_ipam_external_and_attachment_options(tmp_path):
+    d = desired(tmp_path, """
+        services:
+          web:
+            image: x
+            networks:
+              back: {driver_opts: {com.docker.network.endpoint.ifname: eth9}}
+              outside:
+              hostnet:
+          other:
+            image: x
+        networks:
+          back: {ipam: {driver: default, config: [{subnet: 10.9.0.0/24}]}, labels: {a: b}, name: fixed-back}
+          outside: {external: {name: shared-overlay}}
+          hostnet: {external: true, name: host}
+    """)
+    assert d.networks == {
+        "fixed-back": {"Name": "fixed-back", "Labels": {"a": "b", "com.docker.stack.namespace": "st"},
+                       "Driver": "overlay", "Options": {}, "Internal": False, "Attachable": False,
+                       "IPAM": {"Driver": "default", "Config": [{"Subnet": "10.9.0.0/24"}]}},
+        "st_default": {"Name": "st_default", "Labels": {"com.docker.stack.namespace": "st"}, "Driver": "overlay",
+                       "Options": {}, "Internal": False, "Attachable": False}}
+    assert sorted(d.external_networks) == ["host", "shared-overlay"]
+    assert d.services["st_web"]["TaskTemplate"]["Networks"] == [
+        {"Target": "fixed-back", "Aliases": ["web"], "DriverOpts": {"com.docker.network.endpoint.ifname": "eth9"}},
+        {"Target": "host", "Aliases": []},  # no alias on the host network
+        {"Target": "shared-overlay", "Aliases": ["web"]}]
+    assert d.services["st_other"]["TaskTemplate"]["Networks"] == [{"Target": "st_default", "Aliases": ["other"]}]
+
+
+def test_generic_resources_logging_and_service_labels(tmp_path):
+    s = svc(tmp_path, """
+        image: x
+        logging: {driver: gelf, options: {gelf-address: "udp://1.2.3.4:12201", tag: null}}
+        deploy:
+          labels: [team=ml]
+          resources:
+            limits: {memory: 1.5G}
+            reservations: {generic_resources: [{discrete_resource_spec: {kind: gpu, value: 2}}]}
+    """)
+    t = s["TaskTemplate"]
+    assert t["LogDriver"] == {"Name": "gelf", "Options": {"gelf-address": "udp://1.2.3.4:12201", "tag": None}}
+    assert t["Resources"] == {"Limits": {"MemoryBytes": 1536 * 2**20},
+                              "Reservations": {"GenericResources": [{"DiscreteResourceSpec": {"Kind": "gpu", "Value": 2}}]}}
+    assert s["Labels"]["team"] == "ml"
+
+
+def test_credential_spec_config_is_refused(tmp_path):
+    with pytest.raises(UsageError, match="credential_spec.config: not supported"):
+        desired(tmp_path, "services:\n  web:\n    image: x\n    credential_spec: {config: c}\n"
+                          "configs:\n  c: {content: x}\n")
+
+
+def test_more_units():
+    assert duration_ns("0") == 0 and duration_ns("1.5s") == 1_500_000_000 and duration_ns("-2ms") == -2_000_000
+    assert duration_ns("1h0.5m") == 3630 * 10**9
+    assert size_bytes("1.5k") == 1536 and size_bytes("2GiB") == 2 * 2**30 and size_bytes("10b") == 10
+    assert nano_cpus("0.000000001") == 1 and nano_cpus(2) == 2 * 10**9
+    with pytest.raises(UsageError):
+        nano_cpus("0.0000000001")
+    with pytest.raises(UsageError):
+        duration_ns("5 minutes")

@@ -8,7 +8,8 @@ import pytest
 
 from stack_helpers import ROOT, STACK_FILE, swarmml
 from swarmml.stack import convert, load
-from swarmml.stack.model import Healthcheck, Port, Stack, UpdatePolicy, ml_stack
+from swarmml.stack import examples
+from swarmml.stack.model import Healthcheck, Port, RestartPolicy, Stack, UpdateConfig, UpdatePolicy, ml_stack
 from swarmml.stack.plan import diff
 
 
@@ -61,13 +62,88 @@ def test_python_api_covers_deploy_settings(tmp_path):
     assert d.networks["api_back"]["Internal"] is True
 
 
+def test_shipped_examples_are_the_python_apis_output():
+    for filename, (build, header) in examples.EXAMPLES.items():
+        with open(os.path.join(ROOT, "stacks", filename)) as f:
+            assert f.read() == build().to_yaml(header=header), f"regenerate with python -m swarmml.stack.examples"
+
+
+def test_examples_load_and_convert():
+    models = convert(load([os.path.join(ROOT, "stacks", "two-models.yml")], environ={}))
+    assert sorted(models.services) == ["models_gateway", "models_predictor-logreg", "models_predictor-rf"]
+    env = models.services["models_predictor-rf"]["TaskTemplate"]["ContainerSpec"]["Env"]
+    assert "SWARMML_MODELS=iris-rf" in env
+    canary = convert(load([os.path.join(ROOT, "stacks", "canary.yml")],
+                          environ={"CANARY_TAG": "2", "CANARY_REPLICAS": "2"}))
+    spec = canary.services["canary_predictor-canary"]
+    assert spec["TaskTemplate"]["ContainerSpec"]["Image"] == "registry:5000/swarmml/predictor:2"
+    assert spec["Mode"] == {"Replicated": {"Replicas": 2}} and spec["Labels"]["swarmml.track"] == "canary"
+    assert canary.services["canary_predictor"]["Mode"] == {"Replicated": {"Replicas": 3}}
+
+
+def test_generate_image_and_output_errors(tmp_path):
+    out = tmp_path / "g.yml"
+    done = swarmml("generate", "--image", "example.org/team/model:7", "--no-gateway", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    d = convert(load([str(out)], environ={}))
+    assert d.services["ml_predictor"]["TaskTemplate"]["ContainerSpec"]["Image"] == "example.org/team/model:7"
+    bad = swarmml("generate", "--memory", "lots")
+    assert bad.returncode == 2 and bad.stderr.strip() == "swarmml: error: --memory: expected a size like 512M, got 'lots'"
+    nowhere = swarmml("generate", "-o", str(tmp_path / "no" / "such" / "dir.yml"))
+    assert nowhere.returncode == 2 and len(nowhere.stderr.strip().splitlines()) == 1
+
+
+def test_python_api_round_trip_of_every_setting(tmp_path):
+    s = Stack("full")
+    s.network("net", labels={"a": 1}, driver_opts={"encrypted": ""})
+    s.secret("token", file="token.txt")
+    s.config("cfg", external=True)
+    s.volume("cache", labels={"keep": "yes"})
+    (tmp_path / "token.txt").write_text("t")
+    s.service("api", image="example.org/api:1", mode="replicated", replicas=0, command=["serve"],
+              entrypoint=["python", "-m", "api"], environment={"N": 1}, user="1000", working_dir="/srv",
+              hostname="api", init=True, cap_add=["NET_ADMIN"], cap_drop=["MKNOD"], extra_hosts=["db:10.0.0.2"],
+              logging={"driver": "json-file", "options": {"max-size": "1m"}}, labels={"tier": "api"},
+              deploy_labels={"team": "ml"}, networks=["net"], volumes=["cache:/cache"],
+              secrets=[("token", "api-token")], configs=[{"source": "cfg", "target": "/etc/cfg", "mode": 0o440}],
+              cpus=0.5, memory="256M", cpus_reserved=0.1, memory_reserved="64M",
+              constraints=["node.role == worker"], spread=["node.labels.zone"], max_replicas_per_node=2,
+              restart=RestartPolicy("on-failure", delay="1s", max_attempts=3, window="10s"),
+              update=UpdateConfig(2, delay="2s", order="start-first", failure_action="rollback", monitor="5s",
+                                  max_failure_ratio=0.2),
+              rollback=UpdatePolicy(1, order="stop-first", failure_action="pause"),
+              healthcheck=Healthcheck("curl -f localhost"), stop_grace_period="20s", read_only=True)
+    s.service("agent", "example.org/agent:1", mode="global", replicas=None)
+    d = convert(load([_write(tmp_path, s)], environ={}))
+    api = d.services["full_api"]
+    cs, task = api["TaskTemplate"]["ContainerSpec"], api["TaskTemplate"]
+    assert (cs["Command"], cs["Args"], cs["Env"], cs["User"], cs["Dir"], cs["Hostname"], cs["Init"]) == (
+        ["python", "-m", "api"], ["serve"], ["N=1"], "1000", "/srv", "api", True)
+    assert cs["CapabilityAdd"] == ["CAP_NET_ADMIN"] and cs["Hosts"] == ["10.0.0.2 db"]
+    assert cs["Healthcheck"]["Test"] == ["CMD-SHELL", "curl -f localhost"] and cs["ReadOnly"] is True
+    assert cs["Secrets"][0]["File"]["Name"] == "api-token" and cs["Configs"][0]["ConfigName"] == "cfg"
+    assert cs["Mounts"][0]["Source"] == "full_cache"
+    assert task["Resources"] == {"Limits": {"NanoCPUs": 500_000_000, "MemoryBytes": 256 * 2**20},
+                                 "Reservations": {"NanoCPUs": 100_000_000, "MemoryBytes": 64 * 2**20}}
+    assert task["Placement"]["Preferences"] == [{"Spread": {"SpreadDescriptor": "node.labels.zone"}}]
+    assert task["RestartPolicy"]["MaxAttempts"] == 3 and api["Mode"] == {"Replicated": {"Replicas": 0}}
+    assert api["UpdateConfig"]["MaxFailureRatio"] == 0.2 and api["RollbackConfig"]["Order"] == "stop-first"
+    assert api["Labels"]["team"] == "ml" and task["LogDriver"]["Name"] == "json-file"
+    assert d.networks["full_net"]["Options"] == {"encrypted": ""} and d.external_configs == ["cfg"]
+    assert d.services["full_agent"]["Mode"] == {"Global": {}}
+
+
 @pytest.mark.integration
-def test_docker_cli_accepts_every_shipped_and_generated_file(cluster, tmp_path):
+def test_docker_cli_accepts_every_shipped_and_generated_file(tmp_path):
+    # `docker stack config` runs in the client: no swarm needed, only the docker CLI.
     assert shutil.which("docker"), "the docker CLI is needed to check compatibility"
     files = [STACK_FILE] + sorted(glob.glob(os.path.join(ROOT, "stacks", "*.yml")))
-    gen = tmp_path / "gen.yml"
-    assert swarmml("generate", "-o", str(gen), "--replicas", "4", "--no-gateway").returncode == 0
-    files.append(str(gen))
+    for args in (["--replicas", "4", "--no-gateway"], ["--model", "iris-rf", "--cpus", "0.25"]):
+        gen = tmp_path / f"gen{len(files)}.yml"
+        assert swarmml("generate", "-o", str(gen), *args).returncode == 0
+        files.append(str(gen))
+    test_python_api_round_trip_of_every_setting(tmp_path)  # writes full.yml, every setting of the Python API
+    files.append(str(tmp_path / "full.yml"))
     for f in files:
-        done = subprocess.run(["docker", "stack", "config", "-c", f], env=cluster.env, capture_output=True, text=True)
+        done = subprocess.run(["docker", "stack", "config", "-c", f], capture_output=True, text=True)
         assert done.returncode == 0, f"{f}: {done.stderr}"

@@ -1,5 +1,6 @@
 """Loading stack files: interpolation, .env, merge order, validation errors, warnings. No daemon."""
 import os
+import re
 import textwrap
 
 import pytest
@@ -178,3 +179,262 @@ def test_project_stack_files_load(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     s = load([os.path.join(root, "docker-stack.yml")], environ={})
     assert s.name == "ml" and set(s.config["services"]) == {"predictor", "gateway"}
+
+
+# --- interpolation -----------------------------------------------------------------
+
+@pytest.mark.parametrize("text,env,expected", [
+    ("${A:-${B:-x}}", {}, "x"),
+    ("${A:-${B}}", {"B": "b"}, "b"),
+    ("${A?needed}", {"A": ""}, ""),
+    ("$$HOME and $${A}", {"A": "1"}, "$HOME and ${A}"),
+    ("${A}${B}", {"A": "1", "B": "2"}, "12"),
+    ("plain", {}, "plain"),
+])
+def test_more_interpolation(text, env, expected):
+    assert interpolate_string(text, env, "f") == expected
+
+
+@pytest.mark.parametrize("text,message", [
+    ("${A:?}", "required variable A is missing a value"),
+    ("${B?set B}", "required variable B is missing a value: set B"),
+    ("${1A}", "invalid interpolation format"),
+    ("${A:x}", "invalid interpolation format"),
+    ("${A", "no closing"),
+    ("cost $5", "write '$$' for a dollar"),
+])
+def test_interpolation_errors(text, message):
+    with pytest.raises(UsageError, match=re.escape(message)):
+        interpolate_string(text, {"A": ""}, "f")
+
+
+def test_env_file_option_and_bad_lines(tmp_path):
+    f = write(tmp_path, "s.yml", "services:\n  web:\n    image: nginx:${TAG}\n")
+    other = write(tmp_path, "other.env", "TAG=9\n")
+    assert load([f], name="t", environ={}, env_file=other).config["services"]["web"]["image"] == "nginx:9"
+    with pytest.raises(UsageError, match="--env-file: .*missing.env does not exist"):
+        load([f], name="t", environ={}, env_file=str(tmp_path / "missing.env"))
+    bad = write(tmp_path, "bad.env", "TAG=1\nnot a pair\n")
+    with pytest.raises(UsageError, match=r"bad.env:2: expected KEY=VALUE"):
+        load([f], name="t", environ={}, env_file=bad)
+
+
+# --- merging like repeated -c ---------------------------------------------------------
+
+def test_merge_keys_lists_like_docker_cli(tmp_path):
+    a = write(tmp_path, "a.yml", """
+        services:
+          web:
+            image: nginx:1
+            command: ["a", "b"]
+            cap_add: [NET_ADMIN]
+            volumes: ["data:/data", "/etc/a:/a:ro"]
+            secrets: [{source: s2, target: two}]
+            networks: {front: {aliases: [one]}}
+            logging: {driver: json-file, options: {max-size: 1m}}
+            deploy: {placement: {constraints: [node.role == worker]}}
+        networks: {front: {driver: overlay, labels: {a: "1"}}}
+        volumes: {data: {}}
+        secrets: {s1: {content: one}, s2: {content: two}}
+    """)
+    b = write(tmp_path, "b.yml", """
+        services:
+          web:
+            command: ["c"]
+            cap_add: [SYS_TIME]
+            volumes: [{type: volume, source: data, target: /data, read_only: true}]
+            secrets: [s1, {source: s2, target: deux}]
+            networks: {front: {aliases: [two]}}
+            logging: {options: {max-file: "3"}}
+            deploy: {placement: {constraints: [node.labels.zone == a]}}
+        networks: {front: {driver: overlay, attachable: true}}
+    """)
+    web = load([a, b], name="t", environ={}).config["services"]["web"]
+    cfg = load([a, b], name="t", environ={}).config
+    assert web["command"] == ["c"]  # replaced
+    assert web["cap_add"] == ["NET_ADMIN", "SYS_TIME"]  # appended
+    assert web["deploy"]["placement"]["constraints"] == ["node.role == worker", "node.labels.zone == a"]
+    assert [(v["target"], v.get("read_only")) for v in web["volumes"]] == [("/a", True), ("/data", True)]
+    assert web["secrets"] == [{"source": "s1"}, {"source": "s2", "target": "deux"}]  # keyed by source, sorted
+    assert web["networks"] == {"front": {"aliases": ["two"]}}
+    assert web["logging"] == {"driver": "json-file", "options": {"max-size": "1m", "max-file": "3"}}
+    assert cfg["networks"]["front"] == {"driver": "overlay", "attachable": True}  # replaced whole
+
+
+def test_logging_with_another_driver_replaces(tmp_path):
+    a = write(tmp_path, "a.yml", "services:\n  web:\n    image: x\n    logging: {driver: json-file, options: {a: '1'}}\n")
+    b = write(tmp_path, "b.yml", "services:\n  web:\n    logging: {driver: syslog}\n")
+    assert load([a, b], name="t", environ={}).config["services"]["web"]["logging"] == {"driver": "syslog"}
+
+
+def test_ports_merge_by_published_port(tmp_path):
+    a = write(tmp_path, "a.yml", "services:\n  web:\n    image: x\n    ports: ['8080:80', '9000']\n")
+    b = write(tmp_path, "b.yml", "services:\n  web:\n    ports: [{target: 8000, published: 8080}, '9001']\n")
+    ports = load([a, b], name="t", environ={}).config["services"]["web"]["ports"]
+    assert sorted((p["target"], p["published"]) for p in ports) == [(8000, 8080), (9000, 0), (9001, 0)]
+
+
+def test_environment_takes_values_from_the_environment_and_env_files(tmp_path):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "web.env").write_text("# settings\nFROM_FILE=1\nQUOTED=\"kept\"\nBOTH=file\nPASS\n")
+    a = write(tmp_path, "a.yml", """
+        services:
+          web:
+            image: x
+            env_file: ./conf/web.env
+            environment: [BOTH=yaml, FROM_ENV, EMPTY=, UNSET]
+    """)
+    env = load([a], name="t", environ={"FROM_ENV": "e", "EMPTY": "filled", "PASS": "p"}).config["services"]["web"]
+    assert env["environment"] == {"FROM_FILE": "1", "QUOTED": '"kept"', "BOTH": "yaml", "PASS": "p",
+                                  "FROM_ENV": "e", "EMPTY": "filled", "UNSET": None}
+    assert "env_file" not in env
+    b = write(tmp_path, "b.yml", "services:\n  web:\n    image: x\n    env_file: missing.env\n")
+    with pytest.raises(UsageError, match=r"services.web.env_file\[0\]: .*missing.env does not exist"):
+        load([b], name="t", environ={})
+
+
+def test_relative_paths_resolve_from_the_first_files_directory(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "app.cfg").write_text("x")
+    a = write(tmp_path, "a.yml", "services:\n  web:\n    image: x\n")
+    b = write(tmp_path / "sub", "b.yml", """
+        services:
+          web:
+            configs: [app]
+            volumes: ["./data:/data", "~/cache:/cache"]
+        configs: {app: {file: ./app.cfg}}
+    """)
+    cfg = load([a, b], name="t", environ={"HOME": "/home/u"}).config
+    assert cfg["configs"]["app"]["file"] == str(tmp_path / "app.cfg")
+    assert [v["source"] for v in cfg["services"]["web"]["volumes"]] == [str(tmp_path / "data"), "/home/u/cache"]
+
+
+def test_files_must_agree_on_the_version(tmp_path):
+    a = write(tmp_path, "a.yml", 'version: "3.8"\nservices:\n  web:\n    image: x\n')
+    b = write(tmp_path, "b.yml", 'version: "3.9"\nservices:\n  web:\n    image: y\n')
+    with pytest.raises(UsageError, match="declare different versions"):
+        load([a, b], name="t", environ={})
+
+
+# --- validation ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("snippet,message", [
+    ("mem_limit: 1g", "services.web.mem_limit: not supported by docker stack deploy: set deploy.resources.limits"),
+    ("extends: {service: x}", "services.web.extends: not supported by docker stack deploy"),
+    ("deploy: {mode: global, replicas: 2}", "services.web.deploy.replicas: can only be used with replicated"),
+    ("deploy: {mode: global-job, replicas: 2}", "services.web.deploy.replicas: can only be used with replicated"),
+    ("deploy: {update_config: {max_failure_ratio: 2}}", "max_failure_ratio: expected a number from 0 to 1, got 2"),
+    ("deploy: {rollback_config: {failure_action: rollback}}", "rollback_config.failure_action: expected one of continue"),
+    ("deploy: {restart_policy: {condition: always}}", "restart_policy.condition: expected one of none, on-failure, any"),
+    ("deploy: {resources: {limits: {cpus: '0.0000000001'}}}", "limits.cpus: expected a number of CPUs with at most 9"),
+    ("deploy: {resources: {reservations: {pids: 3}}}", "reservations.pids: unknown key"),
+    ("deploy: {placement: {preferences: [{pack: node.id}]}}", "preferences[0].pack: unknown key"),
+    ("stop_grace_period: 10", 'services.web.stop_grace_period: expected a duration like "10s"'),
+    ("healthcheck: {test: [NOPE, x]}", 'healthcheck.test[0]: expected one of "CMD", "CMD-SHELL", "NONE"'),
+    ("healthcheck: {test: [CMD, x], disable: true}", "healthcheck: test and disable can't be set at the same time"),
+    ("restart: sometimes", 'services.web.restart: expected one of "no", "always"'),
+    ("ports: ['8080:80/quic']", "ports[0]: expected a protocol of tcp, udp or sctp"),
+    ("ports: ['8000-8002:80-81']", "ports[0]: expected port ranges of the same length"),
+    ("ports: [{target: 70000}]", "ports[0].target: expected a port number (0-65535), got 70000"),
+    ("ports: [{target: 80, host_ip: 127.0.0.1}]", "ports[0].host_ip: unknown key"),
+    ("volumes: ['data:/a:ro:x']", "volumes[0]: expected a volume like"),
+    ("volumes: [{type: bind, target: /x}]", "volumes[0].source: is required for a bind mount"),
+    ("volumes: [{type: tmpfs, source: x, target: /x}]", "volumes[0].source: must be empty for a tmpfs mount"),
+    ("volumes: [{type: bind, source: /a, target: /x, tmpfs: {size: 1}}]", "volumes[0].tmpfs: does not apply to a bind"),
+    ("volumes: [{type: volume, source: nowhere, target: /x}]", "services.web.volumes[0]: undefined volume 'nowhere'"),
+    ("configs: [nope]", "services.web.configs[0]: undefined config 'nope'"),
+    ("image: 'Not An Image'", 'services.web.image: expected an image reference like "registry:5000/name:tag"'),
+    ("ulimits: {NOFILE: 3}", "services.web.ulimits.NOFILE: expected a limit name"),
+    ("ulimits: {nofile: {soft: 1}}", "services.web.ulimits.nofile.hard: is required"),
+    ("extra_hosts: [justahost]", 'services.web.extra_hosts[0]: expected a "host:ip" entry'),
+    ("dns_opt: [ndots:2]", "services.web.dns_opt: unknown key"),
+    ("command: 'echo \"unclosed'", "services.web.command: expected a command line"),
+    ("labels: [a=1, 5]", "services.web.labels[1]: expected a string \"KEY=VALUE\", got 5"),
+])
+def test_more_validation_errors(tmp_path, snippet, message):
+    f = write(tmp_path, "s.yml", MINIMAL + f"        {snippet}\n")
+    with pytest.raises(UsageError) as err:
+        load([f], name="t", environ={})
+    assert message in str(err.value)
+    assert str(err.value).startswith(f) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("top,message", [
+    ('version: "2.4"\n', 'version: expected "3.x"'),
+    ("volumes: {v: {external: true, driver: local}}\n", "volumes.v.driver: can't be set on an external volume"),
+    ("volumes: {v: {external: {name: a}, name: b}}\n", "volumes.v.external.name: conflicts with volumes.v.name"),
+    ("secrets: {s: {file: ./a, content: b}}\n", "secrets.s: expected exactly one of file, content"),
+    ("configs: {c: {}}\n", "configs.c: expected exactly one of file, content, environment or external"),
+    ("configs: {c: {environment: NOT_SET}}\n", "configs.c.environment: variable NOT_SET is not set"),
+    ("configs: {c: {driver: x}}\n", "configs.c.driver: unknown key"),
+    ("networks: {'bad name': {}}\n", "networks.bad name: expected a network name"),
+    ("networks: {n: {ipam: {config: [{subnet: 10.0.0.0/24, gateway: 10.0.0.1}]}}}\n",
+     "networks.n.ipam.config[0].gateway: unknown key"),
+])
+def test_top_level_errors(tmp_path, top, message):
+    f = write(tmp_path, "s.yml", MINIMAL.replace('    version: "3.8"\n', "") + textwrap.indent(top, "    "))
+    with pytest.raises(UsageError) as err:
+        load([f], name="t", environ={})
+    assert message in str(err.value)
+
+
+def test_service_and_stack_name_limits(tmp_path):
+    f = write(tmp_path, "s.yml", MINIMAL)
+    with pytest.raises(UsageError, match="longer than 63 characters"):
+        load([f], name="s" * 60, environ={})
+    assert load([f], name="Upper_Case-1", environ={}).name == "Upper_Case-1"  # as docker/cli allows
+
+
+def test_warnings_for_keys_docker_accepts_and_ignores(tmp_path):
+    f = write(tmp_path, "s.yml", """
+        services:
+          web:
+            image: x
+            expose: ["80"]
+            privileged: true
+            restart: always
+            tmpfs: /run
+            ports: ["127.0.0.1:8080:80"]
+            networks: {n: {ipv4_address: 10.0.0.5}}
+            volumes: [{type: bind, source: /a, target: /a, bind: {create_host_path: true}}]
+            deploy: {restart_policy: {condition: any}}
+        networks: {n: {}}
+    """)
+    s = load([f], name="t", environ={})
+    paths = sorted(w.split(": ")[1] for w in s.warnings)
+    assert paths == ["services.web.expose", "services.web.networks.n.ipv4_address", "services.web.ports[0]",
+                     "services.web.privileged", "services.web.restart", "services.web.tmpfs",
+                     "services.web.volumes[0].bind.create_host_path"]
+    assert all(w.startswith(f + ": services.web.") and "ignored by Swarm (" in w for w in s.warnings)
+
+
+def test_values_cast_after_interpolation(tmp_path):
+    f = write(tmp_path, "s.yml", """
+        services:
+          web:
+            image: x
+            read_only: "${RO}"
+            ports: [{target: "${PORT}", published: "${PUB:-}"}]
+            deploy: {replicas: "${N}", resources: {limits: {cpus: "${CPUS}"}}}
+    """)
+    web = load([f], name="t", environ={"RO": "true", "PORT": "80", "N": "3", "CPUS": "0.5"}).config["services"]["web"]
+    assert web["read_only"] is True and web["deploy"]["replicas"] == 3
+    assert web["ports"] == [{"target": 80, "published": 0}]
+    assert web["deploy"]["resources"]["limits"]["cpus"] == "0.5"
+
+
+def test_short_volume_syntax(tmp_path):
+    f = write(tmp_path, "s.yml", """
+        services:
+          web:
+            image: x
+            volumes: ["/anon", "data:/d:ro,nocopy", "/h:/b:rshared", "./rel:/r:z"]
+        volumes: {data: {}}
+    """)
+    vols = load([f], name="t", environ={}).config["services"]["web"]["volumes"]
+    assert vols == [
+        {"type": "volume", "target": "/anon"},
+        {"type": "volume", "source": "data", "target": "/d", "read_only": True, "volume": {"nocopy": True}},
+        {"type": "bind", "source": "/h", "target": "/b", "bind": {"propagation": "rshared"}},
+        {"type": "bind", "source": str(tmp_path / "rel"), "target": "/r"},
+    ]

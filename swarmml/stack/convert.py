@@ -167,7 +167,8 @@ def service_spec(ns, name, svc, cfg, secret_names, config_names):
     _set(container, "Command", svc.get("entrypoint"))
     _set(container, "Args", svc.get("command"))
     _set(container, "Hostname", svc.get("hostname"))
-    _set(container, "Hosts", [f"{ip} {host}" for host, _, ip in (h.partition(":") for h in svc.get("extra_hosts") or [])])
+    # "host:ip" -> "ip host", SwarmKit's notation, in the file's order.
+    _set(container, "Hosts", [f"{ip} {host}" for host, _, ip in (h.partition(":") for h in svc.get("extra_hosts", []))])
     if "dns" in svc or "dns_search" in svc:
         container["DNSConfig"] = {k: v for k, v in (("Nameservers", svc.get("dns")), ("Search", svc.get("dns_search")))
                                   if v}
@@ -256,7 +257,8 @@ def _credential_spec(cred, where):
     if len(given) > 1:
         raise UsageError(f"{where}.credential_spec: set only one of {', '.join(given)}")
     if given == ["config"]:
-        raise UsageError(f"{where}.credential_spec.config: not supported by swarmml (Windows gMSA); use file or registry")
+        raise UsageError(f"{where}.credential_spec.config: not supported by swarmml (Windows gMSA); "
+                         "use file or registry")
     return {given[0].capitalize(): cred[given[0]]} if given else None
 
 

@@ -63,7 +63,8 @@ def load(paths, name=None, environ=None, env_file=None):
         warnings += file_warnings
     versions = {doc["version"] for _, doc in docs if "version" in doc}
     if len({v if "." in v else v + ".0" for v in versions}) > 1:
-        raise UsageError(f"{', '.join(paths)}: version: the files declare different versions ({', '.join(sorted(versions))})")
+        raise UsageError(f"{', '.join(paths)}: version: the files declare different versions "
+                         f"({', '.join(sorted(versions))})")
     merged = {}
     for _, doc in docs:
         merged = merge_files(merged, doc)
@@ -75,7 +76,8 @@ def load(paths, name=None, environ=None, env_file=None):
     where = paths[0] if len(paths) == 1 else ", ".join(paths)
     for sname, svc in services.items():
         if not svc.get("image"):
-            raise UsageError(f"{where}: services.{sname}.image: is required (Swarm runs images; build and push it first)")
+            raise UsageError(f"{where}: services.{sname}.image: is required "
+                             "(Swarm runs images; build and push it first)")
         if len(f"{stack_name}_{sname}") > MAX_SERVICE_NAME:
             raise UsageError(f"{where}: services.{sname}: the service name {stack_name}_{sname} is longer than "
                              f"{MAX_SERVICE_NAME} characters, the engine's limit")
@@ -108,7 +110,8 @@ def _stack_name(given, merged, paths):
     if not stack_name:
         raise UsageError(f"{paths[0]}: no stack name; give --name, a top-level `name:` or `x-swarmml: {{stack: NAME}}`")
     if not isinstance(stack_name, str) or not STACK_NAME_RE.match(stack_name):
-        raise UsageError(f"stack name {stack_name!r}: expected letters, digits, '_' and '-', starting with a letter or digit")
+        raise UsageError(f"stack name {stack_name!r}: expected letters, digits, '_' and '-', "
+                         "starting with a letter or digit")
     return stack_name
 
 
@@ -226,7 +229,8 @@ def _check_references(config, where):
     for sname, svc in config["services"].items():
         for net in svc.get("networks") or {}:
             if net not in networks and net != "default":
-                raise UsageError(f"{where}: services.{sname}.networks.{net}: undefined network (add it under networks:)")
+                raise UsageError(f"{where}: services.{sname}.networks.{net}: undefined network "
+                                 "(add it under networks:)")
         for kind in ("secrets", "configs"):
             defined = config.get(kind) or {}
             for i, ref in enumerate(svc.get(kind) or []):

@@ -20,7 +20,7 @@ import yaml
 @dataclass
 class Port:
     target: int
-    published: int | None = None
+    published: int | str | None = None  # a string may hold "${VAR:-default}"
     mode: str = "ingress"  # or "host": answers on the node that runs the task (no IPVS needed)
     protocol: str = "tcp"
 
@@ -40,7 +40,8 @@ class Healthcheck:
     start_period: str = "15s"
 
     def to_dict(self):
-        return {"test": self.test if isinstance(self.test, str) else list(self.test), "interval": self.interval, "timeout": self.timeout,
+        test = self.test if isinstance(self.test, str) else list(self.test)
+        return {"test": test, "interval": self.interval, "timeout": self.timeout,
                 "retries": self.retries, "start_period": self.start_period}
 
 
@@ -76,7 +77,7 @@ class RestartPolicy:
 class Service:
     name: str
     image: str
-    replicas: int | None = 1
+    replicas: int | str | None = 1  # a string may hold "${VAR:-default}"
     mode: str = "replicated"  # replicated | global | replicated-job | global-job
     command: list | None = None
     entrypoint: list | None = None
@@ -262,8 +263,12 @@ class Stack:
                 d[key] = {n: (o.to_dict() if hasattr(o, "to_dict") else o) for n, o in objs.items()}
         return d
 
-    def to_yaml(self):
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+    def to_yaml(self, header=None):
+        """The compose file; header: comment text put on top (one `# ` line per line)."""
+        body = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False, width=120)
+        if not header:
+            return body
+        return "".join(f"# {line}".rstrip() + "\n" for line in header.strip().splitlines()) + body
 
 
 READY_PROBE = ["CMD", "python", "-c",
@@ -276,6 +281,34 @@ DEFAULT_TAG = "${SWARMML_TAG:-latest}"
 DEFAULT_MODELS = ("iris-logreg", "iris-rf")
 
 
+def add_predictor(stack, name, image, networks, replicas=2, cpus=0.5, memory="512M", models=DEFAULT_MODELS,
+              **extra):
+    """A predictor service as the project runs it: dnsrr (found by the gateway as tasks.<name>),
+    read-only, health-checked, spread over nodes, rolling start-first with automatic rollback."""
+    return stack.service(
+        name, image, replicas=replicas, cpus=cpus, memory=memory,
+        memory_reserved="128M", networks=list(networks), endpoint_mode="dnsrr", read_only=True,
+        stop_grace_period="30s", environment={"SWARMML_MODELS": ",".join(models), "SWARMML_MAX_BATCH_SIZE": "64"},
+        healthcheck=Healthcheck(READY_PROBE), spread=["node.id"],
+        restart=RestartPolicy("on-failure", delay="2s", max_attempts=5, window="30s"),
+        update=UpdatePolicy(1, delay="1s", order="start-first", failure_action="rollback", monitor="10s",
+                            max_failure_ratio=0),
+        rollback=UpdatePolicy(1, delay="1s", order="start-first", failure_action="pause", monitor="5s"),
+        **extra,
+    )
+
+
+def add_gateway(stack, image, networks, config_file, port=8080, config_name="haproxy_cfg"):
+    """The HAProxy gateway: its config as a Swarm config, one port published in host mode."""
+    stack.config(config_name, config_file)
+    return stack.service(
+        "gateway", image, replicas=1, cpus=0.5, memory="128M", networks=list(networks),
+        configs=[(config_name, "/usr/local/etc/haproxy/haproxy.cfg")],
+        ports=[Port(8080, port, mode="host")], restart=RestartPolicy("any", delay="1s"),
+        update=UpdatePolicy(1, order="stop-first", failure_action="rollback"),
+    )
+
+
 def ml_stack(name="ml", registry=DEFAULT_REGISTRY, tag=DEFAULT_TAG, replicas=2, cpus=0.5, memory="512M",
              models=DEFAULT_MODELS, gateway=True, gateway_port=8080,
              gateway_config="stacks/gateway/haproxy.cfg", image=None):
@@ -285,22 +318,8 @@ def ml_stack(name="ml", registry=DEFAULT_REGISTRY, tag=DEFAULT_TAG, replicas=2, 
     """
     stack = Stack(name)
     net = stack.network("inference", attachable=True)
-    stack.service(
-        "predictor", image or f"{registry}/swarmml/predictor:{tag}", replicas=replicas, cpus=cpus, memory=memory,
-        memory_reserved="128M", networks=[net], endpoint_mode="dnsrr", read_only=True, stop_grace_period="30s",
-        environment={"SWARMML_MODELS": ",".join(models), "SWARMML_MAX_BATCH_SIZE": "64"},
-        healthcheck=Healthcheck(READY_PROBE), spread=["node.id"],
-        restart=RestartPolicy("on-failure", delay="2s", max_attempts=5, window="30s"),
-        update=UpdatePolicy(1, delay="1s", order="start-first", failure_action="rollback", monitor="10s",
-                            max_failure_ratio=0),
-        rollback=UpdatePolicy(1, delay="1s", order="start-first", failure_action="pause", monitor="5s"),
-    )
+    add_predictor(stack, "predictor", image or f"{registry}/swarmml/predictor:{tag}", [net], replicas, cpus, memory,
+              models)
     if gateway:
-        stack.config("haproxy_cfg", gateway_config)
-        stack.service(
-            "gateway", f"{registry}/swarmml/gateway:{tag}", replicas=1, cpus=0.5, memory="128M", networks=[net],
-            configs=[("haproxy_cfg", "/usr/local/etc/haproxy/haproxy.cfg")],
-            ports=[Port(8080, gateway_port, mode="host")], restart=RestartPolicy("any", delay="1s"),
-            update=UpdatePolicy(1, order="stop-first", failure_action="rollback"),
-        )
+        add_gateway(stack, f"{registry}/swarmml/gateway:{tag}", [net], gateway_config, gateway_port)
     return stack

@@ -216,8 +216,9 @@ def mapping_or_list(sep="=", allow_none=True):
         if isinstance(v, list):
             out = {}
             for i, item in enumerate(v):
-                s = string(item, f"{p}[{i}]")
-                key, found, value = s.partition(sep)
+                if not isinstance(item, str):
+                    expected(f"{p}[{i}]", 'a string "KEY=VALUE"', item)
+                key, found, value = item.partition(sep)
                 out[key] = value if found else (None if allow_none else "")
             return out
         expected(p, "a mapping or a list of KEY=VALUE", v)
