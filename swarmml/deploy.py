@@ -6,15 +6,19 @@ fields, so the docker CLI sees swarmml stacks and swarmml sees the CLI's.
 import time
 from dataclasses import dataclass, field
 
-from swarmml import converge, history
+from swarmml import converge, history, imageref
 from swarmml.console import note
 from swarmml.engine import swarm as engine
 from swarmml.engine import target_client
 from swarmml.errors import SwarmmlError, UsageError
 from swarmml.stack import convert, load
+from swarmml.stack.convert import IMAGE_LABEL
 from swarmml.stack.plan import plan as make_plan
 
 RESOLVE_MODES = ("always", "changed", "never")
+# A replica that failed this many times since the deploy began, with none running in its place,
+# fails the deploy (Swarm would retry it forever; the task's error is the useful answer).
+GIVE_UP_AFTER = 3
 
 
 @dataclass
@@ -39,7 +43,7 @@ class DeployResult:
 
 
 def deploy(files, name=None, prune=False, resolve_image="always", dry_run=False, detach=False, timeout=300,
-           environ=None, env_file=None, client=None, show_progress=True):
+           environ=None, env_file=None, client=None, show_progress=True, with_registry_auth=False):
     if resolve_image not in RESOLVE_MODES:
         raise UsageError(f"--resolve-image: expected one of {', '.join(RESOLVE_MODES)}, got {resolve_image!r}")
     started = time.monotonic()
@@ -48,43 +52,92 @@ def deploy(files, name=None, prune=False, resolve_image="always", dry_run=False,
     client = client or target_client()
     engine.require_manager(client)
     result = apply(client, desired, prune=prune, resolve_image=resolve_image, dry_run=dry_run, detach=detach,
-                   timeout=timeout, show_progress=show_progress)
+                   timeout=timeout, show_progress=show_progress, with_registry_auth=with_registry_auth)
     result.warnings = loaded.warnings + result.warnings
     result.duration_s = time.monotonic() - started
     return result
 
 
+def image_choices(desired, current, resolve_image):
+    """Pure: per service, how its image reaches the spec, following `docker stack deploy --resolve-image`.
+
+    "resolve": ask the registry for the digest (and platforms) and pin it;
+    "keep": the image is the one deployed last time (same as its com.docker.stack.image
+    label), so keep the digest the service already runs;
+    "as-is": send the image as written (tagged), unpinned.
+    A new service is resolved unless the mode is never; an existing one always with
+    always, only when its image changed with changed, and never with never.
+    """
+    out = {}
+    for name, spec in desired.services.items():
+        have = current.get("services", {}).get(name)
+        if have is None:
+            out[name] = "as-is" if resolve_image == "never" else "resolve"
+            continue
+        image = spec["TaskTemplate"]["ContainerSpec"].get("Image")
+        same = image == (have["Spec"].get("Labels") or {}).get(IMAGE_LABEL)
+        if resolve_image == "always" or (resolve_image == "changed" and not same):
+            out[name] = "resolve"
+        else:
+            out[name] = "keep" if same else "as-is"
+    return out
+
+
+def keep_running_image(spec, running_spec):
+    """Pure: take the image (with its digest) and the platforms it brought from the running spec."""
+    image = running_spec["TaskTemplate"]["ContainerSpec"].get("Image")
+    if image:
+        spec["TaskTemplate"]["ContainerSpec"]["Image"] = image
+    platforms = (running_spec["TaskTemplate"].get("Placement") or {}).get("Platforms")
+    placement = spec["TaskTemplate"].setdefault("Placement", {})
+    if platforms:
+        placement["Platforms"] = platforms
+    else:
+        placement.pop("Platforms", None)
+
+
+def _set_images(client, desired, current, resolve_image):
+    """Write each service's image as docker/cli's client would; returns warnings."""
+    warnings = []
+    for name, how in image_choices(desired, current, resolve_image).items():
+        spec = desired.services[name]
+        running = current.get("services", {}).get(name, {}).get("Spec")
+        if how == "keep":
+            keep_running_image(spec, running)
+            continue
+        cs = spec["TaskTemplate"]["ContainerSpec"]
+        cs["Image"] = imageref.tagged(cs["Image"])
+        if how == "resolve":
+            problem = _pin(client, spec)
+            if problem:
+                same = running and (running.get("Labels") or {}).get(IMAGE_LABEL) == spec["Labels"].get(IMAGE_LABEL)
+                if same:
+                    # The registry can't be asked now: keep what runs rather than unpinning it.
+                    keep_running_image(spec, running)
+                    problem += "; keeping the digest the service runs"
+                warnings.append(problem)
+    return warnings
+
+
 def apply(client, desired, prune=False, resolve_image="always", dry_run=False, detach=False, timeout=300,
-          show_progress=True, record=True):
+          show_progress=True, record=True, with_registry_auth=False):
     """Make the swarm match a DesiredStack (also used by stack rollback)."""
     ns = desired.namespace
-    warnings = []
     current = engine.stack_objects(client, ns)
     net_names = engine.network_names(client)
-    pin = resolve_image != "never"
-    if pin:
-        first = make_plan(desired, current, net_names, prune=prune, pin_digests=False)
-        changed = {a.name for a in first.actions if a.kind == "service"
-                   and (a.action == "create" or any(p.endswith("Image") for p, _, _ in a.changes))}
-        for sname, spec in desired.services.items():
-            if resolve_image == "changed" and sname not in changed:
-                # Keep the digest already running, as docker/cli does with --resolve-image changed.
-                running = current["services"].get(sname, {}).get("Spec", {})
-                image = running.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image")
-                if image:
-                    spec["TaskTemplate"]["ContainerSpec"]["Image"] = image
-                continue
-            warnings += _pin(client, spec)
-    the_plan = make_plan(desired, current, net_names, prune=prune, pin_digests=pin)
+    warnings = _set_images(client, desired, current, resolve_image)
+    # Images are now what the engine would store (pinned, kept or tagged), so compare them whole.
+    the_plan = make_plan(desired, current, net_names, prune=prune, pin_digests=True)
     result = DeployResult(ns, the_plan, warnings, dry_run=dry_run)
     if dry_run:
         return result
 
     missing = [n for n in desired.external_networks if not engine.network_exists(client, n)]
     if missing:
-        raise UsageError(f"external network {missing[0]!r} does not exist; create it first (nothing was deployed)")
+        raise UsageError(f"network {missing[0]!r} is declared as external, but could not be found; create a "
+                         "swarm-scoped network first (nothing was deployed)")
     created = []  # (remove function, id): undone if a later step fails, so nothing is left half-made
-    since = converge.now_iso()
+    since = converge.now_iso(client)
     touched = []
     try:
         for a in the_plan.of("create", "network"):
@@ -99,14 +152,19 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
             if a.kind != "service" or a.action not in ("create", "update"):
                 continue
             spec = desired.services[a.name]
+            auth = engine.registry_auth(client, spec["TaskTemplate"]["ContainerSpec"]["Image"]) \
+                if with_registry_auth else None
             if a.action == "create":
-                created.append((engine.remove_service, engine.create_service(client, spec)))
+                sid, said = engine.create_service(client, spec, auth=auth)
+                created.append((engine.remove_service, sid))
             else:
                 have = current["services"][a.name]
+                # Stack deploy has no --force: keep the counter so tasks are not redeployed for it.
                 force = have["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
                 if force:
                     spec["TaskTemplate"]["ForceUpdate"] = force
-                engine.update_service(client, have["ID"], have["Version"], spec)
+                said = engine.update_service(client, have["ID"], have["Version"], spec, auth=auth)
+            result.warnings += [f"{a.name}: {w}" for w in said]
             touched.append(a.name)
     except SwarmmlError as exc:
         undone = _undo(client, created)
@@ -116,24 +174,25 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
     if record and the_plan.changes_anything:
         result.revision = history.record(client, desired)
     if not detach and touched:
-        result.convergence = converge.wait(client, touched, timeout=timeout, since=since, show=show_progress)
+        result.convergence = converge.wait(client, touched, timeout=timeout, since=since, show=show_progress,
+                                           give_up_after=GIVE_UP_AFTER)
     _cleanup(client, the_plan, current)
     return result
 
 
 def _pin(client, spec):
-    image = spec["TaskTemplate"]["ContainerSpec"]["Image"]
-    if "@sha256:" in image:
-        return []
+    """Pin the image to its registry digest, and its platforms, as docker/cli does; a warning when it can't."""
+    cs = spec["TaskTemplate"]["ContainerSpec"]
     try:
-        digest, platforms = engine.distribution(client, image)
+        digest, platforms = engine.distribution(client, cs["Image"])
     except SwarmmlError as exc:
-        return [f"image {image} could not be resolved to a digest ({exc}); nodes may run different versions"]
-    spec["TaskTemplate"]["ContainerSpec"]["Image"] = f"{image}@{digest}"
+        return (f"image {cs['Image']} could not be accessed on a registry to record its digest ({exc}); each node "
+                "will resolve it independently, possibly to different versions")
+    cs["Image"] = imageref.with_digest(cs["Image"], digest)
     if platforms:
         # As docker/cli: schedule only on nodes whose platform the image supports.
         spec["TaskTemplate"].setdefault("Placement", {})["Platforms"] = platforms
-    return []
+    return None
 
 
 def _fill_ids(client, desired):

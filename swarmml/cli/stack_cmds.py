@@ -19,8 +19,8 @@ OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), de
 @click.option("--prune", is_flag=True, help="remove services no longer in the files")
 @click.option("--resolve-image", type=click.Choice(deploys.RESOLVE_MODES), default="always", show_default=True)
 @click.option("--with-registry-auth", is_flag=True,
-              help="accepted for docker/cli compatibility: the Docker SDK already sends the credentials it has "
-                   "in ~/.docker/config.json for the image's registry")
+              help="send this machine's registry credentials (~/.docker/config.json) to the swarm, so that "
+                   "the nodes can pull private images")
 @click.option("--env-file", default=None, type=click.Path(dir_okay=False), help="variables (default: .env beside the file)")
 @click.option("--dry-run", is_flag=True, help="show the plan and stop")
 @click.option("--detach", "-d", is_flag=True, help="do not wait for the services to converge")
@@ -29,7 +29,8 @@ OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), de
 def deploy(files, name, prune, resolve_image, with_registry_auth, env_file, dry_run, detach, timeout, output):
     """Deploy stack FILES (merged in order) like `docker stack deploy`."""
     result = deploys.deploy(list(files), name=name, prune=prune, resolve_image=resolve_image, dry_run=dry_run,
-                            detach=detach, timeout=timeout, env_file=env_file, show_progress=(output != "json"))
+                            detach=detach, timeout=timeout, env_file=env_file, show_progress=(output != "json"),
+                            with_registry_auth=with_registry_auth)
     if output == "json":
         emit_json(result.to_json())
     else:
@@ -41,6 +42,8 @@ def deploy(files, name, prune, resolve_image, with_registry_auth, env_file, dry_
                   ["service", "replicas", "per_node", "image", "problems"], title="placement")
         if dry_run:
             note("dry run: nothing changed")
+        elif result.convergence is not None and not result.convergence.ok:
+            pass  # the error below says what went wrong
         elif not result.plan.changes_anything:
             note(f"stack {result.stack} is up to date: nothing changed ({result.duration_s:.2f} s)")
         else:

@@ -2,6 +2,9 @@
 
 Specs go in and come out as the Engine API's JSON, as plain dicts.
 """
+import base64
+
+import docker.auth
 import docker.errors
 
 from swarmml.engine import explain
@@ -71,6 +74,19 @@ def tasks(client, service_ids=None, desired_running=False):
     return client.api.tasks(filters=filters)
 
 
+def task_log_tail(client, task_id, lines=5):
+    """The last lines a task's container wrote (stdout and stderr); [] when the engine has none to give."""
+    api = client.api
+    try:
+        resp = api._get(api._url("/tasks/{0}/logs", task_id),
+                        params={"stdout": 1, "stderr": 1, "tail": str(lines)}, stream=True)
+        api._raise_for_status(resp)
+        data = b"".join(api._multiplexed_response_stream_helper(resp))
+    except (docker.errors.APIError, OSError, ValueError):
+        return []
+    return [line for line in data.decode(errors="replace").splitlines() if line.strip()][-lines:]
+
+
 def nodes(client):
     return client.api.nodes()
 
@@ -103,9 +119,17 @@ def distribution(client, image):
         found = client.api.inspect_distribution(image)
     except docker.errors.APIError as exc:
         raise SwarmmlError(f"image {image} can't be resolved in its registry: {explain(exc)}") from None
-    platforms = [{"Architecture": p.get("architecture", ""), "OS": p.get("os", "")}
+    # As the docker client does: "arm" manifests would never match nodes that report "armv7l",
+    # so their architecture is left out of the placement (docker/swarmkit#2294).
+    platforms = [{"Architecture": "" if p.get("architecture", "").lower() == "arm" else p.get("architecture", ""),
+                  "OS": p.get("os", "")}
                  for p in found.get("Platforms") or []]
     return found["Descriptor"]["digest"], platforms
+
+
+def now(client):
+    """The manager's clock (to the second) as the engine writes timestamps: task failures after it are new."""
+    return client.api.info()["SystemTime"][:19]
 
 
 # --- writing ---------------------------------------------------------------------
@@ -117,13 +141,11 @@ def create_network(client, spec):
 
 
 def create_secret(client, spec):
-    import base64
     return _call(f"creating secret {spec['Name']}", client.api.create_secret, spec["Name"],
                  base64.b64decode(spec["Data"]), labels=spec.get("Labels"))["ID"]
 
 
 def create_config(client, spec):
-    import base64
     kwargs = {}
     if spec.get("Templating"):
         kwargs["templating"] = spec["Templating"]
@@ -131,31 +153,41 @@ def create_config(client, spec):
                  base64.b64decode(spec["Data"]), labels=spec.get("Labels"), **kwargs)["ID"]
 
 
-def _service_kwargs(spec):
-    return dict(task_template=spec["TaskTemplate"], name=spec["Name"], labels=spec.get("Labels"),
-                mode=spec.get("Mode"), update_config=spec.get("UpdateConfig"),
-                rollback_config=spec.get("RollbackConfig"), endpoint_spec=spec.get("EndpointSpec"))
+def registry_auth(client, image):
+    """The X-Registry-Auth value for image's registry from the local docker config (None without credentials)."""
+    registry, _ = docker.auth.resolve_repository_name(image.split("@", 1)[0])
+    return docker.auth.get_config_header(client.api, registry)
 
 
-def create_service(client, spec):
-    return _call(f"creating service {spec['Name']}", client.api.create_service, **_service_kwargs(spec))["ID"]
-
-
-def update_service(client, service_id, version, spec, rollback=False):
-    kwargs = _service_kwargs(spec)
-    if rollback:
-        return _call(f"rolling back service {spec['Name']}", _rollback, client, service_id, version, spec)
-    return _call(f"updating service {spec['Name']}", client.api.update_service, service_id, version, **kwargs)
-
-
-def _rollback(client, service_id, version, spec):
-    # The SDK has no `rollback=previous` (what `docker service rollback` sends), so post it through the
-    # SDK's own request helpers: Swarm then uses the service's RollbackConfig and reports rollback states.
+def _post_spec(client, path, spec, params=None, auth=None):
+    # The spec is posted as it is, like the docker CLI does, rather than through the SDK's
+    # create_service/update_service: those add fields of their own and always send the local
+    # registry credentials, which the CLI only sends (and stores in the swarm) when asked to.
     api = client.api
-    resp = api._post_json(api._url("/services/{0}/update", service_id), data=spec,
-                          params={"version": version, "rollback": "previous"})
-    api._raise_for_status(resp)
-    return resp.json()
+    headers = {"X-Registry-Auth": auth} if auth else {}
+    resp = api._post_json(api._url(path), data=spec, params=params or {}, headers=headers)
+    return api._result(resp, json=True) or {}
+
+
+def create_service(client, spec, auth=None):
+    """Create a service from a ServiceSpec dict; auth: X-Registry-Auth to store with it. Returns (ID, warnings)."""
+    done = _call(f"creating service {spec['Name']}", _post_spec, client, "/services/create", spec, auth=auth)
+    return done["ID"], done.get("Warnings") or []
+
+
+def update_service(client, service_id, version, spec, rollback=False, auth=None):
+    """Replace a service's spec (version: the one read with it). Returns the engine's warnings.
+
+    Without auth the engine keeps the credentials stored with the service. rollback=True asks
+    Swarm for its own rollback to PreviousSpec (what `docker service rollback` sends), so that
+    it applies the service's RollbackConfig and reports rollback states.
+    """
+    params = {"version": version}
+    if rollback:
+        params["rollback"] = "previous"
+    what = f"{'rolling back' if rollback else 'updating'} service {spec['Name']}"
+    done = _call(what, _post_spec, client, f"/services/{service_id}/update", spec, params=params, auth=auth)
+    return done.get("Warnings") or []
 
 
 def remove_service(client, service_id):
@@ -184,5 +216,4 @@ def create_raw_config(client, name, data, labels):
 
 
 def config_data(client, config_id):
-    import base64
     return base64.b64decode(_call(f"config {config_id}", client.api.inspect_config, config_id)["Spec"]["Data"])
