@@ -2,7 +2,8 @@
 
 A service has converged when its running tasks match what its spec asks for
 and any update Swarm is rolling has completed. A rollback, a paused update,
-or a deadline passing is a failure that names the task errors.
+a replica whose tasks keep failing (when the caller sets give_up_after), or a
+deadline passing is a failure that names the task errors.
 """
 import time
 from dataclasses import dataclass, field
@@ -14,8 +15,13 @@ from swarmml.engine import swarm as engine
 BAD_UPDATE_STATES = ("paused", "rollback_started", "rollback_completed", "rollback_paused")
 
 
-def now_iso():
-    """UTC now as the engine writes task timestamps, to tell a change's task failures from older ones."""
+def now_iso(client=None):
+    """UTC now as the engine writes task timestamps, to tell a change's task failures from older ones.
+
+    With a client, the manager's own clock: a remote manager's clock may differ from this machine's.
+    """
+    if client is not None:
+        return engine.now(client)
     import datetime
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
@@ -39,8 +45,41 @@ def _task_shape(task_spec):
                      pin_digests=True)
 
 
-def status_of(service, tasks, nodes, since, rollback=False):
-    """(done, failed, placement) for one service: pure. rollback: a rollback is what we asked for."""
+def failing_replicas(service, tasks, since, give_up_after):
+    """Pure: [(replica, failures, last error, last failed task ID)] for replicas whose tasks failed give_up_after times
+    since `since` (fewer when the restart policy gives up sooner) and that have no running task.
+
+    A replica is a slot of a replicated service, a node of a global one.
+    """
+    policy = service["Spec"]["TaskTemplate"].get("RestartPolicy") or {}
+    limit = give_up_after
+    if policy.get("Condition") == "none":
+        limit = 1
+    elif policy.get("MaxAttempts"):
+        limit = min(limit, policy["MaxAttempts"])
+    by_replica = {}
+    for t in tasks:
+        key = t.get("Slot") or t.get("NodeID") or t["ID"]
+        r = by_replica.setdefault(key, {"failed": [], "running": False})
+        if t.get("DesiredState") == "running" and t["Status"]["State"] == "running":
+            r["running"] = True
+        if t["Status"]["State"] in placements.FAILED and (since is None or t["Status"].get("Timestamp", "") >= since):
+            r["failed"].append(t)
+    out = []
+    for key, r in sorted(by_replica.items(), key=lambda kv: str(kv[0])):
+        if len(r["failed"]) >= limit and not r["running"]:
+            last = max(r["failed"], key=lambda t: t["Status"].get("Timestamp", ""))
+            why = last["Status"].get("Err") or last["Status"].get("Message") or last["Status"]["State"]
+            out.append((key, len(r["failed"]), why, last["ID"]))
+    return out
+
+
+def status_of(service, tasks, nodes, since, rollback=False, give_up_after=None):
+    """(done, failed, placement) for one service: pure. rollback: a rollback is what we asked for.
+
+    give_up_after: fail once a replica's tasks failed that many times with none running
+    (see failing_replicas); None waits for the deadline, as Swarm retries forever.
+    """
     p = placements.placement(service, tasks, nodes, since)
     update = (service.get("UpdateStatus") or {}).get("State")
     spec_mode = service["Spec"].get("Mode", {})
@@ -66,10 +105,27 @@ def status_of(service, tasks, nodes, since, rollback=False):
     stale = [t for t in tasks if t.get("DesiredState") == "running" and t["Status"]["State"] == "running"
              and _task_shape(t["Spec"]) != current]
     done = p.running == want and not updating and not stale
+    if not done and give_up_after:
+        failing = failing_replicas(service, tasks, since, give_up_after)
+        if failing:
+            replica, count, why, _ = failing[0]
+            name = service["Spec"]["Name"]
+            label = f"{name}.{replica}" if isinstance(replica, int) else f"{name} on node {replica[:12]}"
+            more = f" (and {len(failing) - 1} more replicas)" if len(failing) > 1 else ""
+            return True, f"{label} failed {count} times{more}: {why}", p
     return done, None, p
 
 
-def wait(client, service_names, timeout=300, since=None, show=True, rollback=False):
+def _last_output(client, service, tasks, since, give_up_after):
+    """What the last failed container printed last: usually why it could not start."""
+    failing = failing_replicas(service, tasks, since, give_up_after or 1)
+    if not failing:
+        return ""
+    lines = engine.task_log_tail(client, failing[0][3], lines=1)
+    return f"; it printed: {lines[-1].strip()[:200]}" if lines else ""
+
+
+def wait(client, service_names, timeout=300, since=None, show=True, rollback=False, give_up_after=None):
     started = time.monotonic()
     pending = list(service_names)
     results, problems = {}, []
@@ -79,10 +135,10 @@ def wait(client, service_names, timeout=300, since=None, show=True, rollback=Fal
         for name in list(pending):
             svc = engine.service(client, name)
             tasks = engine.tasks(client, [svc["ID"]])
-            done, failed, p = status_of(svc, tasks, nodes, since, rollback)
+            done, failed, p = status_of(svc, tasks, nodes, since, rollback, give_up_after)
             results[name] = p
             if failed:
-                problems.append(failed)
+                problems.append(failed + _last_output(client, svc, tasks, since, give_up_after))
                 pending.remove(name)
             elif done:
                 pending.remove(name)

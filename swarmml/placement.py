@@ -74,7 +74,17 @@ def rows(placements):
             "service": p.service,
             "replicas": f"{p.running}/{p.desired}" if p.desired is not None else f"{p.running} (global)",
             "per_node": " ".join(f"{n}:{c}" for n, c in p.per_node.items()) or "-",
-            "image": ", ".join(i.split("/")[-1][:60] for i in p.images) or "-",
+            "image": ", ".join(short_image(i) for i in p.images) or "-",
             "problems": "; ".join((p.failed + p.pending)[:2]) or "",
         })
     return out
+
+
+def short_image(image):
+    """`name:tag@sha256:<12 hex>` without the registry and repository path: enough to tell versions apart."""
+    name, _, digest = image.partition("@")
+    name = name.rsplit("/", 1)[-1]
+    if digest:
+        algo, _, hexes = digest.partition(":")
+        return f"{name}@{algo}:{hexes[:12]}"
+    return name
