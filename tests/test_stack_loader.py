@@ -438,3 +438,20 @@ def test_short_volume_syntax(tmp_path):
         {"type": "bind", "source": "/h", "target": "/b", "bind": {"propagation": "rshared"}},
         {"type": "bind", "source": str(tmp_path / "rel"), "target": "/r"},
     ]
+
+
+@pytest.mark.parametrize("version,snippet,message", [
+    ("3.8", "deploy: {resources: {limits: {pids: 9}}}",
+     'services.web.deploy.resources.limits.pids: this key needs version "3.9" or later (the file declares "3.8"'),
+    ("3.1", "ports: [{target: 80}]", 'services.web.ports[0]: the long port syntax needs version "3.2"'),
+    ("3.6", "init: true", 'services.web.init: this key needs version "3.7"'),
+    ("3.11", "healthcheck: {start_interval: 1s}", 'services.web.healthcheck.start_interval: this key needs version "3.12"'),
+])
+def test_keys_newer_than_the_declared_version_are_errors_as_with_docker(tmp_path, version, snippet, message):
+    f = write(tmp_path, "s.yml", MINIMAL.replace('"3.8"', f'"{version}"') + f"        {snippet}\n")
+    with pytest.raises(UsageError, match=re.escape(message)):
+        load([f], name="t", environ={})
+    ok = write(tmp_path, "ok.yml", MINIMAL.replace('    version: "3.8"\n', "") + f"        {snippet}\n")
+    assert load([ok], name="t", environ={})  # no version: the newest format, as docker/cli reads it
+    short = write(tmp_path, "short.yml", MINIMAL.replace('"3.8"', '"3.0"') + "        ports: ['80']\n")
+    assert load([short], name="t", environ={})

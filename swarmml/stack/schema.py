@@ -629,6 +629,66 @@ def _external_objects(doc, ctx):
                                   + (f" (got {', '.join(sources)})" if sources else ""))
 
 
+# Keys that docker/cli's schemas gained after 3.0, with the file format version that has them: docker stack
+# deploy validates a file against the version it declares, so these are errors below that version.
+# "*" is any name, "[]" any list item (a mapping there: the long syntax).
+SINCE_VERSION = [
+    (("services", "*", "ports", "[]"), (3, 2), "the long port syntax"),
+    (("services", "*", "volumes", "[]"), (3, 2), "the long volume syntax"),
+    (("services", "*", "deploy", "endpoint_mode"), (3, 2), None),
+    (("networks", "*", "attachable"), (3, 2), None),
+    (("configs",), (3, 3), None), (("services", "*", "configs"), (3, 3), None),
+    (("services", "*", "credential_spec"), (3, 3), None),
+    (("services", "*", "deploy", "placement", "preferences"), (3, 3), None),
+    (("services", "*", "deploy", "update_config", "order"), (3, 4), None),
+    (("services", "*", "healthcheck", "start_period"), (3, 4), None),
+    (("volumes", "*", "name"), (3, 4), None),
+    (("services", "*", "isolation"), (3, 5), None),
+    (("networks", "*", "name"), (3, 5), None), (("secrets", "*", "name"), (3, 5), None),
+    (("configs", "*", "name"), (3, 5), None),
+    (("services", "*", "volumes", "[]", "tmpfs"), (3, 6), None),
+    (("services", "*", "deploy", "rollback_config"), (3, 7), None), (("services", "*", "init"), (3, 7), None),
+    (("configs", "*", "template_driver"), (3, 8), None), (("secrets", "*", "template_driver"), (3, 8), None),
+    (("secrets", "*", "driver"), (3, 8), None),
+    (("services", "*", "deploy", "placement", "max_replicas_per_node"), (3, 8), None),
+    (("services", "*", "credential_spec", "config"), (3, 8), None),
+    (("services", "*", "deploy", "resources", "limits", "pids"), (3, 9), None),
+    (("volumes", "*", "x-cluster-spec"), (3, 10), None),
+    (("services", "*", "healthcheck", "start_interval"), (3, 12), None),
+    (("services", "*", "networks", "*", "driver_opts"), (3, 13), None),
+    (("services", "*", "oom_score_adj"), (3, 13), None),
+]
+
+
+def _find(node, pattern, path=""):
+    """Key paths in a raw document that match pattern (long syntax only where the pattern ends in [])."""
+    if not pattern:
+        yield path
+        return
+    head, rest = pattern[0], pattern[1:]
+    if head == "[]":
+        for i, item in enumerate(node if isinstance(node, list) else []):
+            if isinstance(item, dict) or rest:
+                yield from _find(item, rest, f"{path}[{i}]")
+    elif isinstance(node, dict):
+        for k in (node if head == "*" else [head] if head in node else []):
+            yield from _find(node[k], rest, f"{path}.{k}" if path else str(k))
+
+
+def check_version(doc, filename):
+    """docker/cli's rule: a key newer than the file's declared `version:` is an error (none declared: the newest)."""
+    declared = str(doc.get("version", ""))
+    if not re.fullmatch(r"3(\.\d+)?", declared):
+        return
+    have = tuple(int(x) for x in (declared + ".0").split(".")[:2])
+    for pattern, since, what in SINCE_VERSION:
+        if have < since:
+            for path in _find(doc, pattern):
+                need = f"{since[0]}.{since[1]}"
+                raise UsageError(f"{filename}: {path}: {what or 'this key'} needs version \"{need}\" or later "
+                                 f"(the file declares \"{declared}\", and docker stack deploy would reject it)")
+
+
 def validate(doc, filename):
     """(normalized document, [warning lines]), or UsageError naming file, key path and expectation."""
     if not isinstance(doc, dict):
@@ -636,6 +696,7 @@ def validate(doc, filename):
     ctx = Context()
     try:
         out = TOP(doc, "", ctx)
+        check_version(doc, filename)
         _external_objects(out, ctx)
     except Invalid as exc:
         raise UsageError(f"{filename}: {exc.path}: {exc.message}") from None
