@@ -4,6 +4,10 @@ Closed loop: each connection sends its next request when the last answered.
 Open loop: requests are due at a fixed rate whatever the answers, and latency
 counts from when a request was due, so a slow server can't hide its queue
 (no coordinated omission).
+
+It runs on the same few cores as the service it measures, so its own CPU per
+request matters: one preformatted request, a minimal response parser, no task
+per request, and uvloop when it is installed (about half the CPU per request).
 """
 import asyncio
 import threading
@@ -12,19 +16,33 @@ from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-REPLICA_HEADER = b"x-replica"
+REPLICA_HEADER = b"x-replica"  # the model service names the replica (its hostname) in every answer
+
+
+@dataclass(slots=True)
+class Record:
+    """One request: when it was sent (s from the start), latency, status (0: none), error kind, replica."""
+
+    at_s: float
+    latency_ms: float
+    status: int
+    error: str | None
+    replica: str | None
 
 
 @dataclass
 class LoadResult:
-    requests: int = 0
-    errors: int = 0
+    records: list = field(default_factory=list)  # Record, in completion order
     duration_s: float = 0.0
-    latencies_ms: list = field(default_factory=list)  # successful requests only
-    statuses: Counter = field(default_factory=Counter)
-    error_kinds: Counter = field(default_factory=Counter)
-    replicas: Counter = field(default_factory=Counter)
-    bodies: dict = field(default_factory=dict)  # replica -> last body (for golden checks)
+    bodies: dict = field(default_factory=dict)  # replica -> last 2xx body (keep_bodies=True)
+
+    @property
+    def requests(self):
+        return len(self.records)
+
+    @property
+    def errors(self):
+        return sum(1 for r in self.records if r.error)
 
     @property
     def ok(self):
@@ -34,23 +52,43 @@ class LoadResult:
     def requests_per_s(self):
         return self.ok / self.duration_s if self.duration_s else 0.0
 
-    def percentile(self, q):
-        if not self.latencies_ms:
+    @property
+    def latencies_ms(self):
+        return [r.latency_ms for r in self.records if not r.error]
+
+    @property
+    def statuses(self):
+        return Counter(r.status for r in self.records if r.status)
+
+    @property
+    def error_kinds(self):
+        return Counter(r.error for r in self.records if r.error)
+
+    @property
+    def replicas(self):
+        return Counter(r.replica for r in self.records if r.replica)
+
+    def percentile(self, q, latencies=None):
+        data = sorted(self.latencies_ms if latencies is None else latencies)
+        if not data:
             return None
-        data = sorted(self.latencies_ms)
-        k = min(len(data) - 1, max(0, int(round(q / 100.0 * (len(data) - 1)))))
-        return data[k]
+        return data[min(len(data) - 1, max(0, int(round(q / 100.0 * (len(data) - 1)))))]
 
     def summary(self):
+        lat = sorted(self.latencies_ms)
         return {"requests": self.requests, "errors": self.errors, "duration_s": round(self.duration_s, 3),
                 "requests_per_s": round(self.requests_per_s, 1),
-                "p50_ms": _r(self.percentile(50)), "p95_ms": _r(self.percentile(95)),
-                "p99_ms": _r(self.percentile(99)), "statuses": dict(self.statuses),
+                "p50_ms": _r(self.percentile(50, lat)), "p95_ms": _r(self.percentile(95, lat)),
+                "p99_ms": _r(self.percentile(99, lat)), "statuses": dict(self.statuses),
                 "error_kinds": dict(self.error_kinds), "replicas": dict(self.replicas)}
 
 
 def _r(v):
     return None if v is None else round(v, 2)
+
+
+class BadResponse(Exception):
+    """The server answered something this parser does not accept."""
 
 
 class _Conn:
@@ -64,8 +102,10 @@ class _Conn:
         self.writer.write(raw)
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.split(b"\r\n")
-        status = int(lines[0].split(b" ", 2)[1])
-        length, replica, close = 0, None, False
+        parts = lines[0].split(b" ", 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+            raise BadResponse(lines[0][:60])
+        length, replica, close, chunked = 0, None, parts[0] == b"HTTP/1.0", False
         for line in lines[1:]:
             name, _, value = line.partition(b":")
             name = name.strip().lower()
@@ -73,12 +113,22 @@ class _Conn:
                 length = int(value)
             elif name == REPLICA_HEADER:
                 replica = value.strip().decode()
-            elif name == b"connection" and value.strip().lower() == b"close":
-                close = True
-        body = await self.reader.readexactly(length) if length else b""
+            elif name == b"connection":
+                close = value.strip().lower() == b"close"
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+        body = await self._chunked() if chunked else (await self.reader.readexactly(length) if length else b"")
         if close:
             self.close()
-        return status, replica, body
+        return int(parts[1]), replica, body
+
+    async def _chunked(self):
+        out = []
+        while size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
+            out.append((await self.reader.readexactly(size + 2))[:-2])  # the chunk, then its CRLF
+        while await self.reader.readuntil(b"\r\n") != b"\r\n":  # trailers, up to the empty line
+            pass
+        return b"".join(out)
 
     def close(self):
         if self.writer is not None:
@@ -87,63 +137,79 @@ class _Conn:
 
 
 def build_request(url, body, method="POST"):
+    """(host, port, raw request bytes) for a JSON POST of body to url."""
     u = urlsplit(url)
+    if u.scheme != "http" or not u.hostname:
+        raise ValueError(f"expected an http:// URL, got {url!r}")
+    body = body if isinstance(body, bytes) else body.encode()
     path = (u.path or "/") + (f"?{u.query}" if u.query else "")
     head = (f"{method} {path} HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
     return u.hostname, u.port or 80, head + body
 
 
+async def _within(coro, seconds):
+    # asyncio.timeout (3.11) arms one timer; wait_for would wrap every request in a task.
+    if hasattr(asyncio, "timeout"):
+        async with asyncio.timeout(seconds):
+            return await coro
+    return await asyncio.wait_for(coro, seconds)
+
+
+# What a failed exchange can raise; anything else is a bug and propagates.
+_ERRORS = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, BadResponse,
+           ValueError)
+
+
 async def run_async(url, body, connections=16, duration=10.0, max_requests=None, rate=None, stop=None,
                     keep_bodies=False, timeout=10.0):
-    host, port, raw = build_request(url, body if isinstance(body, bytes) else body.encode())
+    """Load url with POSTs of body for duration s (or max_requests, or until stop is set).
+
+    body: bytes/str, or a function i -> bytes/str for the i-th request.
+    rate: None for a closed loop, else requests/s in an open loop (connections
+    then bound how many can be in flight).
+    """
+    factory = body if callable(body) else None
+    host, port, fixed = build_request(url, b"" if factory else body)
     result = LoadResult()
+    records = result.records
     start = time.perf_counter()
     deadline = start + duration
     sent = 0
     interval = 1.0 / rate if rate else None
 
     def next_slot():
-        """(due time or None) for the next request, or False when the run is over."""
+        """(index, due time or None) of the next request, or None when the run is over."""
         nonlocal sent
         if (max_requests is not None and sent >= max_requests) or (stop is not None and stop.is_set()):
-            return False
+            return None
         due = start + sent * interval if interval else None
         if (due or time.perf_counter()) >= deadline:
-            return False
+            return None
         sent += 1
-        return due
+        return sent - 1, due
 
     async def worker():
         conn = _Conn(host, port)
-        while True:
-            due = next_slot()
-            if due is False:
-                break
+        while (slot := next_slot()) is not None:
+            i, due = slot
             if due is not None:
                 delay = due - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
+            raw = build_request(url, factory(i))[2] if factory else fixed
             t0 = due if due is not None else time.perf_counter()
-            result.requests += 1
             try:
-                status, replica, resp = await asyncio.wait_for(conn.request(raw), timeout)
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
-                    ValueError, IndexError) as exc:
+                status, replica, resp = await _within(conn.request(raw), timeout)
+            except _ERRORS as exc:
                 conn.close()
-                result.errors += 1
-                result.error_kinds[type(exc).__name__] += 1
+                records.append(Record(t0 - start, (time.perf_counter() - t0) * 1000.0, 0, type(exc).__name__, None))
                 continue
-            result.statuses[status] += 1
-            if replica:
-                result.replicas[replica] += 1
-            if 200 <= status < 300:
-                result.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
-                if keep_bodies and replica:
-                    result.bodies[replica] = resp
-            else:
-                result.errors += 1
-                result.error_kinds[f"http_{status}"] += 1
+            ok = 200 <= status < 300
+            records.append(Record(t0 - start, (time.perf_counter() - t0) * 1000.0, status,
+                                  None if ok else f"http_{status}", replica))
+            if ok and keep_bodies and replica:
+                result.bodies[replica] = resp
         conn.close()
 
     await asyncio.gather(*(worker() for _ in range(connections)))
@@ -152,19 +218,29 @@ async def run_async(url, body, connections=16, duration=10.0, max_requests=None,
 
 
 def run(url, body, **kwargs):
-    return asyncio.run(run_async(url, body, **kwargs))
+    """run_async in a fresh event loop (uvloop's when installed)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(run_async(url, body, **kwargs))
+    return uvloop.run(run_async(url, body, **kwargs))
 
 
 class Background:
     """Load in a thread while something else happens (a scale, a rolling update, a node loss)."""
 
-    def __init__(self, url, body, connections=8, rate=None, duration=3600.0):
+    def __init__(self, url, body, connections=8, rate=None, duration=3600.0, timeout=10.0):
         self.stop_event = threading.Event()
         self.result = None
-        self._thread = threading.Thread(target=self._run, args=(url, body, connections, rate, duration), daemon=True)
+        self.started = None  # perf_counter at the start: records' at_s count from here
+        self._args = (url, body, connections, rate, duration, timeout)
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self, url, body, connections, rate, duration):
-        self.result = run(url, body, connections=connections, rate=rate, duration=duration, stop=self.stop_event)
+    def _run(self):
+        url, body, connections, rate, duration, timeout = self._args
+        self.started = time.perf_counter()
+        self.result = run(url, body, connections=connections, rate=rate, duration=duration, stop=self.stop_event,
+                          timeout=timeout)
 
     def __enter__(self):
         self._thread.start()
@@ -172,6 +248,10 @@ class Background:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def elapsed(self):
+        """Seconds since the load started, on the records' clock."""
+        return time.perf_counter() - self.started if self.started else 0.0
 
     def stop(self):
         self.stop_event.set()

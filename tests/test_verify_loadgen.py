@@ -1,0 +1,143 @@
+"""The load generator against a real HTTP/1.1 server on loopback, in this process."""
+import asyncio
+import json
+import threading
+import time
+
+from swarmml import loadgen
+
+
+class TinyServer:
+    """A real keep-alive HTTP/1.1 server on loopback that names itself in X-Replica.
+
+    delay: seconds before each answer; fail_every: every n-th answer is a 500;
+    chunked: answer with Transfer-Encoding: chunked; echo: the body is the request's.
+    """
+
+    def __init__(self, delay=0.0, fail_every=0, chunked=False, echo=False, garbage=False):
+        self.delay, self.fail_every, self.chunked, self.echo, self.garbage = delay, fail_every, chunked, echo, garbage
+        self.count = 0
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+        self.ready.wait()
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+        self.server = self.loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
+        self.port = self.server.sockets[0].getsockname()[1]
+        self.ready.set()
+        self.loop.run_forever()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/v2/models/m/infer"
+
+    async def _handle(self, reader, writer):
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int([line.split(b":")[1] for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length")][0])
+                request = await reader.readexactly(length)
+                self.count += 1
+                await asyncio.sleep(self.delay)
+                if self.garbage:
+                    writer.write(b"SPDY/9 what\r\n\r\n")
+                    await writer.drain()
+                    continue
+                status = b"500 Oops" if self.fail_every and self.count % self.fail_every == 0 else b"200 OK"
+                body = request if self.echo else b'{"ok": true}'
+                if self.chunked:
+                    half = len(body) // 2
+                    payload = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (body[:half], body[half:]) if c)
+                    writer.write(b"HTTP/1.1 " + status + b"\r\nTransfer-Encoding: chunked\r\nX-Replica: tiny\r\n\r\n"
+                                 + payload + b"0\r\n\r\n")
+                else:
+                    writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: " + str(len(body)).encode() +
+                                 b"\r\nX-Replica: tiny\r\n\r\n" + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionResetError):
+            writer.close()
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.server.close)
+
+
+def test_closed_loop_counts_latency_and_replica():
+    srv = TinyServer(delay=0.01)
+    try:
+        r = loadgen.run(srv.url, "{}", connections=4, duration=5, max_requests=200)
+    finally:
+        srv.stop()
+    assert r.requests == 200 == srv.count and r.errors == 0 and r.replicas == {"tiny": 200}
+    assert all(rec.status == 200 and rec.error is None for rec in r.records)
+    assert 10 <= r.percentile(50) < 200
+    # 4 connections, each waiting 10 ms per answer: at most 400 requests/s
+    assert 4 / 0.01 * 0.3 < r.requests_per_s <= 4 / 0.01 * 1.05
+    s = r.summary()
+    assert s["p50_ms"] <= s["p95_ms"] <= s["p99_ms"] and s["statuses"] == {200: 200}
+
+
+def test_open_loop_keeps_the_rate_and_counts_http_errors():
+    srv = TinyServer(fail_every=10)
+    try:
+        r = loadgen.run(srv.url, "{}", connections=4, duration=2, rate=100)
+    finally:
+        srv.stop()
+    assert 180 <= r.requests <= 201
+    assert r.errors == r.error_kinds["http_500"] == r.statuses[500] > 0
+    sent = sorted(rec.at_s for rec in r.records)
+    # requests are sent on the schedule (every 10 ms), not when answers come back
+    assert abs(sent[-1] - sent[0] - (len(sent) - 1) * 0.01) < 0.02
+
+
+def test_open_loop_latency_counts_from_the_intended_send_time():
+    # One connection, a server taking 50 ms, 100 requests/s offered: requests queue behind each
+    # other, and their latency must include that wait (no coordinated omission).
+    srv = TinyServer(delay=0.05)
+    try:
+        r = loadgen.run(srv.url, "{}", connections=1, duration=1, rate=100)
+    finally:
+        srv.stop()
+    lat = [rec.latency_ms for rec in sorted(r.records, key=lambda x: x.at_s)]
+    assert lat[0] < 100 and lat[-1] > 500  # the last one waited for the ~19 before it
+
+
+def test_body_factory_and_chunked_answers():
+    srv = TinyServer(chunked=True, echo=True)
+    try:
+        r = loadgen.run(srv.url, lambda i: json.dumps({"i": i}), connections=1, max_requests=5, keep_bodies=True)
+    finally:
+        srv.stop()
+    assert r.requests == 5 and r.errors == 0
+    assert json.loads(r.bodies["tiny"]) == {"i": 4}  # the last request's own body, de-chunked
+
+
+def test_errors_have_kinds_and_never_raise():
+    srv = TinyServer(delay=1.0)
+    try:
+        slow = loadgen.run(srv.url, "{}", connections=2, max_requests=2, timeout=0.2)
+    finally:
+        srv.stop()
+    assert slow.errors == 2 and slow.error_kinds == {"TimeoutError": 2} and slow.percentile(50) is None
+    bad = TinyServer(garbage=True)
+    try:
+        junk = loadgen.run(bad.url, "{}", connections=1, max_requests=2)
+    finally:
+        bad.stop()
+    assert junk.error_kinds == {"BadResponse": 2}
+    dead = loadgen.run(srv.url, "{}", connections=2, duration=0.5, max_requests=4)
+    assert dead.errors == dead.requests == 4 and "ConnectionRefusedError" in dead.error_kinds
+
+
+def test_background_load_stops_on_demand():
+    srv = TinyServer(delay=0.005)
+    try:
+        with loadgen.Background(srv.url, "{}", connections=2, rate=200) as load:
+            time.sleep(0.5)
+            assert load.elapsed() >= 0.5
+        r = load.result
+    finally:
+        srv.stop()
+    assert 60 <= r.requests <= 120 and r.errors == 0
