@@ -343,7 +343,6 @@ def test_files_must_agree_on_the_version(tmp_path):
     ("volumes: [{type: bind, source: /a, target: /x, tmpfs: {size: 1}}]", "volumes[0].tmpfs: does not apply to a bind"),
     ("volumes: [{type: volume, source: nowhere, target: /x}]", "services.web.volumes[0]: undefined volume 'nowhere'"),
     ("configs: [nope]", "services.web.configs[0]: undefined config 'nope'"),
-    ("image: 'Not An Image'", 'services.web.image: expected an image reference like "registry:5000/name:tag"'),
     ("ulimits: {NOFILE: 3}", "services.web.ulimits.NOFILE: expected a limit name"),
     ("ulimits: {nofile: {soft: 1}}", "services.web.ulimits.nofile.hard: is required"),
     ("extra_hosts: [justahost]", 'services.web.extra_hosts[0]: expected a "host:ip" entry'),
@@ -455,3 +454,33 @@ def test_keys_newer_than_the_declared_version_are_errors_as_with_docker(tmp_path
     assert load([ok], name="t", environ={})  # no version: the newest format, as docker/cli reads it
     short = write(tmp_path, "short.yml", MINIMAL.replace('"3.8"', '"3.0"') + "        ports: ['80']\n")
     assert load([short], name="t", environ={})
+
+
+def test_a_key_given_twice_is_an_error_with_its_place(tmp_path):
+    f = write(tmp_path, "s.yml", "services:\n  web:\n    image: x\n    image: y\n")
+    with pytest.raises(UsageError, match=r"s.yml:4:5: invalid YAML: the key 'image' is given twice"):
+        load([f], name="t", environ={})
+    anchors = write(tmp_path, "a.yml", "x-base: &b {image: nginx}\nservices:\n  web:\n    <<: *b\n    user: '1'\n")
+    assert load([anchors], name="t", environ={}).config["services"]["web"] == {"image": "nginx", "user": "1"}
+
+
+def test_stack_file_from_stdin(monkeypatch, tmp_path):
+    import io
+    monkeypatch.setattr("sys.stdin", io.StringIO("services:\n  web:\n    image: nginx\n    volumes: ['./d:/d']\n"))
+    monkeypatch.chdir(tmp_path)
+    s = load(["-"], name="t", environ={})
+    assert s.config["services"]["web"]["volumes"][0]["source"] == str(tmp_path / "d")
+
+
+@pytest.mark.parametrize("image,ok", [
+    ("nginx", True), ("registry:5000/swarmml/predictor:latest", True), ("example.org/a/b-c_d.e:1.2-rc", True),
+    ("nginx@sha256:" + "a" * 64, True), ("localhost:5000/x:y@sha256:" + "b" * 64, True),
+    ("Not An Image", False), ("UPPER/case", False), ("a:b:c", False), ("x:" + "t" * 129, False),
+])
+def test_image_references(tmp_path, image, ok):
+    f = write(tmp_path, "s.yml", f"services:\n  web:\n    image: '{image}'\n")
+    if ok:
+        assert load([f], name="t", environ={}).config["services"]["web"]["image"] == image
+    else:
+        with pytest.raises(UsageError, match='services.web.image: expected an image reference like'):
+            load([f], name="t", environ={})

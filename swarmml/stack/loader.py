@@ -17,6 +17,7 @@ may come from the file (`name:` or `x-swarmml: {stack: NAME}`).
 import copy
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 
 import yaml
@@ -46,7 +47,8 @@ def load(paths, name=None, environ=None, env_file=None):
     if not paths:
         raise UsageError("no stack file given")
     paths = [str(p) for p in paths]
-    workdir = os.path.dirname(os.path.abspath(paths[0]))
+    # As docker/cli: relative paths start from the first file's directory (the current one for stdin, "-").
+    workdir = os.getcwd() if paths[0] == "-" else os.path.dirname(os.path.abspath(paths[0]))
     env = dict(os.environ if environ is None else environ)
     if env_file is not None and not os.path.isfile(env_file):
         raise UsageError(f"--env-file: {env_file} does not exist")
@@ -85,10 +87,32 @@ def load(paths, name=None, environ=None, env_file=None):
     return LoadedStack(stack_name, merged, paths, workdir, warnings, env)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping (PyYAML would keep the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is given twice in one mapping",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _StrictLoader.construct_mapping)
+
+
 def read_yaml(shown):
     try:
-        with open(shown, encoding="utf-8") as f:
-            doc = yaml.safe_load(f)
+        if shown == "-":
+            doc = yaml.load(sys.stdin, Loader=_StrictLoader)  # noqa: S506 (a safe loader)
+        else:
+            with open(shown, encoding="utf-8") as f:
+                doc = yaml.load(f, Loader=_StrictLoader)  # noqa: S506 (a safe loader)
     except FileNotFoundError:
         raise UsageError(f"{shown}: no such file") from None
     except IsADirectoryError:

@@ -500,7 +500,10 @@ _IMAGE_RE = re.compile(
 
 def image(v, p, ctx=None):
     s = string(v, p)
-    if not _IMAGE_RE.match(s):
+    first = s.split("/", 1)[0]
+    # The first component is a registry only with a '.', a ':port' or as localhost; else it is lowercase path.
+    registry = "/" in s and ("." in first or ":" in first or first == "localhost")
+    if not _IMAGE_RE.match(s) or (not registry and first != first.lower()):
         expected(p, 'an image reference like "registry:5000/name:tag"', v)
     return s
 
