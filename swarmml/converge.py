@@ -34,10 +34,6 @@ class Convergence:
     problems: list = field(default_factory=list)  # one line each
 
 
-def _eligible_count(nodes):
-    return sum(1 for n in nodes if n["Status"]["State"] == "ready" and n["Spec"].get("Availability") == "active")
-
-
 def _task_shape(task_spec):
     """The parts of a task spec an update changes, canonical (engine defaults dropped)."""
     from swarmml.stack.plan import canonical
@@ -89,15 +85,15 @@ def status_of(service, tasks, nodes, since, rollback=False, give_up_after=None):
         return True, f"{service['Spec']['Name']}: update {update.replace('_', ' ')}: " + \
             ((service.get("UpdateStatus") or {}).get("Message") or "") + \
             ("; " + p.failed[-1] if p.failed else ""), p
-    if "ReplicatedJob" in spec_mode or "GlobalJob" in spec_mode:
-        done = sum(1 for t in tasks if t["Status"]["State"] == "complete")
-        want = p.desired if p.desired is not None else _eligible_count(nodes)
-        return done >= want, None, p
     if p.desired is None:
-        # Global: Swarm makes one task per node its constraints allow; wait for those.
-        want = sum(1 for t in tasks if t.get("DesiredState") == "running")
+        # Global: one task per node its constraints and platforms allow (counted from the nodes, not
+        # from the tasks: right after a create, Swarm may not have made the tasks yet).
+        want = len(placements.eligible_nodes(service["Spec"], nodes))
     else:
         want = p.desired
+    if "ReplicatedJob" in spec_mode or "GlobalJob" in spec_mode:
+        done = sum(1 for t in tasks if t["Status"]["State"] == "complete")
+        return done >= want, None, p
     updating = update in ("updating",)
     # A running task made from an older spec (other env, limits, image...) means an update is not done,
     # even before Swarm reports the update as started.

@@ -28,6 +28,75 @@ def desired_replicas(spec):
     return None
 
 
+def _matches(expected, actual):
+    return any(expected.lower() == (a or "").lower() for a in actual)
+
+
+def constraint_holds(constraint, node):
+    """Pure: does `node` (an engine node dict) satisfy one placement constraint, as Swarm reads it?
+
+    `key == value` or `key != value`, values compared ignoring case; keys: node.id, node.hostname,
+    node.ip (an address or a CIDR), node.role, node.platform.os/arch, node.labels.K, engine.labels.K.
+    An unknown key matches no node (Swarm places nothing for it).
+    """
+    import ipaddress
+    op = "!=" if "!=" in constraint else "=="
+    key, _, value = (part.strip() for part in constraint.partition(op))
+    k = key.lower()
+    desc, spec = node.get("Description") or {}, node.get("Spec") or {}
+    if k == "node.ip":
+        try:
+            addr = ipaddress.ip_address((node.get("Status") or {}).get("Addr", ""))
+            inside = addr in ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            return False
+        return inside if op == "==" else not inside
+    if k == "node.id":
+        actual = [node.get("ID")]
+    elif k == "node.hostname":
+        actual = [desc.get("Hostname")]
+    elif k == "node.role":
+        actual = [spec.get("Role")]
+    elif k == "node.platform.os":
+        actual = [(desc.get("Platform") or {}).get("OS")]
+    elif k == "node.platform.arch":
+        actual = [(desc.get("Platform") or {}).get("Architecture")]
+    elif k.startswith("node.labels.") and len(k) > len("node.labels."):
+        actual = [(spec.get("Labels") or {}).get(key[len("node.labels."):], "")]
+    elif k.startswith("engine.labels.") and len(k) > len("engine.labels."):
+        actual = [((desc.get("Engine") or {}).get("Labels") or {}).get(key[len("engine.labels."):], "")]
+    else:
+        return False
+    found = _matches(value, actual)
+    return found if op == "==" else not found
+
+
+# Nodes report the kernel's machine name; images name the Go architecture.
+_ARCH = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm", "i386": "386"}
+
+
+def _platform_fits(platforms, node):
+    if not platforms:
+        return True
+    have = (node.get("Description") or {}).get("Platform") or {}
+    arch = _ARCH.get((have.get("Architecture") or "").lower(), (have.get("Architecture") or "").lower())
+    os_ = (have.get("OS") or "").lower()
+    return any((not p.get("OS") or p["OS"].lower() == os_) and
+               (not p.get("Architecture") or _ARCH.get(p["Architecture"].lower(), p["Architecture"].lower()) == arch)
+               for p in platforms)
+
+
+def eligible_nodes(spec, nodes):
+    """Pure: the nodes Swarm gives a global service (or global job) a task on: ready, active,
+    within the placement constraints and the image's platforms."""
+    placement_ = (spec.get("TaskTemplate") or {}).get("Placement") or {}
+    constraints = placement_.get("Constraints") or []
+    return [n for n in nodes
+            if n["Status"]["State"] == "ready" and n["Spec"].get("Availability") == "active"
+            and all(constraint_holds(c, n) for c in constraints)
+            and _platform_fits(placement_.get("Platforms"), n)]
+
+
 def hostnames(nodes):
     return {n["ID"]: n["Description"]["Hostname"] for n in nodes}
 

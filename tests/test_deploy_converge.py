@@ -2,6 +2,8 @@
 
 The dicts below have the shapes the Engine API answers with (GET /services, /tasks, /nodes).
 """
+import copy
+
 import pytest
 
 from swarmml import converge, placement, services
@@ -21,11 +23,12 @@ NODES = [node(1), node(2), node(3)]
 
 
 def task(slot, node_id="node1id", state="running", desired="running", at="2026-11-24T17:30:05.1Z", err=None,
-         message=None, image=IMAGE, tid=None, env=None):
+         message=None, image=IMAGE, tid=None, env=None, template=None):
+    """A task; its Spec is the service's TaskTemplate it was made from (template), or one with image/env."""
     status = {"State": state, "Timestamp": at, "Message": message or state}
     if err:
         status["Err"] = err
-    spec = {"ContainerSpec": {"Image": image, **({"Env": env} if env else {})}}
+    spec = copy.deepcopy(template) if template else {"ContainerSpec": {"Image": image, **({"Env": env} if env else {})}}
     return {"ID": tid or f"t{slot}{state}{at[-6:-1]}", "Slot": slot, "NodeID": node_id, "DesiredState": desired,
             "Status": status, "Spec": spec}
 
@@ -74,19 +77,58 @@ def test_zero_replicas_converge_at_once_and_jobs_when_complete():
     assert converge.status_of(job, one, NODES, SINCE)[:2] == (False, None)
     assert converge.status_of(job, one + [task(2, state="complete", desired="shutdown")], NODES, SINCE)[:2] == \
         (True, None)
-    global_job = service(mode={"GlobalJob": {}})
+    global_job = service(mode={"GlobalJob": {}})  # on all three nodes
     complete = [task(None, f"node{i}id", state="complete", desired="shutdown") for i in (1, 2, 3)]
     assert converge.status_of(global_job, complete[:2], NODES, SINCE)[0] is False
     assert converge.status_of(global_job, complete, NODES, SINCE)[0] is True
 
 
-def test_global_services_wait_for_the_nodes_swarm_chose():
+def test_global_services_wait_for_every_node_their_constraints_allow():
     g = service(mode={"Global": {}})
-    tasks = [task(None, "node1id"), task(None, "node2id", state="starting")]
+    g["Spec"]["TaskTemplate"]["Placement"] = {"Constraints": ["node.hostname != node3"]}
+    # Right after the create Swarm has made no task yet: that is not "converged".
+    assert converge.status_of(g, [], NODES, SINCE)[0] is False
+    made = g["Spec"]["TaskTemplate"]
+    tasks = [task(None, "node1id", template=made), task(None, "node2id", state="starting", template=made)]
     assert converge.status_of(g, tasks, NODES, SINCE)[0] is False
-    tasks[1] = task(None, "node2id")
+    tasks[1] = task(None, "node2id", template=made)
     done, _, p = converge.status_of(g, tasks, NODES, SINCE)
     assert done and p.desired is None and p.per_node == {"node1": 1, "node2": 1}
+    # Constrained to no node at all (like the fidelity stack's): nothing to wait for.
+    g["Spec"]["TaskTemplate"]["Placement"] = {"Constraints": ["node.labels.swarmml.never == true"]}
+    assert converge.status_of(g, [], NODES, SINCE)[0] is True
+
+
+def labelled(i, role="worker", labels=None, engine_labels=None, arch="x86_64", **kw):
+    n = node(i, **kw)
+    n["Spec"].update(Role=role, Labels=labels or {})
+    n["Description"].update(Platform={"OS": "linux", "Architecture": arch}, Engine={"Labels": engine_labels})
+    return n
+
+
+@pytest.mark.parametrize("constraint,expected", [
+    ("node.role == manager", [1]), ("node.role==worker", [2, 3, 4]), ("node.role != manager", [2, 3, 4]),
+    ("node.hostname == NODE2", [2]), ("node.id == node3id", [3]),
+    ("node.labels.zone == eu", [2, 3]), ("node.labels.zone != eu", [1, 4]), ("node.labels.Zone == eu", []),
+    ("engine.labels.ssd == true", [4]), ("node.platform.os == linux", [1, 2, 3, 4]),
+    ("node.platform.arch == aarch64", [3]), ("node.ip == 172.30.0.0/24", [1, 2, 3, 4]),
+    ("node.ip != 172.30.0.3", [1, 3, 4]), ("node.ip == not-an-address", []), ("node.colour == red", []),
+])
+def test_constraints_read_like_swarm_reads_them(constraint, expected):
+    nodes = [labelled(1, role="manager"), labelled(2, labels={"zone": "eu"}),
+             labelled(3, labels={"zone": "EU"}, arch="aarch64"), labelled(4, engine_labels={"ssd": "true"})]
+    spec = {"TaskTemplate": {"Placement": {"Constraints": [constraint]}}}
+    assert [int(n["ID"][4]) for n in placement.eligible_nodes(spec, nodes)] == expected
+
+
+def test_eligible_nodes_are_ready_active_and_fit_the_image_platforms():
+    nodes = [labelled(1), labelled(2, state="down"), labelled(3, availability="drain"),
+             labelled(4, availability="pause"), labelled(5, arch="aarch64")]
+    spec = {"TaskTemplate": {"Placement": {"Platforms": [{"Architecture": "amd64", "OS": "linux"}]}}}
+    assert [n["ID"] for n in placement.eligible_nodes(spec, nodes)] == ["node1id"]
+    multi = {"TaskTemplate": {"Placement": {"Platforms": [{"Architecture": "amd64", "OS": "linux"},
+                                                          {"Architecture": "", "OS": "linux"}]}}}
+    assert [n["ID"] for n in placement.eligible_nodes(multi, nodes)] == ["node1id", "node5id"]
 
 
 def test_a_replica_that_keeps_failing_fails_the_deploy_with_its_error():
@@ -125,6 +167,7 @@ def test_the_restart_policy_can_give_up_sooner(restart, limit):
 
 def test_a_global_replica_is_a_node():
     g = service(mode={"Global": {}})
+    g["Spec"]["TaskTemplate"]["Placement"] = {"Constraints": ["node.hostname != node2"]}
     tasks = [failed(None, f"2026-11-24T17:30:0{i}Z", node_id="node3id") for i in range(3)] + [task(None, "node1id")]
     # Swarm has already made node3's next attempt; it waits out the restart delay.
     tasks.append(task(None, "node3id", state="ready", at="2026-11-24T17:30:04Z"))
