@@ -236,6 +236,65 @@ def _wait_gone(client, stack, timeout=30):
         time.sleep(0.5)
 
 
+def test_resolve_image_modes_on_the_engine(cluster, pushed_images, tmp_path):
+    """--resolve-image as docker stack deploy: never sends the tag, always pins, changed keeps the pin."""
+    repo = pushed_images["predictor"].rsplit(":", 1)[0]  # registry:5000/swarmml/predictor
+    f = tmp_path / "zero.yml"
+    f.write_text(f'version: "3.8"\nservices:\n  idle:\n    image: {repo}\n    deploy: {{replicas: 0}}\n')
+    name = "it-resolve"
+
+    def spec():
+        return engine.service(cluster.client, f"{name}_idle")["Spec"]
+
+    try:
+        deploy.deploy([str(f)], name=name, client=cluster.client, resolve_image="never", show_progress=False)
+        assert spec()["TaskTemplate"]["ContainerSpec"]["Image"] == f"{repo}:latest"  # tagged like the client does
+        assert "Platforms" not in spec()["TaskTemplate"].get("Placement", {})
+        pinned = deploy.deploy([str(f)], name=name, client=cluster.client, resolve_image="always",
+                               show_progress=False)
+        (update,) = pinned.plan.of("update")
+        paths = {p for p, _, _ in update.changes}
+        assert "TaskTemplate.ContainerSpec.Image" in paths
+        assert paths - {"TaskTemplate.ContainerSpec.Image"} <= {"TaskTemplate.Placement",
+                                                                "TaskTemplate.Placement.Platforms"}
+        image = spec()["TaskTemplate"]["ContainerSpec"]["Image"]
+        assert image.startswith(f"{repo}:latest@sha256:")
+        assert spec()["TaskTemplate"]["Placement"]["Platforms"] == [{"Architecture": "amd64", "OS": "linux"}]
+        version = engine.service(cluster.client, f"{name}_idle")["Version"]["Index"]
+        for mode in ("changed", "never"):
+            again = deploy.deploy([str(f)], name=name, client=cluster.client, resolve_image=mode,
+                                  show_progress=False)
+            assert not again.plan.changes_anything, mode
+        assert engine.service(cluster.client, f"{name}_idle")["Version"]["Index"] == version
+        assert spec()["TaskTemplate"]["ContainerSpec"]["Image"] == image
+    finally:
+        deploy.remove_stack(cluster.client, name)
+
+
+def test_a_deploy_whose_tasks_cannot_start_fails_with_their_error(cluster, pushed_images, tmp_path):
+    f = tmp_path / "crash.yml"
+    f.write_text(textwrap.dedent(f"""
+        version: "3.8"
+        services:
+          crash:
+            image: {pushed_images["predictor"]}
+            entrypoint: ["python", "-c", "raise SystemExit('model file missing: /models/x.skops')"]
+            deploy:
+              replicas: 2
+              restart_policy: {{delay: 1s}}
+    """))
+    done = swarmml("deploy", str(f), "--name", "it-crash", "--timeout", "180", env=cluster.env)
+    try:
+        assert done.returncode == 1, done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        # Swarm would retry forever: the deploy stops at the third failure of a replica, with its reason.
+        assert "it-crash_crash." in last and "failed 3 times: task: non-zero exit (1)" in last, last
+        assert "it printed: model file missing: /models/x.skops" in last and "not converged" not in last
+        assert "Traceback" not in done.stderr
+    finally:
+        deploy.remove_stack(cluster.client, "it-crash")
+
+
 @pytest.mark.parametrize("content,fragment", [
     ("services:\n  predictor:\n    image: x\n    deploy:\n      replicas: ten\n",
      'services.predictor.deploy.replicas: expected an integer, got "ten"'),
