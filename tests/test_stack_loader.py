@@ -348,6 +348,7 @@ def test_files_must_agree_on_the_version(tmp_path):
     ("extra_hosts: [justahost]", 'services.web.extra_hosts[0]: expected a "host:ip" entry'),
     ("dns_opt: [ndots:2]", "services.web.dns_opt: unknown key"),
     ("command: 'echo \"unclosed'", "services.web.command: expected a command line"),
+    ("environment: {DEBUG: true}", 'services.web.environment.DEBUG: expected a string, number or null (quote it'),
     ("labels: [a=1, 5]", "services.web.labels[1]: expected a string \"KEY=VALUE\", got 5"),
 ])
 def test_more_validation_errors(tmp_path, snippet, message):
@@ -484,3 +485,21 @@ def test_image_references(tmp_path, image, ok):
     else:
         with pytest.raises(UsageError, match='services.web.image: expected an image reference like'):
             load([f], name="t", environ={})
+
+
+def test_yaml_is_read_as_docker_cli_reads_it(tmp_path):
+    # Values as `docker stack config` (gopkg.in/yaml.v3, Go's number formatting) prints them;
+    # tests/test_stack_docker_cli.py checks them against the docker CLI itself.
+    f = write(tmp_path, "s.yml", """
+        services:
+          web:
+            image: x
+            environment: {A: yes, B: "on", C: 22:22, D: 017, E: 08, F: 0x1F, G: 1_000, H: 2.0, I: 1234567.0,
+                          J: 1e8, K: 0.00001, L: -0o7, M: 2024-01-01, N: ~, O: ""}
+            tty: yes
+    """)
+    web = load([f], name="t", environ={}).config["services"]["web"]
+    assert web["environment"] == {"A": "yes", "B": "on", "C": "22:22", "D": "15", "E": "8", "F": "31", "G": "1000",
+                                  "H": "2", "I": "1.234567e+06", "J": "1e+08", "K": "1e-05", "L": "-7",
+                                  "M": "2024-01-01", "N": None, "O": ""}
+    assert web["tty"] is True  # a boolean key takes "yes" as docker/cli's type casting does

@@ -88,7 +88,9 @@ def load(paths, name=None, environ=None, env_file=None):
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """YAML that refuses a key given twice in one mapping (PyYAML would keep the last silently)."""
+    """YAML read as docker/cli reads it (gopkg.in/yaml.v3, YAML 1.2 scalars): `yes`, `on` and `22:22` stay
+    strings (PyYAML's YAML 1.1 would make them a boolean and a base-60 number), 1e8 is a number, and a key
+    given twice in one mapping is an error (PyYAML would keep the last one silently)."""
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -102,8 +104,38 @@ class _StrictLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_int(self, node):
+        text = self.construct_scalar(node).replace("_", "")
+        sign = -1 if text.startswith("-") else 1
+        text = text.lstrip("+-")
+        for prefix, base in (("0o", 8), ("0x", 16), ("0b", 2)):
+            if text.startswith(prefix):
+                return sign * int(text[2:], base)
+        try:
+            return sign * int(text, 8 if len(text) > 1 and text.startswith("0") else 10)
+        except ValueError:  # "08": not octal; yaml.v3 then reads it as the number 8.0
+            return sign * float(text)
 
+    def construct_yaml_float(self, node):
+        text = self.construct_scalar(node).replace("_", "").lower()
+        if text.lstrip("+-") == ".inf":
+            return float("-inf") if text.startswith("-") else float("inf")
+        return float("nan") if text == ".nan" else float(text)
+
+
+_StrictLoader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in (
+        ("null", r"^(?:~|null|Null|NULL|)$", "~nN"),
+        ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+        ("int", r"^[-+]?(?:[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)$", "-+0123456789"),
+        ("float", r"^(?:[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
+                  r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789"),
+        ("merge", r"^(?:<<)$", "<")):
+    _StrictLoader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first) + (
+        [""] if _tag == "null" else []))
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _StrictLoader.construct_mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)
 
 
 def read_yaml(shown):

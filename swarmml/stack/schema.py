@@ -28,6 +28,7 @@ the project's own files use `x-swarmml: {stack: NAME}`), and `content:` /
 import json
 import re
 import shlex
+from decimal import Decimal
 
 from swarmml.errors import UsageError
 from swarmml.stack.units import nano_cpus
@@ -59,10 +60,28 @@ class Context:
 
 # --- scalars: check(value, path, ctx) -> normalized value -------------------------
 
+def go_number(v):
+    """A YAML number as docker/cli writes it (Go's fmt.Sprint, %v): 2.0 -> "2", 1234567.0 -> "1.234567e+06"."""
+    if not isinstance(v, float):
+        return str(v)
+    if v != v or v in (float("inf"), float("-inf")):
+        return "NaN" if v != v else ("+Inf" if v > 0 else "-Inf")
+    if v == 0:
+        return "0"
+    _, digits, exponent = Decimal(repr(abs(v))).normalize().as_tuple()  # the shortest digits that round-trip
+    digits = "".join(map(str, digits))
+    exp = len(digits) + exponent - 1  # the power of ten of the first digit
+    sign = "-" if v < 0 else ""
+    if exp < -4 or exp >= 6:  # %g with the shortest precision switches to an exponent here
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    return sign + format(Decimal(digits).scaleb(exp - len(digits) + 1), "f")
+
+
 def string(v, p, ctx=None):
     if isinstance(v, bool) or not isinstance(v, (str, int, float)):
         expected(p, "a string", v)
-    return str(v)
+    return go_number(v) if isinstance(v, float) else str(v)
 
 
 def integer(v, p, ctx=None):
@@ -198,9 +217,9 @@ def scalar_string(v, p, ctx=None):
     if v is None:
         return None
     if isinstance(v, bool):
-        return "true" if v else "false"
+        expected(p, 'a string, number or null (quote it: "true")', v)
     if isinstance(v, (str, int, float)):
-        return str(v)
+        return go_number(v) if isinstance(v, float) else str(v)
     expected(p, "a string, number or null", v)
 
 
