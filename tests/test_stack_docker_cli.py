@@ -56,3 +56,54 @@ def test_values_read_like_docker_stack_config(tmp_path):
     assert ours["image"] == theirs["image"] == "x:7"
     assert [(p["target"], p["published"], p["protocol"]) for p in ours["ports"]] == [
         (p["target"], p["published"], p["protocol"]) for p in theirs["ports"]]
+
+
+def test_files_merge_like_repeated_dash_c(tmp_path):
+    (tmp_path / "app.cfg").write_text("x\n")
+    a, b = tmp_path / "a.yml", tmp_path / "b.yml"
+    a.write_text(textwrap.dedent("""
+        version: "3.8"
+        services:
+          web:
+            image: nginx:1
+            command: ["a", "b"]
+            cap_add: [NET_ADMIN]
+            dns: [1.1.1.1]
+            volumes: ["data:/data", "/etc/a:/a:ro"]
+            secrets: [{source: s2, target: two}]
+            ports: ["8080:80"]
+            networks: {front: {aliases: [one]}}
+            logging: {driver: json-file, options: {max-size: 1m}}
+            environment: {A: "1", B: "1"}
+            deploy: {replicas: 2, placement: {constraints: [node.role == worker]}, labels: {x: "1"}}
+        networks: {front: {driver: overlay, labels: {a: "1"}}}
+        volumes: {data: {}}
+        secrets: {s1: {file: ./app.cfg}, s2: {file: ./app.cfg}}
+    """))
+    b.write_text(textwrap.dedent("""
+        version: "3.8"
+        services:
+          web:
+            command: ["c"]
+            cap_add: [SYS_TIME]
+            dns: [8.8.8.8]
+            volumes: [{type: volume, source: data, target: /data, read_only: true}]
+            secrets: [s1, {source: s2, target: deux}]
+            ports: [{target: 8000, published: 8080}]
+            networks: {front: {aliases: [two]}}
+            logging: {options: {max-file: "3"}}
+            environment: {B: "2"}
+            deploy: {replicas: 0, placement: {constraints: [node.labels.zone == a]}, labels: {y: "2"}}
+        networks: {front: {driver: overlay, attachable: true}}
+    """))
+    done = subprocess.run(["docker", "stack", "config", "-c", str(a), "-c", str(b)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    theirs = yaml.safe_load(done.stdout)
+    ours = load([str(a), str(b)], name="t", environ={}).config
+    assert ours["networks"] == theirs["networks"] and ours["secrets"] == theirs["secrets"]
+    mine, cli = ours["services"]["web"], theirs["services"]["web"]
+    for key in ("image", "command", "cap_add", "dns", "volumes", "secrets", "networks", "logging", "environment",
+                "deploy"):
+        assert mine[key] == cli[key], key
+    assert [(p["target"], p.get("published")) for p in mine["ports"]] == [
+        (p["target"], p.get("published")) for p in cli["ports"]]

@@ -28,8 +28,7 @@ Deliberate differences from docker/cli, each an improvement:
   content is reported by the plan instead of failing half-way.
 - A secret's or config's data may come from `content:` or `environment:`
   (the compose specification's keys) as well as `file:`.
-- In short port syntax, ports without a published port are kept apart when
-  files merge (docker/cli folds all of them into one).
+- Loading differs in a few chosen ways too: see swarmml.stack.loader.
 
 Data of secrets and configs is base64 text (as the Engine API's JSON has it).
 """

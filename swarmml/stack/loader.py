@@ -3,16 +3,22 @@
 Each file is read, interpolated, validated and normalized on its own (errors
 name that file), then the files merge in order with docker/cli's rules:
 a service's mappings merge key by key; its ports are keyed by published
-port, its volumes by target, its secrets and configs by source; command,
-entrypoint and healthcheck.test are replaced; other lists are appended;
-top-level networks, volumes, secrets and configs are replaced whole.
+port, its volumes by target, its secrets and configs by source; command and
+entrypoint are replaced; other lists are appended; a logging section with
+another driver replaces the old one; top-level networks, volumes, secrets
+and configs are replaced whole, name by name.
 
 Relative paths (config and secret files, env_file, bind-mount sources) are
 resolved against the directory of the FIRST file, as docker/cli does.
 
-Beyond docker/cli: an .env file (beside the first file, or --env-file) feeds
-interpolation, the process environment winning over it; and the stack name
-may come from the file (`name:` or `x-swarmml: {stack: NAME}`).
+Deliberate differences from docker/cli:
+- an .env file (beside the first file, or --env-file) feeds interpolation,
+  the process environment winning over it (docker stack deploy reads none);
+- the stack name may come from the file (`name:` or `x-swarmml: {stack: NAME}`);
+- healthcheck.test is replaced by a later file (docker/cli appends the two
+  commands into one that cannot run);
+- ports without a published port are kept apart when files merge (docker/cli
+  keys ports by published port only, so all unpublished ports fold into one).
 """
 import copy
 import os
@@ -214,7 +220,6 @@ def _resolve_environment(svc, sname, shown, env, absolute):
 # --- merging ------------------------------------------------------------------------
 
 def _port_key(p):
-    # docker/cli keys ports by published port alone, which would fold every unpublished port into one.
     return p.get("published") or ("unpublished", p["target"], p.get("protocol") or "tcp")
 
 
