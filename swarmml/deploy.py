@@ -99,6 +99,7 @@ def keep_running_image(spec, running_spec):
 def _set_images(client, desired, current, resolve_image):
     """Write each service's image as docker/cli's client would; returns warnings."""
     warnings = []
+    lookups = {}  # image -> (digest, platforms) or the error: one registry query per image
     for name, how in image_choices(desired, current, resolve_image).items():
         spec = desired.services[name]
         running = current.get("services", {}).get(name, {}).get("Spec")
@@ -108,7 +109,7 @@ def _set_images(client, desired, current, resolve_image):
         cs = spec["TaskTemplate"]["ContainerSpec"]
         cs["Image"] = imageref.tagged(cs["Image"])
         if how == "resolve":
-            problem = _pin(client, spec)
+            problem = _pin(client, spec, lookups)
             if problem:
                 same = running and (running.get("Labels") or {}).get(IMAGE_LABEL) == spec["Labels"].get(IMAGE_LABEL)
                 if same:
@@ -180,14 +181,19 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
     return result
 
 
-def _pin(client, spec):
+def _pin(client, spec, lookups):
     """Pin the image to its registry digest, and its platforms, as docker/cli does; a warning when it can't."""
     cs = spec["TaskTemplate"]["ContainerSpec"]
-    try:
-        digest, platforms = engine.distribution(client, cs["Image"])
-    except SwarmmlError as exc:
-        return (f"image {cs['Image']} could not be accessed on a registry to record its digest ({exc}); each node "
-                "will resolve it independently, possibly to different versions")
+    if cs["Image"] not in lookups:
+        try:
+            lookups[cs["Image"]] = engine.distribution(client, cs["Image"])
+        except engine.RegistryLookupFailed as exc:
+            lookups[cs["Image"]] = exc
+    found = lookups[cs["Image"]]
+    if isinstance(found, engine.RegistryLookupFailed):
+        return (f"image {cs['Image']} could not be accessed on a registry to record its digest ({found.reason}); "
+                "each node will resolve it independently, possibly to different versions")
+    digest, platforms = found
     cs["Image"] = imageref.with_digest(cs["Image"], digest)
     if platforms:
         # As docker/cli: schedule only on nodes whose platform the image supports.

@@ -22,6 +22,12 @@ def _call(what, fn, *args, **kwargs):
         raise SwarmmlError(f"{what}: {explain(exc)}") from None
 
 
+class RegistryLookupFailed(SwarmmlError):
+    def __init__(self, image, reason):
+        super().__init__(f"image {image} can't be resolved in its registry: {reason}")
+        self.image, self.reason = image, reason
+
+
 def require_manager(client):
     info = client.info()["Swarm"]
     if info.get("LocalNodeState") != "active":
@@ -118,7 +124,7 @@ def distribution(client, image):
     try:
         found = client.api.inspect_distribution(image)
     except docker.errors.APIError as exc:
-        raise SwarmmlError(f"image {image} can't be resolved in its registry: {explain(exc)}") from None
+        raise RegistryLookupFailed(image, explain(exc)) from None
     # As the docker client does: "arm" manifests would never match nodes that report "armv7l",
     # so their architecture is left out of the placement (docker/swarmkit#2294).
     platforms = [{"Architecture": "" if p.get("architecture", "").lower() == "arm" else p.get("architecture", ""),
