@@ -1,11 +1,11 @@
 """`swarmml verify`."""
+import os
+
 import click
 
 from swarmml.console import emit_json, note, table
 from swarmml.engine import target_client
 from swarmml.errors import SwarmmlError, UsageError
-from swarmml.verify import report as reports
-from swarmml.verify import verify as run_verify
 
 
 def _steps(value):
@@ -20,27 +20,39 @@ def _steps(value):
 
 @click.command()
 @click.argument("service", default="predictor")
-@click.option("--stack", default=None)
+@click.option("--stack", default=None, help="the stack, when the service name is in several")
 @click.option("--gateway", default="gateway", show_default=True, help="the service whose port fronts SERVICE")
-@click.option("--steps", default="1,2,4,6", show_default=True, help="replica counts of the curve ('' to skip)")
-@click.option("--cpus", type=click.FloatRange(0.01, 64), default=0.25, show_default=True, help="CPU limit per replica")
-@click.option("--model", default="iris-rf", show_default=True)
+@click.option("--steps", default="1,2,4,6", show_default=True, help="replica counts of the curve ('' skips it)")
+@click.option("--cpus", type=click.FloatRange(0.01, 64), default=0.25, show_default=True,
+              help="CPU limit per replica during the curve")
+@click.option("--model", default="iris-rf", show_default=True, help="the model the load asks for")
 @click.option("--batching", type=click.Choice(["off", "on", "auto"]), default="off", show_default=True,
-              help="micro-batching during the curve (off: predict cost dominates each request)")
+              help="micro-batching during the curve (off: each request pays a whole predict)")
 @click.option("--duration", type=click.FloatRange(1, 600), default=10, show_default=True, help="seconds per step")
-@click.option("--connections", type=click.IntRange(1, 1024), default=None, help="default: 8 per replica")
-@click.option("--rate", type=click.FloatRange(1, None), default=None, help="open loop at this many requests/s")
-@click.option("--min-efficiency", type=click.FloatRange(0, 1), default=0.8, show_default=True)
-@click.option("--drill", type=click.Choice(["node-loss"]), default=None)
-@click.option("--report", "report_dir", default=None, type=click.Path(file_okay=False), help="write report files here")
+@click.option("--connections", type=click.IntRange(1, 4096), default=None, help="[default: 8 per replica]")
+@click.option("--rate", type=click.FloatRange(0.1, None), default=None,
+              help="open loop: requests/s per replica (the offered load grows with the step)")
+@click.option("--min-efficiency", default="0.8", show_default=True,
+              help="E(N) threshold, or per step count: 2=0.9,4=0.85,6=0.8")
+@click.option("--drill", type=click.Choice(["node-loss"]), default=None, help="stop a worker node under load")
+@click.option("--drill-rate", type=click.FloatRange(1, None), default=100, show_default=True,
+              help="requests/s during the drill")
+@click.option("--max-recovery", type=click.FloatRange(1, None), default=30, show_default=True,
+              help="seconds until the desired replicas run again")
+@click.option("--max-failed", type=click.FloatRange(0, 100), default=0.1, show_default=True,
+              help="percent of the drill's requests that may fail")
+@click.option("--report", "report_dir", default=None, type=click.Path(file_okay=False),
+              help="write report.json, report.md and scaling.png here")
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")
 def verify(service, stack, gateway, steps, cpus, model, batching, duration, connections, rate, min_efficiency, drill,
-           report_dir, output):
-    """Prove SERVICE scales: placement, every replica answers, golden predictions, throughput curve."""
-    import os
+           drill_rate, max_recovery, max_failed, report_dir, output):
+    """Prove SERVICE scales: placement, every replica answers, golden predictions, the curve, a node-loss drill."""
+    from swarmml.verify import report as reports
+    from swarmml.verify import verify as run_verify
     report = run_verify(target_client(), service, stack=stack, steps=_steps(steps), cpus=cpus, model=model,
                         duration=duration, connections=connections, rate=rate, min_efficiency=min_efficiency,
                         drill=drill, cluster=os.environ.get("SWARMML_CLUSTER"), gateway=gateway, batching=batching,
+                        drill_rate=drill_rate, max_recovery_s=max_recovery, max_failed_pct=max_failed,
                         show=(output != "json"))
     if report_dir:
         report["files"] = reports.write(report, report_dir)
@@ -50,16 +62,27 @@ def verify(service, stack, gateway, steps, cpus, model, batching, duration, conn
         table([{"check": c["name"], "ok": "yes" if c["ok"] else "NO", "detail": c["detail"]} for c in report["checks"]],
               ["check", "ok", "detail"])
         if report["steps"]:
-            table(report["steps"], ["replicas", "requests_per_s", "p50_ms", "p95_ms", "p99_ms", "errors", "efficiency"],
-                  title="scaling curve")
-        if report.get("drill"):
-            d = report["drill"]
-            note(f"node-loss drill: stopped {d['node']}, {d['failed']}/{d['requests']} requests failed "
-                 f"({d['failed_pct']}%), recovered in {d['recovery_s']} s; {d['rebalance']}")
+            rows = [{**s, "E(N)": f"{s['efficiency']:.2f}", "min_E": s.get("threshold"),
+                     "limited_by": s.get("bottleneck")} for s in report["steps"]]
+            table(rows, ["replicas", "requests_per_s", "p50_ms", "p95_ms", "p99_ms", "errors", "E(N)", "min_E",
+                         "limited_by"], title=f"scaling curve ({cpus} CPU per replica, batching {batching})")
+            for s in report["steps"]:
+                if s.get("bottleneck") not in (None, "replicas"):
+                    note(f"{s['replicas']} replicas: {s['bottleneck_detail']}")
+        d = report.get("drill")
+        if d:
+            note(f"node-loss drill: stopped {d['node']} ({d['replicas_on_node']} replicas): {d['failed']} of "
+                 f"{d['requests']} requests failed ({d['failed_pct']}%); {d['desired']} replicas running again after "
+                 f"{d['recovery_s']} s; rebalance {_counts(d['rebalance']['before'])} -> "
+                 f"{_counts(d['rebalance']['after'])}")
         for p in report.get("files", []):
             note(f"wrote {p}")
     if not report["ok"]:
         raise SwarmmlError("verify failed: " + "; ".join(report["problems"]))
+
+
+def _counts(per_node):
+    return " ".join(f"{n}:{c}" for n, c in sorted((per_node or {}).items())) or "-"
 
 
 COMMANDS = [verify]

@@ -1,73 +1,116 @@
-"""report.json, report.md and the plot."""
+"""report.json, report.md and the plot (scaling.png), from the report dict alone."""
 import json
 import os
 
 
+def _f(v, fmt="{:.1f}"):
+    return "-" if v is None else fmt.format(v)
+
+
+def _cpu_cells(step):
+    cpu = step.get("cpu") or {}
+    per = (cpu.get("replicas") or {}).get("per_container") or []
+    rep = f"{sum(per) / len(per):.3f}" if per else "-"
+    return [rep, _f((cpu.get("gateway") or {}).get("cores"), "{:.3f}"), _f(cpu.get("load_generator"), "{:.3f}"),
+            _f((cpu.get("machine") or {}).get("busy"), "{:.2f}")]
+
+
 def markdown(report):
+    st = report["settings"]
     lines = [f"# swarmml verify: {report['service']}", "",
-             f"Result: **{'PASS' if report['ok'] else 'FAIL'}** "
-             f"({report['cluster']['nodes']} nodes, {report['settings']['cpus']} CPU per replica, "
-             f"model {report['settings']['model']}, batching {report['settings']['batching']})", "",
+             f"Result: **{'PASS' if report['ok'] else 'FAIL'}**. {report['cluster']['nodes']} nodes on a "
+             f"{report['cluster']['machine_cores']}-core machine; {st['cpus']} CPU per replica; model {st['model']}, "
+             f"micro-batching {st['batching']}; {st['loop']} load, {st['connections']} connections, "
+             f"{st['duration_s']:g} s per step, through {report['gateway']}.", "",
              "## Checks", "", "| check | ok | detail |", "| --- | --- | --- |"]
     for c in report["checks"]:
         lines.append(f"| {c['name']} | {'yes' if c['ok'] else 'NO'} | {c['detail']} |")
     if report.get("steps"):
         lines += ["", "## Scaling curve", "",
-                  "| replicas | requests/s | p50 ms | p95 ms | p99 ms | errors | efficiency |",
-                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "| replicas | requests/s | p50 ms | p95 ms | p99 ms | errors | E(N) | min E | CPU per replica | "
+                  "gateway CPU | load generator CPU | machine busy (cores) | limited by |",
+                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
         for s in report["steps"]:
-            lines.append(f"| {s['replicas']} | {s['requests_per_s']:.1f} | {s['p50_ms']} | {s['p95_ms']} | "
-                         f"{s['p99_ms']} | {s['errors']} | {s['efficiency']:.2f} |")
-    if report.get("drill"):
-        d = report["drill"]
+            lines.append("| " + " | ".join([str(s["replicas"]), f"{s['requests_per_s']:.1f}", _f(s["p50_ms"]),
+                                             _f(s["p95_ms"]), _f(s["p99_ms"]), str(s["errors"]),
+                                             f"{s['efficiency']:.2f}", _f(s.get("threshold"), "{:g}"),
+                                             *_cpu_cells(s), s.get("bottleneck") or "-"]) + " |")
+        lines += [""] + [f"- {_n(s['replicas'])}: {s['bottleneck_detail']}" for s in report["steps"]
+                         if s.get("bottleneck_detail")]
+    d = report.get("drill")
+    if d:
         lines += ["", "## Node-loss drill", "",
-                  f"Stopped {d['node']} under load: {d['failed']} of {d['requests']} requests failed "
-                  f"({d['failed_pct']:.3f}%), desired replicas running again after {d['recovery_s']} s; "
-                  f"after the node returned, rebalance: {d['rebalance']}."]
+                  f"Stopped {d['node']} ({d['replicas_on_node']} of {d['desired']} replicas) under "
+                  f"{d['rate']:g} requests/s (open loop): **{d['failed']} of {d['requests']} requests failed** "
+                  f"({d['failed_pct']:.3f}%, limit {d['limits']['max_failed_pct']}%); the {d['desired']} replicas ran "
+                  f"again on the other nodes after **{_f(d['recovery_s'])} s** (limit {d['limits']['max_recovery_s']:g} s). "
+                  f"Node back after {_f(d['node_back_after_s'])} s; rebalance: "
+                  f"{_counts(d['rebalance']['before'])} -> {_counts(d['rebalance']['after'])}.", "",
+                  "| phase | from (s after the stop) | requests | failed |", "| --- | ---: | ---: | ---: |"]
+        for phase, p in d["phases"].items():
+            lines.append(f"| {phase.replace('_', ' ')} | {p['from_s']:g} | {p['requests']} | {p['failed']} |")
+        if d["error_kinds"]:
+            lines += ["", "Failures: " + ", ".join(f"{k} {v}" for k, v in d["error_kinds"].items()) +
+                      f" (at {', '.join(f'{t:g}' for t in d['failures_at_s'])} s)"]
     if report.get("problems"):
         lines += ["", "## Problems", ""] + [f"- {p}" for p in report["problems"]]
     return "\n".join(lines) + "\n"
 
 
+def _n(replicas):
+    return f"{replicas} replica" + ("" if replicas == 1 else "s")
+
+
+def _counts(per_node):
+    return " ".join(f"{n}:{c}" for n, c in sorted((per_node or {}).items())) or "-"
+
+
 def plot(report, path):
+    """Throughput and p99 against replicas, with the ideal (linear) line and the thresholds."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    steps = report["steps"]
+    steps = sorted(report["steps"], key=lambda s: s["replicas"])
     xs = [s["replicas"] for s in steps]
     thr = [s["requests_per_s"] for s in steps]
-    base = thr[0] / xs[0] if xs and xs[0] else 0
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    ax.plot(xs, [base * x for x in xs], "--", color="grey", label="ideal (linear)")
+    per_replica = thr[0] / xs[0]
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
+    ax.plot(xs, [per_replica * x for x in xs], "--", color="grey", label="ideal: N x throughput(1)")
+    limits = [(s["replicas"], per_replica * s["replicas"] * s["threshold"]) for s in steps if s.get("threshold")]
+    if limits:
+        ax.plot(*zip(*limits), ":", color="tab:orange", label="minimum (E threshold)")
     ax.plot(xs, thr, "o-", color="tab:blue", label="throughput")
     for x, y, s in zip(xs, thr, steps):
-        ax.annotate(f"E={s['efficiency']:.2f}", (x, y), textcoords="offset points", xytext=(0, 8), ha="center",
-                    fontsize=8)
+        ax.annotate(f"E={s['efficiency']:.2f}", (x, y), textcoords="offset points", xytext=(0, -14), ha="center",
+                    fontsize=8, color="tab:blue")
     ax.set_xlabel("replicas")
     ax.set_ylabel("requests/s", color="tab:blue")
     ax.set_xticks(xs)
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, max(thr + [per_replica * xs[-1]]) * 1.35)  # room for the legend above the lines
     ax2 = ax.twinx()
-    ax2.plot(xs, [s["p99_ms"] or 0 for s in steps], "s-", color="tab:red", label="p99 latency")
-    ax2.set_ylabel("p99 ms", color="tab:red")
-    ax2.set_ylim(bottom=0)
+    p99 = [s["p99_ms"] or 0 for s in steps]
+    ax2.plot(xs, p99, "s-", color="tab:red", label="p99 latency")
+    ax2.set_ylabel("p99 latency (ms)", color="tab:red")
+    ax2.set_ylim(0, max(p99 + [1]) * 2.2)  # p99 in the lower half, away from the throughput lines
     handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
     ax.legend(handles, [h.get_label() for h in handles], loc="upper left", fontsize=8)
-    ax.set_title(f"{report['service']}: throughput and p99 vs replicas "
-                 f"({report['settings']['cpus']} CPU each)", fontsize=10)
+    st = report["settings"]
+    ax.set_title(f"{report['service']}: {st['model']}, {st['cpus']} CPU per replica, batching {st['batching']} "
+                 f"({'PASS' if report['ok'] else 'FAIL'})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
 
 def write(report, directory):
+    """Write report.json, report.md and (with a curve) scaling.png into directory; return their paths."""
     os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, "report.json"), "w") as f:
-        json.dump(report, f, indent=2)
-    with open(os.path.join(directory, "report.md"), "w") as f:
-        f.write(markdown(report))
     paths = [os.path.join(directory, "report.json"), os.path.join(directory, "report.md")]
     if report.get("steps"):
-        plot(report, os.path.join(directory, "scaling.png"))
         paths.append(os.path.join(directory, "scaling.png"))
+        plot(report, paths[2])
+    with open(paths[0], "w") as f:
+        json.dump({**report, "files": paths}, f, indent=2, default=str)
+    with open(paths[1], "w") as f:
+        f.write(markdown(report))
     return paths

@@ -1,22 +1,32 @@
-"""`swarmml verify`: orchestrate the checks, the scaling curve and the node-loss drill."""
+"""`swarmml verify`: the checks, the scaling curve and the node-loss drill, in that order.
+
+Everything the user gave is checked before anything changes. The curve sets a
+CPU limit per replica (and the batching mode) on the service and steps its
+replica count; whatever happens, the service gets its original spec back.
+"""
 import copy
 import json
+import os
 import time
+from contextlib import nullcontext
 
-from swarmml import converge, ops, placement, services, specs
+from swarmml import converge, ops, placement, services
 from swarmml.console import progress
 from swarmml.engine import swarm as engine
-from swarmml.errors import SwarmmlError, UsageError
-from swarmml.loadgen import Background, run as run_load
-from swarmml.verify import checks, curve
+from swarmml.engine import verify_io
+from swarmml.errors import NotFound, SwarmmlError, UsageError
+from swarmml.loadgen import run as run_load
+from swarmml.verify import checks, curve, drill as drills, usage
 
 GOLDEN_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3], [5.0, 3.4, 1.5, 0.2],
                [6.4, 3.2, 5.3, 2.3]]
 ONE_ROW = [5.9, 3.0, 5.1, 1.8]
+WARMUP_S = 2.0
+BATCHING_ENV = "SWARMML_BATCHING"
 
 
 def infer_body(rows):
-    """An infer request for these rows; several rows also ask for predict_proba (golden checks)."""
+    """An Open Inference Protocol request for these rows; several rows also ask for predict_proba."""
     body = {"inputs": [{"name": "input-0", "shape": [len(rows), 4], "datatype": "FP64", "data": rows}]}
     if len(rows) > 1:
         body["outputs"] = [{"name": "predict"}, {"name": "predict_proba"}]
@@ -24,54 +34,79 @@ def infer_body(rows):
 
 
 def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.25, model="iris-rf", duration=10.0,
-           connections=None, rate=None, min_efficiency=0.8, drill=None, cluster=None, gateway="gateway",
-           batching="off", show=True):
-    if any(s < 1 for s in steps):
-        raise UsageError("--steps: replica counts must be at least 1")
+           connections=None, rate=None, min_efficiency="0.8", drill=None, cluster=None, gateway="gateway",
+           batching="off", drill_rate=100.0, max_recovery_s=30.0, max_failed_pct=0.1, show=True):
+    """Run verify on SERVICE and return the report (a plain dict; report["ok"] says whether it passed)."""
+    steps = list(steps)
+    if any(not isinstance(s, int) or s < 1 for s in steps):
+        raise UsageError(f"--steps: replica counts must be whole numbers of at least 1, got {steps}")
     if drill not in (None, "node-loss"):
         raise UsageError(f"--drill: expected node-loss, got {drill!r}")
+    if batching not in ("off", "on", "auto"):
+        raise UsageError(f"--batching: expected off, on or auto, got {batching!r}")
+    thresholds = curve.parse_thresholds(min_efficiency)
     svc = services.find(client, service, stack)
-    if specs.is_global(svc["Spec"]):
-        raise UsageError(f"service {svc['Spec']['Name']} is global; verify needs a replicated service")
-    ns = (svc["Spec"].get("Labels") or {}).get("com.docker.stack.namespace")
-    base_url = services.url(client, gateway, ns)
-    infer_url = f"{base_url}/v2/models/{model}/infer"
-    original = copy.deepcopy(svc["Spec"])
     name = svc["Spec"]["Name"]
-    nodes = engine.nodes(client)
-    report = {"service": name, "gateway": base_url, "ok": True, "checks": [], "steps": [], "problems": [],
-              "cluster": {"nodes": len(nodes)},
-              "settings": {"cpus": cpus, "model": model, "duration_s": duration, "batching": batching,
-                           "rate": rate, "min_efficiency": min_efficiency, "steps": list(steps)}}
+    if placement.desired_replicas(svc["Spec"]) is None:
+        raise UsageError(f"service {name} is global; verify steps the replicas of a replicated service")
+    ns = (svc["Spec"].get("Labels") or {}).get("com.docker.stack.namespace")
+    try:
+        gw = services.find(client, gateway, ns)
+    except NotFound:
+        raise UsageError(f"no gateway service {gateway!r}{' in stack ' + ns if ns else ''} in front of {name}; "
+                         "name it with --gateway") from None
+    infer_url = f"{services.url(client, gateway, ns)}/v2/models/{model}/infer"
+    _preflight(infer_url, model, name)
+    if drill == "node-loss" and not cluster:
+        from swarmml.engine import resolve_target
+        cluster = resolve_target().cluster
+        if not cluster:
+            raise UsageError("--drill node-loss stops a node's container: it needs a local swarmml cluster "
+                             "(`swarmml --cluster NAME verify ...`)")
 
-    with progress() if show else _Quiet() as bar:
-        phase = bar.add_task("checks", total=3, status="")
-        report["checks"] = [c.to_dict() for c in health_checks(client, name, infer_url)]
+    gateway_limit = ((gw["Spec"]["TaskTemplate"].get("Resources") or {}).get("Limits") or {}).get("NanoCPUs")
+    report = {"service": name, "gateway": gw["Spec"]["Name"], "url": infer_url, "ok": True, "checks": [], "steps": [],
+              "problems": [],
+              "cluster": {"name": cluster, "nodes": len(engine.nodes(client)), "machine_cores": os.cpu_count()},
+              "settings": {"steps": steps, "cpus": cpus, "model": model, "batching": batching,
+                           "duration_s": duration, "connections": connections or "8 per replica",
+                           "loop": f"open, {rate} requests/s per replica" if rate else "closed",
+                           "min_efficiency": {str(k): v for k, v in thresholds.items()},
+                           "gateway_cpu_limit": gateway_limit / 1e9 if gateway_limit else None}}
+
+    with (progress() if show else nullcontext(_Quiet())) as bar:
+        phase = bar.add_task("checks", total=3, status="placement")
+        report["checks"] = [c.to_dict() for c in health_checks(client, name, infer_url,
+                                                               lambda s: bar.update(phase, advance=1, status=s))]
         bar.update(phase, completed=3, status="done")
         if steps:
+            original = copy.deepcopy(engine.service(client, name)["Spec"])
             try:
-                report["steps"] = scaling_curve(client, name, infer_url, steps, cpus, duration, connections, rate,
-                                                batching, bar)
+                report["steps"] = scaling_curve(client, name, gw["Spec"]["Name"], infer_url, steps, cpus, duration,
+                                                connections, rate, batching, thresholds,
+                                                gateway_limit / 1e9 if gateway_limit else None, bar)
             finally:
+                task = bar.add_task("restoring the service", total=1, status="")
                 restore(client, name, original)
-            ok, problems = curve.curve_check(report["steps"], min_efficiency)
-            report["problems"] += problems
+                bar.update(task, completed=1, status="done")
+            report["problems"] += curve.curve_check(report["steps"], thresholds)[1]
         if drill == "node-loss":
-            report["drill"] = node_loss_drill(client, name, gateway, ns, infer_url, cluster, bar)
-            if report["drill"]["problems"]:
-                report["problems"] += report["drill"]["problems"]
-    report["problems"] += [f"{c['name']}: {c['detail']}" for c in report["checks"] if not c["ok"]]
+            from swarmml import cluster as clusters
+            task = bar.add_task("node-loss drill", total=None, status="")
+            report["drill"] = drills.node_loss(
+                client, name, gw["Spec"]["Name"], infer_url, infer_body([ONE_ROW]), cluster,
+                rebalance=lambda c, n: ops.rebalance(c, n, show=False),
+                stop_node=clusters.stop_node, start_node=clusters.start_node, rate=drill_rate,
+                max_recovery_s=max_recovery_s, max_failed_pct=max_failed_pct,
+                on_phase=lambda s: bar.update(task, status=s))
+            bar.update(task, total=1, completed=1, status="done")
+            report["problems"] += report["drill"]["problems"]
+    report["problems"] = [f"{c['name']}: {c['detail']}" for c in report["checks"] if not c["ok"]] + report["problems"]
     report["ok"] = not report["problems"]
     return report
 
 
 class _Quiet:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
     def add_task(self, *a, **k):
         return 0
 
@@ -79,156 +114,131 @@ class _Quiet:
         pass
 
 
-def _running(client, name):
+def _preflight(infer_url, model, name):
+    """One request before anything changes: the gateway answers and serves the model."""
+    r = run_load(infer_url, infer_body([ONE_ROW]), connections=1, max_requests=1, duration=15, timeout=10)
+    rec = r.records[0]
+    if rec.status == 404:
+        raise UsageError(f"--model: {name} does not serve a model named {model!r} (404 from {infer_url})")
+    if rec.error:
+        raise SwarmmlError(f"the gateway does not answer inference requests at {infer_url}: {rec.error}")
+
+
+def _running_containers(client, name):
+    svc = engine.service(client, name)
+    return sorted(t["Status"]["ContainerStatus"]["ContainerID"]
+                  for t in engine.tasks(client, [svc["ID"]], desired_running=True)
+                  if t["Status"]["State"] == "running" and (t["Status"].get("ContainerStatus") or {}).get("ContainerID"))
+
+
+def health_checks(client, name, infer_url, step=lambda s: None):
     svc = engine.service(client, name)
     tasks = engine.tasks(client, [svc["ID"]], desired_running=True)
-    return svc, tasks, engine.nodes(client)
-
-
-def health_checks(client, name, infer_url):
-    svc, tasks, nodes = _running(client, name)
-    place = placement.placement(svc, tasks, nodes)
-    eligible = sorted(n["Description"]["Hostname"] for n in nodes
-                      if n["Status"]["State"] == "ready" and n["Spec"].get("Availability") == "active")
-    pl = svc["Spec"]["TaskTemplate"].get("Placement", {})
-    result = [checks.placement_check(place, eligible, pl.get("Constraints") or (), pl.get("MaxReplicas"))]
-    containers = [t["Status"]["ContainerStatus"]["ContainerID"] for t in tasks
-                  if t["Status"]["State"] == "running" and t["Status"].get("ContainerStatus", {}).get("ContainerID")]
-    # Enough golden requests that leastconn reaches every replica several times.
-    n = max(50, 20 * len(containers))
-    load = run_load(infer_url, infer_body(GOLDEN_ROWS),
-                    connections=max(4, len(containers)), duration=30, max_requests=n, keep_bodies=True)
+    nodes = engine.nodes(client)
+    template = svc["Spec"]["TaskTemplate"]
+    result = [checks.placement_check(placement.placement(svc, tasks, nodes), nodes,
+                                     template.get("Placement"), (template.get("Resources") or {}).get("Reservations"))]
+    step("every replica answers")
+    containers = _running_containers(client, name)
+    # Enough golden requests that the gateway's balancing reaches every replica several times.
+    load = run_load(infer_url, infer_body(GOLDEN_ROWS), connections=max(4, len(containers)), duration=30,
+                    max_requests=max(50, 20 * len(containers)), keep_bodies=True)
     result.append(checks.answer_check(load.replicas.keys(), containers))
+    step("golden predictions")
     result.append(checks.golden_check(load.bodies, len(containers)))
     return result
 
 
-def _fast_update(client, name, mutate):
-    """Apply a spec change to all tasks at once (verify's own setup), then wait."""
+def _set_replicas(spec, n):
+    spec["Mode"] = {"Replicated": {"Replicas": n}}
+    return spec
+
+
+def _fast_update(client, name, mutate, timeout=300):
+    """Apply verify's own spec change to every task at once, then wait until it runs."""
     svc = engine.service(client, name)
     spec = mutate(copy.deepcopy(svc["Spec"]))
-    spec.setdefault("UpdateConfig", {}).update({"Parallelism": 0, "Monitor": 1_000_000_000, "Delay": 0})
+    spec.setdefault("UpdateConfig", {}).update({"Parallelism": 0, "Delay": 0, "Monitor": 1_000_000_000})
     engine.update_service(client, svc["ID"], svc["Version"]["Index"], spec)
-    conv = converge.wait(client, [name], timeout=240, show=False)
+    conv = converge.wait(client, [name], timeout=timeout, show=False)
     if not conv.ok:
         raise SwarmmlError("; ".join(conv.problems))
 
 
 def restore(client, name, original):
-    """Back to the spec verify found, then its own update settings (which restart nothing)."""
-    _fast_update(client, name, lambda spec: {**copy.deepcopy(original),
-                                               "TaskTemplate": {**copy.deepcopy(original["TaskTemplate"]),
-                                                                "ForceUpdate": spec["TaskTemplate"].get("ForceUpdate", 0)}})
+    """The spec verify found: first with every task replaced at once, then the original update settings.
+
+    The second update changes only UpdateConfig, which restarts nothing.
+    """
+    def back(spec):
+        out = copy.deepcopy(original)
+        # ForceUpdate only ever grows; going back to an older value would be refused.
+        out["TaskTemplate"]["ForceUpdate"] = spec["TaskTemplate"].get("ForceUpdate", 0)
+        return out
+    _fast_update(client, name, back)
     svc = engine.service(client, name)
-    final = copy.deepcopy(original)
-    final["TaskTemplate"]["ForceUpdate"] = svc["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
-    engine.update_service(client, svc["ID"], svc["Version"]["Index"], final)
+    engine.update_service(client, svc["ID"], svc["Version"]["Index"], back(svc["Spec"]))
 
 
-def _running_containers(client, name):
-    svc = engine.service(client, name)
-    return {t["Status"]["ContainerStatus"]["ContainerID"][:12]
-            for t in engine.tasks(client, [svc["ID"]], desired_running=True)
-            if t["Status"]["State"] == "running" and t["Status"].get("ContainerStatus", {}).get("ContainerID")}
-
-
-def _wait_exact_replicas(client, name, infer_url, body, timeout=60):
+def _wait_exact_replicas(client, name, infer_url, body, timeout=90):
     """Until the gateway's answers come from exactly the running replicas.
 
-    After a scale or an update the gateway needs a moment to find new replicas,
-    and replaced ones may still answer while they drain: either would skew a step.
+    After a scale the gateway needs a moment to find new replicas (DNS every
+    second, then a health check), and removed ones may still answer while they
+    drain: either would skew a step.
     """
     deadline = time.monotonic() + timeout
     seen = expected = set()
     while time.monotonic() < deadline:
-        expected = _running_containers(client, name)
+        expected = {c[:12] for c in _running_containers(client, name)}
         r = run_load(infer_url, body, connections=max(2, 2 * len(expected)), duration=1.0)
         seen = set(r.replicas)
         if seen == expected and r.errors == 0:
-            return seen
-    raise SwarmmlError(f"the gateway did not settle on the {len(expected)} running replicas within {timeout} s "
-                       f"(answers came from {len(seen)}: {sorted(seen - expected)} are not running)")
+            return expected
+    raise SwarmmlError(f"the gateway did not settle on the {len(expected)} running replicas of {name} within "
+                       f"{timeout} s (answers came from {len(seen)}; missing: {sorted(expected - seen)}, "
+                       f"not running: {sorted(seen - expected)})")
 
 
-def scaling_curve(client, name, infer_url, steps, cpus, duration, connections, rate, batching, bar):
+def scaling_curve(client, name, gateway, infer_url, steps, cpus, duration, connections, rate, batching, thresholds,
+                  gateway_limit, bar):
     def setup(spec):
         cs = spec["TaskTemplate"]["ContainerSpec"]
-        env = [e for e in cs.get("Env", []) if not e.startswith("SWARMML_BATCHING=")]
-        cs["Env"] = sorted(env + [f"SWARMML_BATCHING={batching}"])
-        spec["TaskTemplate"].setdefault("Resources", {}).setdefault("Limits", {})["NanoCPUs"] = int(cpus * 1e9)
-        return specs.with_replicas(spec, steps[0])
+        cs["Env"] = sorted([e for e in cs.get("Env") or [] if not e.startswith(BATCHING_ENV + "=")] +
+                           [f"{BATCHING_ENV}={batching}"])
+        resources = spec["TaskTemplate"].setdefault("Resources", {})
+        resources.setdefault("Limits", {})["NanoCPUs"] = int(round(cpus * 1e9))
+        # A reservation above the new limit would be refused; one below it stays.
+        if (resources.get("Reservations") or {}).get("NanoCPUs", 0) > cpus * 1e9:
+            resources["Reservations"]["NanoCPUs"] = int(round(cpus * 1e9))
+        return _set_replicas(spec, steps[0])
 
-    task = bar.add_task("scaling curve", total=len(steps), status="setting CPU limits")
+    task = bar.add_task("scaling curve", total=len(steps), status=f"{cpus} CPU per replica, batching {batching}")
     _fast_update(client, name, setup)
     body = infer_body([ONE_ROW])
     results = []
     for i, n in enumerate(steps):
         bar.update(task, status=f"{n} replicas: scaling")
-        ops.scale(client, {name: n}, show=False, timeout=240)
+        scaled = ops.scale(client, {name: n}, show=False, timeout=300)
+        if not scaled.ok:
+            raise SwarmmlError(f"scaling {name} to {n} failed: " + "; ".join(scaled.problems))
         _wait_exact_replicas(client, name, infer_url, body)
-        bar.update(task, status=f"{n} replicas: load for {duration:.0f} s")
-        # Enough connections that no replica ever waits for work (a queue of 8 each).
-        conns = connections or 8 * n
-        # Warm-up so that connection set-up and first-request costs stay out of the numbers.
-        run_load(infer_url, body, connections=conns, duration=1.0)
-        load = run_load(infer_url, body, connections=conns, duration=duration, rate=rate)
+        conns = connections or 8 * n  # a queue of 8 per replica: none ever waits for work
+        offered = rate * n if rate else None
+        bar.update(task, status=f"{n} replicas: warming up")
+        run_load(infer_url, body, connections=conns, duration=WARMUP_S)
+        bar.update(task, status=f"{n} replicas: {duration:g} s of load, {conns} connections")
+        groups = {"replicas": _running_containers(client, name), "gateway": _running_containers(client, gateway)}
+        before = verify_io.cpu_snapshot(groups)
+        load = run_load(infer_url, body, connections=conns, duration=duration, rate=offered)
+        cpu = usage.rates(before, verify_io.cpu_snapshot(groups))
         s = load.summary()
+        kind, why = usage.bottleneck(cpu, cpus, gateway_limit)
         results.append({"replicas": n, "requests": s["requests"], "requests_per_s": s["requests_per_s"],
                         "p50_ms": s["p50_ms"], "p95_ms": s["p95_ms"], "p99_ms": s["p99_ms"], "errors": s["errors"],
-                        "replicas_answering": len(load.replicas), "connections": conns})
+                        "error_kinds": s["error_kinds"], "replicas_answering": len(load.replicas),
+                        "connections": conns, "offered_per_s": offered,
+                        "threshold": curve.threshold_for(n, thresholds) if n != min(steps) else None,
+                        "cpu": cpu, "bottleneck": kind, "bottleneck_detail": why})
         bar.update(task, completed=i + 1, status=f"{n} replicas: {s['requests_per_s']:.0f} req/s")
     return curve.efficiencies(results)
-
-
-def node_loss_drill(client, name, gateway, ns, infer_url, cluster, bar):
-    from swarmml import cluster as clusters
-    from swarmml.engine import resolve_target
-    cluster = cluster or resolve_target().cluster
-    if not cluster:
-        raise UsageError("--drill node-loss stops a node container: it needs a local swarmml cluster (--cluster)")
-    task = bar.add_task("node-loss drill", total=4, status="choosing a node")
-    svc, tasks, nodes = _running(client, name)
-    gw = services.find(client, gateway, ns)
-    gw_nodes = {t["NodeID"] for t in engine.tasks(client, [gw["ID"]], desired_running=True)}
-    host = placement.hostnames(nodes)
-    by_node = {}
-    for t in tasks:
-        if t["Status"]["State"] == "running":
-            by_node[t["NodeID"]] = by_node.get(t["NodeID"], 0) + 1
-    candidates = [nid for nid in by_node if nid not in gw_nodes
-                  and next(n for n in nodes if n["ID"] == nid)["Spec"]["Role"] == "worker"]
-    if not candidates:
-        raise SwarmmlError("no worker node runs replicas without also running the gateway; nothing to drill")
-    victim = max(candidates, key=lambda nid: by_node[nid])
-    want = placement.desired_replicas(svc["Spec"])
-    problems = []
-    with Background(infer_url, infer_body([ONE_ROW]), connections=8, rate=100) as load:
-        time.sleep(2)
-        bar.update(task, completed=1, status=f"stopping {host[victim]}")
-        t0 = time.monotonic()
-        clusters.stop_node(cluster, host[victim])
-        recovered = None
-        while time.monotonic() - t0 < 90:
-            s, ts, _ = _running(client, name)
-            ok = [t for t in ts if t["Status"]["State"] == "running" and t["NodeID"] != victim]
-            if len(ok) >= want:
-                recovered = time.monotonic() - t0
-                break
-            time.sleep(0.5)
-        bar.update(task, completed=2, status=f"recovered in {recovered} s; starting {host[victim]}")
-        time.sleep(3)
-    result = load.result
-    clusters.start_node(cluster, host[victim])
-    bar.update(task, completed=3, status="rebalancing")
-    reb = ops.rebalance(client, name, show=False)
-    bar.update(task, completed=4, status="done")
-    if recovered is None:
-        problems.append(f"desired replicas were not running again within 90 s of stopping {host[victim]}")
-    failed_pct = 100.0 * result.errors / max(result.requests, 1)
-    moved = [c for c in reb.changes if c[1] == "imbalance"]
-    return {"node": host[victim], "requests": result.requests, "failed": result.errors,
-            "failed_pct": round(failed_pct, 4), "recovery_s": None if recovered is None else round(recovered, 1),
-            "error_kinds": dict(result.error_kinds),
-            "rebalance": "; ".join(f"{s} imbalance {n} {old}" for s, _, old, n in moved) +
-                         (f", placement after: {reb.placements[0].per_node}" if reb.placements else ""),
-            "problems": problems}
