@@ -10,7 +10,7 @@ from swarmml import converge, history, imageref
 from swarmml.console import note
 from swarmml.engine import swarm as engine
 from swarmml.engine import target_client
-from swarmml.errors import SwarmmlError, UsageError
+from swarmml.errors import NotFound, SwarmmlError, UsageError
 from swarmml.stack import convert, load
 from swarmml.stack.convert import IMAGE_LABEL
 from swarmml.stack.plan import plan as make_plan
@@ -177,7 +177,7 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
     if not detach and touched:
         result.convergence = converge.wait(client, touched, timeout=timeout, since=since, show=show_progress,
                                            give_up_after=GIVE_UP_AFTER)
-    _cleanup(client, the_plan, current)
+    _cleanup(client, the_plan, current, detach)
     return result
 
 
@@ -220,15 +220,38 @@ def _fill_ids(client, desired):
             r["ConfigID"] = cids[r["ConfigName"]]
 
 
-def _cleanup(client, the_plan, current):
+def _cleanup(client, the_plan, current, detach=False):
     """Old content-hashed secrets/configs and pruned networks; in-use ones stay for the next deploy."""
-    for kind, remove in (("secret", engine.remove_secret), ("config", engine.remove_config),
-                         ("network", engine.remove_network)):
+    for kind, remove in (("secret", engine.remove_secret), ("config", engine.remove_config)):
         for a in the_plan.of("remove", kind):
             try:
                 remove(client, current[kind + "s"][a.name]["ID"])
             except SwarmmlError as exc:
                 note(f"kept {kind} {a.name}: {exc}")
+    networks = {a.name: current["networks"][a.name] for a in the_plan.of("remove", "network")}
+    # Tasks of services pruned (or moved off the network) a moment ago may still hold it: give them
+    # time to stop, unless the user asked not to wait.
+    for name in _remove_networks(client, networks, 0 if detach else 20):
+        note(f"kept network {name}: still in use")
+
+
+def _remove_networks(client, networks, timeout):
+    """Remove networks ({name: {"ID"}}), retrying while they are in use until timeout; returns those left."""
+    deadline = time.monotonic() + timeout
+    pending = dict(networks)
+    while pending:
+        for name, net in list(pending.items()):
+            try:
+                engine.remove_network(client, net["ID"])
+                pending.pop(name)
+            except NotFound:
+                pending.pop(name)
+            except SwarmmlError:
+                pass  # in use: tasks are still shutting down
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    return pending
 
 
 def _undo(client, created):
@@ -246,7 +269,6 @@ def remove_stack(client, namespace, timeout=60):
     """Like `docker stack rm`, but waits until the stack's networks are gone."""
     current = engine.stack_objects(client, namespace)
     if not any(current.values()):
-        from swarmml.errors import NotFound
         raise NotFound(f"no stack named {namespace!r}")
     for s in current["services"].values():
         engine.remove_service(client, s["ID"])
@@ -255,17 +277,7 @@ def remove_stack(client, namespace, timeout=60):
             remove(client, obj["ID"])
     history.forget(client, namespace)
     deadline = time.monotonic() + timeout
-    pending = dict(current["networks"])
-    while pending and time.monotonic() < deadline:
-        for name, net in list(pending.items()):
-            try:
-                engine.remove_network(client, net["ID"])
-                pending.pop(name)
-            except SwarmmlError as exc:
-                if "not found" in str(exc).lower() or "No such network" in str(exc):
-                    pending.pop(name)
-        if pending:
-            time.sleep(0.5)
+    pending = _remove_networks(client, current["networks"], timeout)
     # Removal is asynchronous on the managers: wait until the networks are no longer listed either,
     # so that a deploy right after `rm` does not find a network that is about to vanish.
     while not pending and time.monotonic() < deadline and engine.stack_objects(client, namespace)["networks"]:

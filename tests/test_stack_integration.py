@@ -236,6 +236,51 @@ def _wait_gone(client, stack, timeout=30):
         time.sleep(0.5)
 
 
+def test_new_config_content_rolls_the_service_and_prune_drops_its_network(cluster, pushed_images, tmp_path):
+    """Swarm can't change a config's data: with content-hashed names a change is a new config and a
+    rolling update (docker/cli fails here), and the old config goes once unused."""
+    (tmp_path / "app.cfg").write_text("answer = 41\n")
+    stack_file = tmp_path / "cfg.yml"
+    body = textwrap.dedent(f"""
+        version: "3.8"
+        services:
+          app:
+            image: {pushed_images["predictor"]}
+            configs: [{{source: app_cfg, target: /etc/app.cfg}}]
+            networks: [NETS]
+            deploy: {{replicas: 1}}
+        networks:
+          back: {{driver: overlay}}
+          side: {{driver: overlay}}
+        configs:
+          app_cfg: {{file: ./app.cfg}}
+    """)
+    stack_file.write_text(body.replace("NETS", "back, side"))
+    name = "it-cfg"
+    try:
+        first = deploy.deploy([str(stack_file)], name=name, client=cluster.client, show_progress=False,
+                              timeout=180)
+        assert first.convergence.ok, first.convergence.problems
+        (old_cfg,) = engine.stack_objects(cluster.client, name)["configs"]
+        (tmp_path / "app.cfg").write_text("answer = 42\n")
+        stack_file.write_text(body.replace("NETS", "back"))
+        second = deploy.deploy([str(stack_file)], name=name, client=cluster.client, prune=True,
+                               show_progress=False, timeout=180)
+        assert second.convergence.ok, second.convergence.problems
+        actions = {(a.kind, a.action) for a in second.plan.actions if a.action != "unchanged"}
+        assert actions == {("config", "create"), ("config", "remove"), ("service", "update"), ("network", "remove")}
+        have = engine.stack_objects(cluster.client, name)
+        (new_cfg,) = have["configs"]
+        assert new_cfg != old_cfg and new_cfg.startswith(f"{name}_app_cfg-")
+        assert sorted(have["networks"]) == [f"{name}_back"]
+        svc = engine.service(cluster.client, f"{name}_app")
+        assert [c["ConfigName"] for c in svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Configs"]] == [new_cfg]
+        running = [t for t in engine.tasks(cluster.client, [svc["ID"]]) if t["Status"]["State"] == "running"]
+        assert [c["ConfigName"] for t in running for c in t["Spec"]["ContainerSpec"]["Configs"]] == [new_cfg]
+    finally:
+        deploy.remove_stack(cluster.client, name)
+
+
 def test_resolve_image_modes_on_the_engine(cluster, pushed_images, tmp_path):
     """--resolve-image as docker stack deploy: never sends the tag, always pins, changed keeps the pin."""
     repo = pushed_images["predictor"].rsplit(":", 1)[0]  # registry:5000/swarmml/predictor
