@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from stack_helpers import BODY, ROOT, STACK_FILE, environ, swarmml, wait_answering
-from swarmml import deploy, services
+from swarmml import deploy
 from swarmml.engine import swarm as engine
 from swarmml.stack.plan import diff
 

@@ -114,9 +114,6 @@ def config_ids(client, names):
     return {c["Spec"]["Name"]: c["ID"] for c in client.api.configs() if c["Spec"]["Name"] in names}
 
 
-def image_digest(client, image):
-    """The registry digest of image:tag, resolved by the manager (as docker service create does)."""
-    return distribution(client, image)[0]
 
 
 def distribution(client, image):
@@ -210,16 +207,3 @@ def remove_secret(client, secret_id):
 
 def remove_config(client, config_id):
     _call(f"removing config {config_id}", client.api.remove_config, config_id)
-
-
-def configs_labelled(client, label):
-    """[(config id, labels)] for configs carrying label (KEY or KEY=VALUE)."""
-    return [(c["ID"], c["Spec"].get("Labels") or {}) for c in client.api.configs(filters={"label": label})]
-
-
-def create_raw_config(client, name, data, labels):
-    return _call(f"creating config {name}", client.api.create_config, name, data, labels=labels)["ID"]
-
-
-def config_data(client, config_id):
-    return base64.b64decode(_call(f"config {config_id}", client.api.inspect_config, config_id)["Spec"]["Data"])
