@@ -1,5 +1,6 @@
 """swarmml verify on the real 3-node cluster: checks, a short curve, the node-loss drill, the report files."""
 import json
+import struct
 
 import pytest
 
@@ -9,6 +10,7 @@ from swarmml.engine import swarm as engine
 
 pytestmark = pytest.mark.integration
 STACK, PORT = "it-verify", 8093
+STEP_KEYS = ("replicas", "requests_per_s", "p50_ms", "p95_ms", "p99_ms", "errors", "efficiency")
 
 
 @pytest.fixture(scope="module")
@@ -20,40 +22,85 @@ def stack(cluster, pushed_images):
     deploy.remove_stack(cluster.client, STACK)
 
 
+def _spec(cluster):
+    return engine.service(cluster.client, f"{STACK}_predictor")["Spec"]
+
+
 def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
-    before = engine.service(cluster.client, f"{STACK}_predictor")["Spec"]
+    before = _spec(cluster)
     out = tmp_path / "report"
-    # Efficiency targets are a benchmark (scripts/bench_verify.sh); here the report's content is what is tested.
+    # Efficiency and recovery targets belong to the benchmark (scripts/bench_verify.py); what is tested
+    # here is that verify measures, restores and reports.
     done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "1,2,3", "--duration", "4",
-                   "--min-efficiency", "0", "--drill", "node-loss", "--report", str(out), "-o", "json",
-                   env=cluster.env)
+                   "--min-efficiency", "0", "--drill", "node-loss", "--max-recovery", "180", "--max-failed", "5",
+                   "--report", str(out), "-o", "json", env=cluster.env)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     assert report["ok"] and report["problems"] == []
-    assert {c["name"]: c["ok"] for c in report["checks"]} == {
+    checks = {c["name"]: c for c in report["checks"]}
+    assert {n: c["ok"] for n, c in checks.items()} == {
         "placement": True, "every_replica_answers": True, "golden_predictions": True}
+    assert checks["every_replica_answers"]["data"]["seen"] == 3 and checks["golden_predictions"]["data"]["replicas"] == 3
+    assert sorted(checks["placement"]["data"]["per_node"].values()) == [1, 1, 1]
+
     assert [s["replicas"] for s in report["steps"]] == [1, 2, 3]
     for step in report["steps"]:
-        for key in ("replicas", "requests_per_s", "p50_ms", "p95_ms", "p99_ms", "errors", "efficiency"):
-            assert step[key] is not None, key
-        assert step["errors"] == 0 and step["requests_per_s"] > 0
-        assert step["replicas_answering"] == step["replicas"]
+        assert all(step[k] is not None for k in STEP_KEYS), step
+        assert step["errors"] == 0 and step["requests_per_s"] > 0 and step["replicas_answering"] == step["replicas"]
+        assert step["p50_ms"] <= step["p95_ms"] <= step["p99_ms"]
+        # the replicas' cgroups are on this machine: their CPU is measured and capped by the curve's limit
+        per = step["cpu"]["replicas"]["per_container"]
+        assert len(per) == step["replicas"] and all(0 < c <= 0.25 * 1.1 for c in per), per
+        assert step["bottleneck"] in ("replicas", "machine", "gateway", "load generator", "offered load")
     assert report["steps"][0]["efficiency"] == 1.0
+    first, last = report["steps"][0], report["steps"][-1]
+    assert last["efficiency"] == round(last["requests_per_s"] / (3 * first["requests_per_s"]), 3)
+    assert report["settings"]["batching"] == "off" and report["settings"]["cpus"] == 0.25
+
     drill = report["drill"]
-    assert drill["recovery_s"] is not None and drill["requests"] > 0
-    print(f"curve: {[(s['replicas'], s['requests_per_s'], s['efficiency']) for s in report['steps']]}; drill: {drill}")
+    assert drill["ok"] and drill["recovery_s"] is not None and drill["marked_down_s"] is not None
+    assert drill["requests"] > 0 and drill["node"] in cluster.node_names()
+    assert drill["replicas_on_node"] >= 1 and drill["desired"] == 3
+    assert sorted(drill["rebalance"]["after"].values()) == [1, 1, 1]
+    print(f"curve: {[(s['replicas'], s['requests_per_s'], s['efficiency'], s['bottleneck']) for s in report['steps']]}; "
+          f"drill: recovered {drill['recovery_s']} s, {drill['failed']}/{drill['requests']} failed")
+
     assert sorted(p.name for p in out.iterdir()) == ["report.json", "report.md", "scaling.png"]
-    assert (out / "scaling.png").read_bytes()[:4] == b"\x89PNG"
-    assert "## Scaling curve" in (out / "report.md").read_text()
-    # verify restores what it changed for the curve
-    after = engine.service(cluster.client, f"{STACK}_predictor")["Spec"]
-    assert after["Mode"] == before["Mode"]
-    assert after["TaskTemplate"]["Resources"] == before["TaskTemplate"]["Resources"]
-    assert after["TaskTemplate"]["ContainerSpec"]["Env"] == before["TaskTemplate"]["ContainerSpec"]["Env"]
-    assert after["UpdateConfig"] == before["UpdateConfig"]
+    assert json.loads((out / "report.json").read_text())["steps"] == report["steps"]
+    png = (out / "scaling.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", png[16:24])
+    assert width >= 600 and height >= 400
+    md = (out / "report.md").read_text()
+    assert "## Scaling curve" in md and "## Node-loss drill" in md and "**PASS**" in md
+
+    # verify puts back what it changed for the curve, and the drill's node is back
+    after = _spec(cluster)
+    for key in ("Mode", "UpdateConfig"):
+        assert after[key] == before[key], key
+    for key in ("Resources", "ContainerSpec"):
+        assert after["TaskTemplate"][key] == before["TaskTemplate"][key], key
+    assert all(n["Status"]["State"] == "ready" for n in cluster.client.api.nodes())
 
 
-def test_verify_bad_input_is_one_line(cluster, stack):
-    for args in (["verify", "nosuch", "--stack", STACK], ["verify", "predictor", "--stack", STACK, "--steps", "1,x"]):
+def test_verify_exits_non_zero_when_a_threshold_fails(cluster, stack, tmp_path):
+    done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "1,2", "--duration", "2",
+                   "--min-efficiency", "2=1.9", "--report", str(tmp_path), "-o", "json", env=cluster.env)
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    assert not report["ok"] and report["problems"][0].startswith("E(2) = ")
+    assert done.stderr.strip().splitlines()[-1].startswith("swarmml: error: verify failed: E(2) = ")
+    assert "**FAIL**" in (tmp_path / "report.md").read_text()
+    assert _spec(cluster)["Mode"] == {"Replicated": {"Replicas": 3}}
+
+
+def test_verify_bad_input_is_one_line_and_changes_nothing(cluster, stack):
+    before = _spec(cluster)
+    for args in (["verify", "nosuch", "--stack", STACK], ["verify", "predictor", "--stack", STACK, "--steps", "1,x"],
+                 ["verify", "predictor", "--stack", STACK, "--model", "no-such-model"],
+                 ["verify", "predictor", "--stack", STACK, "--min-efficiency", "2=x"],
+                 ["verify", "predictor", "--stack", STACK, "--gateway", "nosuch"]):
         done = swarmml(*args, env=cluster.env)
-        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+        assert done.returncode == 2, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert _spec(cluster) == before

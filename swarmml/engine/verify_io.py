@@ -78,3 +78,13 @@ def cpu_snapshot(groups):
         "cores": os.cpu_count(),
         "thread_cpu": _thread_cpu(),
     }
+
+
+def swarm_spec(client):
+    """The swarm's own settings (dispatcher heartbeat, ...), or None where this engine can't tell."""
+    import docker.errors
+    try:
+        client.swarm.reload()
+        return client.swarm.attrs.get("Spec")
+    except docker.errors.APIError:
+        return None

@@ -9,10 +9,11 @@ from collections import Counter
 
 from swarmml import placement as placements
 from swarmml.engine import swarm as engine
+from swarmml.engine import verify_io
 from swarmml.errors import SwarmmlError, UsageError
 from swarmml.loadgen import Background
 
-POLL_S = 0.25
+POLL_S = 0.5
 RECOVERY_TIMEOUT_S = 120
 
 
@@ -61,12 +62,13 @@ def _running_elsewhere(client, service_id, victim):
                if t["Status"]["State"] == "running" and t["NodeID"] != victim)
 
 
-def node_loss(client, name, gateway_name, infer_url, body, cluster, rebalance, stop_node, start_node,
+def node_loss(client, name, gateway_name, infer_url, body, cluster, rebalance, stop_node, start_node, node_running,
               rate=100.0, connections=16, max_recovery_s=30.0, max_failed_pct=0.1, on_phase=None):
     """Run the drill on service `name` and return its result as plain data.
 
-    rebalance(client, name), stop_node(cluster, hostname), start_node(cluster, hostname): the
-    operations used (swarmml.ops and swarmml.cluster); on_phase(text): progress.
+    rebalance(client, name), stop_node(cluster, hostname), start_node(cluster, hostname),
+    node_running(cluster, hostname): the operations used (swarmml.ops and swarmml.cluster);
+    on_phase(text): progress.
     """
     if not cluster:
         raise UsageError("--drill node-loss stops a node's container: it needs a local swarmml cluster "
@@ -80,7 +82,7 @@ def node_loss(client, name, gateway_name, infer_url, body, cluster, rebalance, s
     gw_nodes = {t["NodeID"] for t in engine.tasks(client, [gw["ID"]], desired_running=True)}
     victim, host, lost = choose_victim(tasks, nodes, gw_nodes)
     problems = []
-    recovered = returned = None
+    recovered = returned = marked_down = None
     stopped = False
     with Background(infer_url, body, connections=connections, rate=rate) as load:
         try:
@@ -90,6 +92,13 @@ def node_loss(client, name, gateway_name, infer_url, body, cluster, rebalance, s
             stop_node(cluster, host)
             stopped = True
             while load.elapsed() - t_stop < RECOVERY_TIMEOUT_S:
+                if node_running(cluster, host):
+                    # On a shared cluster something else (another `cluster up`) may start the node again.
+                    problems.append(f"node-loss drill: {host} was started again by something else "
+                                    f"{load.elapsed() - t_stop:.1f} s after the stop; the drill measured nothing")
+                    break
+                if marked_down is None and _node_state(client, victim) == "down":
+                    marked_down = load.elapsed() - t_stop
                 if _running_elsewhere(client, svc["ID"], victim) >= want:
                     recovered = load.elapsed() - t_stop
                     break
@@ -112,7 +121,7 @@ def node_loss(client, name, gateway_name, infer_url, body, cluster, rebalance, s
                 start_node(cluster, host)
     result = summarize(load.result.records, t_stop, None if recovered is None else t_stop + recovered, t_return, t_end)
     after = _per_node(client, name)
-    if recovered is None:
+    if recovered is None and not problems:
         problems.append(f"node-loss drill: the {want} replicas did not run again within {RECOVERY_TIMEOUT_S} s")
     elif recovered > max_recovery_s:
         problems.append(f"node-loss drill: replicas ran again after {recovered:.1f} s > {max_recovery_s} s")
@@ -123,10 +132,22 @@ def node_loss(client, name, gateway_name, infer_url, body, cluster, rebalance, s
         problems += [f"node-loss drill: rebalance: {p}" for p in moved.problems]
     return {"node": host, "replicas_on_node": lost, "desired": want, "rate": rate, "connections": connections,
             "recovery_s": None if recovered is None else round(recovered, 1),
+            "marked_down_s": None if marked_down is None else round(marked_down, 1),
+            "heartbeat_s": _heartbeat_s(client),
             "node_back_after_s": None if returned is None else round(returned, 1),
             **result, "rebalance": {"before": before, "after": after, "ok": moved.ok},
             "limits": {"max_recovery_s": max_recovery_s, "max_failed_pct": max_failed_pct},
             "ok": not problems, "problems": problems}
+
+
+def _heartbeat_s(client):
+    """How often nodes report to the managers: Swarm marks a silent node down after a few periods."""
+    period = ((verify_io.swarm_spec(client) or {}).get("Dispatcher") or {}).get("HeartbeatPeriod")
+    return period / 1e9 if period else None
+
+
+def _node_state(client, node_id):
+    return next((n["Status"]["State"] for n in engine.nodes(client) if n["ID"] == node_id), None)
 
 
 def _per_node(client, name):

@@ -19,9 +19,10 @@ def markdown(report):
     st = report["settings"]
     lines = [f"# swarmml verify: {report['service']}", "",
              f"Result: **{'PASS' if report['ok'] else 'FAIL'}**. {report['cluster']['nodes']} nodes on a "
-             f"{report['cluster']['machine_cores']}-core machine; {st['cpus']} CPU per replica; model {st['model']}, "
-             f"micro-batching {st['batching']}; {st['loop']} load, {st['connections']} connections, "
-             f"{st['duration_s']:g} s per step, through {report['gateway']}.", "",
+             f"{report['cluster']['machine_cores']}-core machine, through {report['gateway']}." +
+             (f" Curve: {st['cpus']} CPU per replica; model {st['model']}, micro-batching {st['batching']}; "
+              f"{st['loop']} load, {st['connections']} connections, {st['duration_s']:g} s per step."
+              if report.get("steps") else ""), "",
              "## Checks", "", "| check | ok | detail |", "| --- | --- | --- |"]
     for c in report["checks"]:
         lines.append(f"| {c['name']} | {'yes' if c['ok'] else 'NO'} | {c['detail']} |")
@@ -43,7 +44,8 @@ def markdown(report):
                   f"Stopped {d['node']} ({d['replicas_on_node']} of {d['desired']} replicas) under "
                   f"{d['rate']:g} requests/s (open loop): **{d['failed']} of {d['requests']} requests failed** "
                   f"({d['failed_pct']:.3f}%, limit {d['limits']['max_failed_pct']}%); the {d['desired']} replicas ran "
-                  f"again on the other nodes after **{_f(d['recovery_s'])} s** (limit {d['limits']['max_recovery_s']:g} s). "
+                  f"again on the other nodes after **{_f(d['recovery_s'])} s** (limit {d['limits']['max_recovery_s']:g} s; "
+                  f"Swarm marked the node down after {_f(d.get('marked_down_s'))} s, heartbeat {_f(d.get('heartbeat_s'), '{:g}')} s). "
                   f"Node back after {_f(d['node_back_after_s'])} s; rebalance: "
                   f"{_counts(d['rebalance']['before'])} -> {_counts(d['rebalance']['after'])}.", "",
                   "| phase | from (s after the stop) | requests | failed |", "| --- | ---: | ---: | ---: |"]

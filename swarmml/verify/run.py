@@ -96,7 +96,8 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
             report["drill"] = drills.node_loss(
                 client, name, gw["Spec"]["Name"], infer_url, infer_body([ONE_ROW]), cluster,
                 rebalance=lambda c, n: ops.rebalance(c, n, show=False),
-                stop_node=clusters.stop_node, start_node=clusters.start_node, rate=drill_rate,
+                stop_node=clusters.stop_node, start_node=clusters.start_node, node_running=_node_running,
+                rate=drill_rate,
                 max_recovery_s=max_recovery_s, max_failed_pct=max_failed_pct,
                 on_phase=lambda s: bar.update(task, status=s))
             bar.update(task, total=1, completed=1, status="done")
@@ -104,6 +105,11 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
     report["problems"] = [f"{c['name']}: {c['detail']}" for c in report["checks"] if not c["ok"]] + report["problems"]
     report["ok"] = not report["problems"]
     return report
+
+
+def _node_running(cluster, hostname):
+    from swarmml import cluster as clusters
+    return any(r["node"] == hostname and r["container"] == "running" for r in clusters.status(cluster)["nodes"])
 
 
 class _Quiet:
