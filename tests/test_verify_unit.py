@@ -35,6 +35,11 @@ def test_efficiency_and_curve_check():
     ok, problems = curve.curve_check(steps[:2], curve.parse_thresholds("2=0.96"))
     assert problems == ["E(2) = 0.95 < 0.96"]
     assert curve.curve_check(steps[:2], curve.parse_thresholds("0.9")) == (True, [])
+    # starved replicas: E falls, but requests per CPU-second they got hold (the machine, not the service)
+    starved = curve.efficiencies([{"replicas": 1, "requests_per_s": 60.0, "cpu": {"replicas": {"cores": 0.25}}},
+                                  {"replicas": 6, "requests_per_s": 288.0, "cpu": {"replicas": {"cores": 1.26}}}])
+    assert [(s["efficiency"], s["cpu_efficiency"]) for s in starved] == [(1.0, 1.0), (0.8, 0.952)]
+    assert steps[0]["cpu_efficiency"] is None
     # a curve not starting at 1 compares per replica with its smallest step
     assert [s["efficiency"] for s in curve.efficiencies([{"replicas": 2, "requests_per_s": 100.0},
                                                          {"replicas": 4, "requests_per_s": 180.0}])] == [1.0, 0.9]
@@ -151,7 +156,7 @@ def test_report_files(tmp_path):
     for key in ("replicas", "requests_per_s", "p50_ms", "p99_ms", "errors", "efficiency"):
         assert key in data["steps"][0]
     md = (tmp_path / "out" / "report.md").read_text()
-    assert "PASS" in md and "| 6 | 253.4 |" in md and "| 0.90 | 0.8 | 0.250 | 0.050 | 0.020 | 1.80 | replicas |" in md
+    assert "PASS" in md and "| 6 | 253.4 |" in md and "| 0.90 | 0.8 | - | 0.250 | 0.050 | 0.020 | 1.80 | replicas |" in md
     assert "**1 of 3000 requests failed**" in md and "node1:3 node3:3 -> node1:2 node2:2 node3:2" in md
     assert (tmp_path / "out" / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     failed = report.markdown(_report(ok=False))

@@ -35,18 +35,31 @@ def threshold_for(replicas, thresholds):
     return found
 
 
+def _per_cpu(step):
+    cores = ((step.get("cpu") or {}).get("replicas") or {}).get("cores")
+    return step["requests_per_s"] / cores if cores else None
+
+
 def efficiencies(steps):
-    """steps: [{replicas, requests_per_s, ...}] -> the same dicts with `efficiency`.
+    """steps: [{replicas, requests_per_s, ...}] -> the same dicts with `efficiency` (and `cpu_efficiency`).
 
     The base is the step with the fewest replicas, per replica: E(N) =
     thr(N) / (N * thr(b) / b), which is the definition when the curve starts at 1.
+    cpu_efficiency compares requests per CPU-second the replicas actually got
+    with the base's: near 1 while E(N) falls means the replicas did not get
+    their CPU (a busy machine), not that the service scales badly.
     """
     if not steps:
         return []
     base = min(steps, key=lambda s: s["replicas"])
     per_replica = base["requests_per_s"] / base["replicas"]
-    return [{**s, "efficiency": round(s["requests_per_s"] / (s["replicas"] * per_replica), 3) if per_replica else 0.0}
-            for s in steps]
+    base_cpu = _per_cpu(base)
+    out = []
+    for s in steps:
+        e = round(s["requests_per_s"] / (s["replicas"] * per_replica), 3) if per_replica else 0.0
+        mine = _per_cpu(s)
+        out.append({**s, "efficiency": e, "cpu_efficiency": round(mine / base_cpu, 3) if mine and base_cpu else None})
+    return out
 
 
 def curve_check(steps, thresholds, max_errors=0):

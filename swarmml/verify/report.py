@@ -28,16 +28,19 @@ def markdown(report):
         lines.append(f"| {c['name']} | {'yes' if c['ok'] else 'NO'} | {c['detail']} |")
     if report.get("steps"):
         lines += ["", "## Scaling curve", "",
-                  "| replicas | requests/s | p50 ms | p95 ms | p99 ms | errors | E(N) | min E | CPU per replica | "
+                  "| replicas | requests/s | p50 ms | p95 ms | p99 ms | errors | E(N) | min E | E per CPU | CPU per replica | "
                   "gateway CPU | load generator CPU | machine busy (cores) | limited by |",
-                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
         for s in report["steps"]:
             lines.append("| " + " | ".join([str(s["replicas"]), f"{s['requests_per_s']:.1f}", _f(s["p50_ms"]),
                                              _f(s["p95_ms"]), _f(s["p99_ms"]), str(s["errors"]),
                                              f"{s['efficiency']:.2f}", _f(s.get("threshold"), "{:g}"),
+                                             _f(s.get("cpu_efficiency"), "{:.2f}"),
                                              *_cpu_cells(s), s.get("bottleneck") or "-"]) + " |")
-        lines += [""] + [f"- {_n(s['replicas'])}: {s['bottleneck_detail']}" for s in report["steps"]
-                         if s.get("bottleneck_detail")]
+        lines += ["", "E per CPU: requests per CPU-second the replicas got, against the first step's; near 1 "
+                  "while E(N) falls means the replicas did not get their CPU, not that the service scales badly.", ""]
+        lines += [f"- {_n(s['replicas'])}: {s['bottleneck_detail']}" for s in report["steps"]
+                  if s.get("bottleneck_detail")]
     d = report.get("drill")
     if d:
         lines += ["", "## Node-loss drill", "",
