@@ -63,6 +63,12 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
         if not cluster:
             raise UsageError("--drill node-loss stops a node's container: it needs a local swarmml cluster "
                              "(`swarmml --cluster NAME verify ...`)")
+    if drill == "node-loss":
+        gw_nodes = {t["NodeID"] for t in engine.tasks(client, [gw["ID"]], desired_running=True)}
+        if not any(n["Spec"].get("Role") == "worker" and n["Status"]["State"] == "ready" and n["ID"] not in gw_nodes
+                   for n in engine.nodes(client)):
+            raise UsageError("--drill node-loss stops a worker node that does not run the gateway, and this swarm "
+                             "has none; add nodes (`swarmml cluster up --nodes 3`)")
 
     gateway_limit = ((gw["Spec"]["TaskTemplate"].get("Resources") or {}).get("Limits") or {}).get("NanoCPUs")
     report = {"service": name, "gateway": gw["Spec"]["Name"], "url": infer_url, "ok": True, "checks": [], "steps": [],
