@@ -6,11 +6,12 @@ fields, so the docker CLI sees swarmml stacks and swarmml sees the CLI's.
 import time
 from dataclasses import dataclass, field
 
-from swarmml import converge, history, imageref
+from swarmml import converge, imageref
 from swarmml.console import note
 from swarmml.engine import swarm as engine
 from swarmml.engine import target_client
 from swarmml.errors import NotFound, SwarmmlError, UsageError
+from swarmml.ops import history
 from swarmml.stack import convert, load
 from swarmml.stack.convert import IMAGE_LABEL
 from swarmml.stack.plan import plan as make_plan
@@ -173,7 +174,7 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
     for a in the_plan.of("remove", "service"):
         engine.remove_service(client, current["services"][a.name]["ID"])
     if record and the_plan.changes_anything:
-        result.revision = history.record(client, desired)
+        result.revision = history.record_revision(client, desired.namespace, desired)
     if not detach and touched:
         result.convergence = converge.wait(client, touched, timeout=timeout, since=since, show=show_progress,
                                            give_up_after=GIVE_UP_AFTER)

@@ -171,6 +171,9 @@ def test_why_a_task_stopped_uses_the_last_log_line_for_a_crash():
              "log_tail": ["Traceback (most recent call last):", "SystemExit: this image cannot start"]}
     assert state.explain_failure(svc, t, NODES, facts) == (
         "ml_predictor.1 on node3 failed; task: non-zero exit (1); last log line: SystemExit: this image cannot start")
+    # Exited before its first probe: Docker says "unhealthy" with no probe to quote, so no healthcheck part.
+    early = dict(facts, health={"Status": "unhealthy", "FailingStreak": 0, "Log": []})
+    assert state.explain_failure(svc, t, NODES, early) == state.explain_failure(svc, t, NODES, facts)
     oom = dict(facts, oom_killed=True, exit_code=137, log_tail=[])
     assert "killed: out of memory" in state.explain_failure(svc, t, NODES, oom)
 

@@ -47,6 +47,11 @@ def own_node_id(client):
     return (client.info().get("Swarm") or {}).get("NodeID")
 
 
+def engine_time(client):
+    """The manager's clock, as its RFC 3339 SystemTime: task timestamps are written by the engines, not us."""
+    return _call("engine info", client.info).get("SystemTime", "")
+
+
 def image_digest(client, image):
     """The registry digest of image:tag as the manager resolves it, or SwarmmlError saying why not."""
     try:

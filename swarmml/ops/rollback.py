@@ -21,9 +21,10 @@ def rollback(client, name, stack=None, detach=False, timeout=600, show=True):
     result = RollbackResult(stack=(svc["Spec"].get("Labels") or {}).get(state.STACK_LABEL))
     result.changes = spec_changes(full, svc["Spec"], svc["PreviousSpec"])
     marker = state.update_marker(svc)
+    since = state.parse_ts(engine.engine_time(client))
     engine.rollback_service(client, svc["ID"], svc["Version"]["Index"], svc["Spec"])
     result.timings["submit_s"] = time.monotonic() - started
-    return finish(client, result, [full], "rollback", {full: marker}, detach, timeout, show, started)
+    return finish(client, result, [full], "rollback", {full: marker}, detach, timeout, show, started, since)
 
 
 def stack_changes(current, desired):

@@ -74,6 +74,7 @@ def scale(client, replicas, stack=None, detach=False, timeout=300, show=True):
         raise UsageError("the same service is named twice (by short and full name)")
 
     result = ScaleResult()
+    since = state.parse_ts(engine.engine_time(client))
     markers = {svc["Spec"]["Name"]: state.update_marker(svc) for svc, _, _ in plan}
     for svc, n, new_spec in plan:
         old = state.desired_replicas(svc["Spec"])
@@ -82,7 +83,7 @@ def scale(client, replicas, stack=None, detach=False, timeout=300, show=True):
         engine.update_service(client, svc["ID"], svc["Version"]["Index"], new_spec)
         result.changes.append(Change(svc["Spec"]["Name"], "replicas", old, n))
     result.timings["submit_s"] = time.monotonic() - started
-    finish(client, result, names, "scale", markers, detach, timeout, show, started)
+    finish(client, result, names, "scale", markers, detach, timeout, show, started, since)
     return result
 
 
@@ -91,7 +92,7 @@ def finish(client, result, names, mode, markers, detach, timeout, show, started,
     if detach:
         nodes = engine.nodes(client)
         result.detached = True
-        result.placements = [state.placement(s, engine.tasks(client, s["ID"]), nodes)
+        result.placements = [state.placement(s, engine.tasks(client, s["ID"]), nodes, since)
                              for s in (engine.service(client, n) for n in names)]
     else:
         outcome = watch.follow(client, names, mode, markers, timeout=timeout, show=show, started=started,

@@ -300,9 +300,10 @@ def explain_failure(service, task, nodes, facts=None):
         parts.append(st["Err"])
     health = (facts or {}).get("health") or {}
     probes = health.get("Log") or []
-    if health.get("Status") == "unhealthy" or (probes and probes[-1].get("ExitCode") not in (0, None)):
-        failing = [pr for pr in probes if pr.get("ExitCode") != 0]
-        last = failing[-1] if failing else probes[-1] if probes else {}
+    failing = [pr for pr in probes if pr.get("ExitCode") not in (0, None)]
+    # A container that exited before its first probe has "unhealthy" and no probe to quote: say nothing then.
+    if failing and (health.get("Status") == "unhealthy" or probes[-1] is failing[-1]):
+        last = failing[-1]
         streak = health.get("FailingStreak") or len(failing)
         out = last_line(last.get("Output")) or f"exit code {last.get('ExitCode')}"
         parts.append(f"healthcheck failed {streak} time{'s' if streak != 1 else ''} in a row: {out}")

@@ -148,9 +148,10 @@ def update(client, name, stack=None, detach=False, timeout=600, show=True, resol
         result.duration_s = time.monotonic() - started
         return result
     marker = state.update_marker(svc)
+    since = state.parse_ts(engine.engine_time(client))
     engine.update_service(client, svc["ID"], svc["Version"]["Index"], new_spec)
     result.timings["submit_s"] = time.monotonic() - started
-    finish(client, result, [full], "update", {full: marker}, detach, timeout, show, started)
+    finish(client, result, [full], "update", {full: marker}, detach, timeout, show, started, since)
     if not detach and not result.ok:
         explain(client, result, full, new_spec)
     return result
