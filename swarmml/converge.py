@@ -15,22 +15,20 @@ from swarmml.engine import swarm as engine
 BAD_UPDATE_STATES = ("paused", "rollback_started", "rollback_completed", "rollback_paused")
 
 
-def now_iso(client=None):
-    """UTC now as the engine writes task timestamps, to tell a change's task failures from older ones.
+def now(client):
+    """The manager's clock as a datetime, to tell a change's task failures from older ones.
 
-    With a client, the manager's own clock: a remote manager's clock may differ from this machine's.
+    The manager's, not this machine's: the engines write the task timestamps, and a remote manager's
+    clock may differ from ours.
     """
-    if client is not None:
-        return engine.now(client)
-    import datetime
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return placements.parse_ts(engine.now(client))
 
 
 @dataclass
 class Convergence:
     ok: bool
     duration_s: float
-    placements: list = field(default_factory=list)  # ServicePlacement
+    placements: list = field(default_factory=list)  # Placement
     problems: list = field(default_factory=list)  # one line each
 
 
@@ -59,12 +57,12 @@ def failing_replicas(service, tasks, since, give_up_after):
         r = by_replica.setdefault(key, {"failed": [], "running": False})
         if t.get("DesiredState") == "running" and t["Status"]["State"] == "running":
             r["running"] = True
-        if t["Status"]["State"] in placements.FAILED and (since is None or t["Status"].get("Timestamp", "") >= since):
+        if placements.failed_since(t, since):
             r["failed"].append(t)
     out = []
     for key, r in sorted(by_replica.items(), key=lambda kv: str(kv[0])):
         if len(r["failed"]) >= limit and not r["running"]:
-            last = max(r["failed"], key=lambda t: t["Status"].get("Timestamp", ""))
+            last = max(r["failed"], key=placements.task_time)
             why = last["Status"].get("Err") or last["Status"].get("Message") or last["Status"]["State"]
             out.append((key, len(r["failed"]), why, last["ID"]))
     return out
@@ -149,7 +147,7 @@ def wait(client, service_names, timeout=300, since=None, show=True, rollback=Fal
             while True:
                 for name, p in poll():
                     total = p.desired if p.desired is not None else max(p.running, 1)
-                    status = "; ".join(p.pending[:1]) if name in pending else "done"
+                    status = "; ".join((p.unplaceable + p.pending)[:1]) if name in pending else "done"
                     if name not in ids:
                         ids[name] = bar.add_task(name, total=total, status="")
                     bar.update(ids[name], completed=min(p.running, total), total=total, status=status[:70])
@@ -166,7 +164,7 @@ def wait(client, service_names, timeout=300, since=None, show=True, rollback=Fal
 
     for name in pending:
         p = results.get(name)
-        why = "; ".join((p.failed[-1:] + p.pending[:1])) if p else ""
+        why = "; ".join((p.failed[-1:] + (p.unplaceable + p.pending)[:1])) if p else ""
         problems.append(f"{name}: not converged after {timeout:.0f} s" + (f" ({why})" if why else ""))
     return Convergence(not problems, time.monotonic() - started,
                        [results[n] for n in service_names if n in results], problems)

@@ -139,7 +139,7 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
         raise UsageError(f"network {missing[0]!r} is declared as external, but could not be found; create a "
                          "swarm-scoped network first (nothing was deployed)")
     created = []  # (remove function, id): undone if a later step fails, so nothing is left half-made
-    since = converge.now_iso(client)
+    since = converge.now(client)
     touched = []
     try:
         for a in the_plan.of("create", "network"):

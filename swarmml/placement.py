@@ -1,30 +1,66 @@
-"""Where tasks run, and why some don't: pure functions over the engine's task and node lists."""
+"""Where tasks run, and why some don't: pure functions over the engine's task and node lists.
+
+deploy, the day-2 verbs and verify all read placement through this module.
+"""
+import datetime
+import ipaddress
+import re
 from dataclasses import asdict, dataclass, field
 
+# Task states on the way to running; and the ones that end a task that was meant to run.
 ACTIVE = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting")
+ENDED = ("complete", "failed", "rejected", "orphaned", "shutdown", "remove")
 FAILED = ("failed", "rejected", "orphaned")
+# What the scheduler writes on a task it found no node for.
+UNPLACEABLE = "no suitable node"
 
 
 @dataclass
-class ServicePlacement:
+class Placement:
+    """Where one service's tasks run, and why some don't."""
+
     service: str
     desired: int | None  # None for global services
     running: int
     per_node: dict = field(default_factory=dict)  # hostname -> running tasks
     images: list = field(default_factory=list)  # distinct images (with digest) of running tasks
-    pending: list = field(default_factory=list)  # one line per task not running yet, with why
-    failed: list = field(default_factory=list)  # recent failures, with the error
+    pending: list = field(default_factory=list)  # one line per task on its way, with why it waits
+    failed: list = field(default_factory=list)  # recent task failures, with the error
+    unplaceable: list = field(default_factory=list)  # tasks the scheduler found no node for, with why
 
     def to_dict(self):
         return asdict(self)
 
 
+def parse_ts(text):
+    """The engine's RFC 3339 timestamps (nanoseconds, Z) -> aware datetime; None for empty or zero times.
+
+    Compared as datetimes, not strings: Go trims trailing zeros of the fraction, so the strings don't sort.
+    """
+    if not text or text.startswith("0001-"):
+        return None
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text)
+    if not m:
+        return None
+    micro = (m.group(2) or "0")[:6].ljust(6, "0")
+    tz = "+00:00" if m.group(3) == "Z" else m.group(3)
+    return datetime.datetime.fromisoformat(f"{m.group(1)}.{micro}{tz}")
+
+
+def task_time(task):
+    """When the task's state last changed, as a datetime (the earliest possible one when unknown): a sort key."""
+    return parse_ts(task["Status"].get("Timestamp")) or _NEVER
+
+
+_NEVER = datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
+
+
 def desired_replicas(spec):
-    mode = spec.get("Mode", {})
+    mode = spec.get("Mode") or {}
     if "Replicated" in mode:
-        return mode["Replicated"].get("Replicas", 1)
+        return (mode["Replicated"] or {}).get("Replicas", 1)
     if "ReplicatedJob" in mode:
-        return mode["ReplicatedJob"].get("TotalCompletions", 1)
+        return (mode["ReplicatedJob"] or {}).get("TotalCompletions", 1)
     return None
 
 
@@ -39,7 +75,6 @@ def constraint_holds(constraint, node):
     node.ip (an address or a CIDR), node.role, node.platform.os/arch, node.labels.K, engine.labels.K.
     An unknown key matches no node (Swarm places nothing for it).
     """
-    import ipaddress
     op = "!=" if "!=" in constraint else "=="
     key, _, value = (part.strip() for part in constraint.partition(op))
     k = key.lower()
@@ -101,33 +136,47 @@ def hostnames(nodes):
     return {n["ID"]: n["Description"]["Hostname"] for n in nodes}
 
 
+def task_name(service, task):
+    name = service["Spec"]["Name"]
+    slot = task.get("Slot")
+    return f"{name}.{slot}" if slot else f"{name}.{(task.get('NodeID') or '')[:12]}"
+
+
+def _why(task):
+    st = task["Status"]
+    return st.get("Err") or st.get("Message") or st["State"]
+
+
+def failed_since(task, since):
+    """Did the task fail at or after `since` (a datetime, the engine's RFC 3339 text, or None for ever)?"""
+    if task["Status"]["State"] not in FAILED:
+        return False
+    if isinstance(since, str):
+        since = parse_ts(since)
+    return since is None or (parse_ts(task["Status"].get("Timestamp")) or since) >= since
+
+
 def placement(service, tasks, nodes, since=None):
-    """service: engine service dict; tasks: that service's tasks; since: ISO time, failures after it only."""
+    """Where the service's tasks run now; pending ones with why; failures (see failed_since) with why."""
     names = hostnames(nodes)
     spec = service["Spec"]
-    p = ServicePlacement(spec["Name"], desired_replicas(spec), 0)
+    p = Placement(spec["Name"], desired_replicas(spec), 0)
     images = set()
     for t in tasks:
         state, desired = t["Status"]["State"], t.get("DesiredState")
-        node = names.get(t.get("NodeID"), t.get("NodeID") or "-")
+        node = names.get(t.get("NodeID"), (t.get("NodeID") or "-")[:12])
         if desired == "running" and state == "running":
             p.running += 1
             p.per_node[node] = p.per_node.get(node, 0) + 1
             images.add(t["Spec"]["ContainerSpec"]["Image"])
         elif desired in ("running", "ready") and state in ACTIVE:
-            why = t["Status"].get("Err") or t["Status"].get("Message") or state
-            p.pending.append(f"{_task_name(spec, t)} {state} on {node}: {why}")
-        elif state in FAILED and (since is None or t["Status"].get("Timestamp", "") >= since):
-            why = t["Status"].get("Err") or t["Status"].get("Message") or state
-            p.failed.append(f"{_task_name(spec, t)} {state} on {node}: {why}")
+            line = f"{task_name(service, t)} {state}" + (f" on {node}" if t.get("NodeID") else "") + f": {_why(t)}"
+            (p.unplaceable if UNPLACEABLE in (t["Status"].get("Err") or "") else p.pending).append(line)
+        elif failed_since(t, since):
+            p.failed.append(f"{task_name(service, t)} {state} on {node}: {_why(t)}")
     p.per_node = dict(sorted(p.per_node.items()))
     p.images = sorted(images)
     return p
-
-
-def _task_name(spec, task):
-    slot = task.get("Slot")
-    return f"{spec['Name']}.{slot}" if slot else f"{spec['Name']}.{task.get('NodeID', '')[:6]}"
 
 
 def spread(per_node, eligible_nodes):
@@ -144,7 +193,7 @@ def rows(placements):
             "replicas": f"{p.running}/{p.desired}" if p.desired is not None else f"{p.running} (global)",
             "per_node": " ".join(f"{n}:{c}" for n, c in p.per_node.items()) or "-",
             "image": ", ".join(short_image(i) for i in p.images) or "-",
-            "problems": "; ".join((p.failed + p.pending)[:2]) or "",
+            "problems": "; ".join((p.unplaceable + p.failed + p.pending)[:2]),
         })
     return out
 

@@ -17,12 +17,22 @@ def match(services, name, stack=None):
             found.append(s)
     if not found:
         where = f" in stack {stack!r}" if stack else ""
-        known = sorted(s["Spec"]["Name"] for s in services)
-        raise NotFound(f"no service {name!r}{where}" + (f" (services: {', '.join(known)})" if known else " (no services)"))
+        known = sorted(s["Spec"]["Name"] for s in services if stack is None or
+                       (s["Spec"].get("Labels") or {}).get(NAMESPACE_LABEL) == stack)
+        raise NotFound(f"no service {name!r}{where}" + (f" (services: {', '.join(known)})" if known else
+                                                        " (no services)"))
     if len(found) > 1:
         stacks = sorted((s["Spec"].get("Labels") or {}).get(NAMESPACE_LABEL, "-") for s in found)
         raise UsageError(f"service name {name!r} is in several stacks ({', '.join(stacks)}); add --stack")
     return found[0]
+
+
+def of_stack(services, stack):
+    """Pure: the services of a stack, by full name; NotFound if it has none."""
+    found = [s for s in services if (s["Spec"].get("Labels") or {}).get(NAMESPACE_LABEL) == stack]
+    if not found:
+        raise NotFound(f"no stack named {stack!r} (no service carries {NAMESPACE_LABEL}={stack})")
+    return sorted(found, key=lambda s: s["Spec"]["Name"])
 
 
 def find(client, name, stack=None):

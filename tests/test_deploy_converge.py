@@ -9,7 +9,7 @@ import pytest
 from swarmml import converge, placement, services
 from swarmml.errors import NotFound
 
-SINCE = "2026-11-24T17:30:00"
+SINCE = "2026-11-24T17:30:00Z"
 IMAGE = "registry:5000/swarmml/predictor:latest@sha256:" + "0123456789abcdef" * 4
 
 
@@ -183,13 +183,13 @@ def test_placement_report_lines_and_rows():
              failed(5, "2026-11-24T17:29:00Z", err="an older failure")]
     p = placement.placement(service(5), tasks, NODES, since=SINCE)
     assert p.per_node == {"node1": 2, "node2": 1} and p.images == [IMAGE]
-    assert p.pending == ["ml_predictor.4 pending on -: no suitable node (insufficient resources on 3 nodes)"]
+    assert p.unplaceable == ["ml_predictor.4 pending: no suitable node (insufficient resources on 3 nodes)"]
     assert p.failed == ["ml_predictor.5 failed on node2: task: non-zero exit (137)"]
     (row,) = placement.rows([p])
     assert row == {"service": "ml_predictor", "replicas": "3/5", "per_node": "node1:2 node2:1",
                    "image": "predictor:latest@sha256:0123456789ab",
-                   "problems": "ml_predictor.5 failed on node2: task: non-zero exit (137); "
-                               "ml_predictor.4 pending on -: no suitable node (insufficient resources on 3 nodes)"}
+                   "problems": "ml_predictor.4 pending: no suitable node (insufficient resources on 3 nodes); "
+                               "ml_predictor.5 failed on node2: task: non-zero exit (137)"}
 
 
 def _published(mode, port=8080):

@@ -14,9 +14,9 @@ import requests
 from stack_helpers import BODY, STACK_FILE, environ, swarmml, wait_answering
 from swarmml import cluster as clusters
 from swarmml import deploy, ops, services
-from swarmml.engine import rollouts
+from swarmml.engine import swarm as engine
 from swarmml.loadgen import Background
-from swarmml.ops import state, targets
+from swarmml.ops import state
 from swarmml.ops.rebalance import measure
 
 pytestmark = pytest.mark.integration
@@ -50,12 +50,12 @@ def under_load(url, name, action):
 
 
 def now(client, name=PREDICTOR):
-    svc = rollouts.service(client, name)
-    return svc, state.placement(svc, rollouts.tasks(client, svc["ID"]), rollouts.nodes(client))
+    svc = engine.service(client, name)
+    return svc, state.placement(svc, engine.tasks(client, svc["ID"]), engine.nodes(client))
 
 
 def image_of(client):
-    return rollouts.service(client, PREDICTOR)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    return engine.service(client, PREDICTOR)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
 
 
 def model_versions(url, n=20):
@@ -116,7 +116,7 @@ def test_c1_an_image_that_cannot_start_rolls_back_by_itself(cluster, stack, extr
 
 def test_c2_a_failing_healthcheck_rolls_back_by_itself(cluster, stack):
     # The server listens on another port, so the service's healthcheck (and the gateway's) fail.
-    before = rollouts.service(cluster.client, PREDICTOR)["Spec"]
+    before = engine.service(cluster.client, PREDICTOR)["Spec"]
     result, load, took = under_load(stack, "c2 healthcheck that fails", lambda: ops.update(
         cluster.client, "predictor", stack=STACK, env=["SWARMML_PORT=9090"], show=False))
     assert not result.ok and result.rolled_back
@@ -140,10 +140,10 @@ def test_c3_the_cli_says_what_failed_in_one_line(cluster, stack, extra_images):
 
 def test_d_node_loss_then_rebalance(cluster, stack):
     assert ops.scale(cluster.client, {"predictor": 6}, stack=STACK, show=False).ok
-    gw = targets.match(rollouts.services(cluster.client), "gateway", STACK)
-    gw_nodes = {t["NodeID"] for t in rollouts.tasks(cluster.client, gw["ID"])
+    gw = services.match(engine.services(cluster.client), "gateway", STACK)
+    gw_nodes = {t["NodeID"] for t in engine.tasks(cluster.client, gw["ID"])
                 if t["DesiredState"] == "running"}
-    victim = next(n for n in rollouts.nodes(cluster.client)
+    victim = next(n for n in engine.nodes(cluster.client)
                   if n["Spec"]["Role"] == "worker" and n["ID"] not in gw_nodes)
     host = victim["Description"]["Hostname"]
 
@@ -159,7 +159,7 @@ def test_d_node_loss_then_rebalance(cluster, stack):
             time.sleep(0.5)
         clusters.start_node(cluster.name, host)
         svc, _ = now(cluster.client)
-        before = measure(svc, rollouts.tasks(cluster.client, svc["ID"]), rollouts.nodes(cluster.client))
+        before = measure(svc, engine.tasks(cluster.client, svc["ID"]), engine.nodes(cluster.client))
         reb = ops.rebalance(cluster.client, "predictor", stack=STACK, show=False)
         return recovered, before, reb
     try:
@@ -185,7 +185,7 @@ def test_d2_rebalance_by_forced_update_after_a_drain(cluster, stack):
     "scale" is the default).
     """
     assert ops.scale(cluster.client, {"predictor": 6}, stack=STACK, show=False).ok
-    node = next(n for n in rollouts.nodes(cluster.client) if n["Spec"]["Role"] == "worker")
+    node = next(n for n in engine.nodes(cluster.client) if n["Spec"]["Role"] == "worker")
     host = node["Description"]["Hostname"]
     _set_availability(cluster.client, node["ID"], "drain")
     try:
@@ -215,7 +215,7 @@ def _set_availability(client, node_id, availability):
 
 def test_e_tasks_no_node_can_take_are_reported_with_the_reason(cluster, stack):
     """A service whose reservation no node has: scale reports the pending task and the scheduler's reason."""
-    image = rollouts.service(cluster.client, PREDICTOR)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    image = engine.service(cluster.client, PREDICTOR)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
     svc = cluster.client.services.create(image, name="it-ops-toobig",
                                          mode=docker.types.ServiceMode("replicated", replicas=0),
                                          resources=docker.types.Resources(mem_reservation=1 << 50))
@@ -226,22 +226,23 @@ def test_e_tasks_no_node_can_take_are_reported_with_the_reason(cluster, stack):
             in result.problems[0], result.problems
         assert result.placements[0].unplaceable and result.duration_s < 60  # stopped waiting: it can't happen
         # max_replicas_per_node is checked before anything changes.
+        svc.reload()  # scale changed the service: update from its current version
         svc.update(maxreplicas=1)
-        version = rollouts.service(cluster.client, "it-ops-toobig")["Version"]["Index"]
+        version = engine.service(cluster.client, "it-ops-toobig")["Version"]["Index"]
         done = swarmml("scale", "it-ops-toobig=4", env=cluster.env)
         assert done.returncode == 2 and "max_replicas_per_node is 1 and 3 nodes are eligible" in done.stderr
-        assert rollouts.service(cluster.client, "it-ops-toobig")["Version"]["Index"] == version
+        assert engine.service(cluster.client, "it-ops-toobig")["Version"]["Index"] == version
     finally:
         svc.remove()
 
 
 def test_f_service_rollback_returns_to_the_previous_spec(cluster, stack):
-    before = rollouts.service(cluster.client, PREDICTOR)["Spec"]
+    before = engine.service(cluster.client, PREDICTOR)["Spec"]
     assert ops.update(cluster.client, "predictor", stack=STACK, env=["SWARMML_MAX_BATCH_SIZE=32"], show=False).ok
     result = ops.rollback(cluster.client, "predictor", stack=STACK, show=False)
     assert result.ok, result.problems
     assert [c.field for c in result.changes] == ["TaskTemplate.ContainerSpec.Env"]
-    after = rollouts.service(cluster.client, PREDICTOR)
+    after = engine.service(cluster.client, PREDICTOR)
     assert after["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"] == before["TaskTemplate"]["ContainerSpec"]["Env"]
     assert after["UpdateStatus"]["State"] == "rollback_completed"
 
@@ -268,7 +269,7 @@ def test_g_stack_rollback_to_a_recorded_revision(cluster, stack, extra_images):
 
 
 def test_h_bad_input_changes_nothing(cluster, stack):
-    version = rollouts.service(cluster.client, PREDICTOR)["Version"]["Index"]
+    version = engine.service(cluster.client, PREDICTOR)["Version"]["Index"]
     cases = [
         (["scale", "predictor", "-1", "--stack", STACK], "non-negative integer"),
         (["scale", "predictor", "2.5", "--stack", STACK], "non-negative integer"),
@@ -285,4 +286,4 @@ def test_h_bad_input_changes_nothing(cluster, stack):
         assert done.returncode == 2, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
         assert fragment in done.stderr, (args, done.stderr)
-    assert rollouts.service(cluster.client, PREDICTOR)["Version"]["Index"] == version
+    assert engine.service(cluster.client, PREDICTOR)["Version"]["Index"] == version

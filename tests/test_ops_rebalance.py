@@ -6,8 +6,9 @@ import zlib
 import pytest
 
 from ops_helpers import NODES, node, service, spec, task
+from swarmml import services
 from swarmml.errors import NotFound, UsageError
-from swarmml.ops import history, targets
+from swarmml.ops import history
 from swarmml.ops.rebalance import extra_replicas, measure, simulate, spread
 from swarmml.ops.rollback import missing_secrets, stack_changes
 
@@ -103,17 +104,17 @@ def _named(name, ns=None):
 
 def test_service_names_are_relative_to_their_stack():
     found = [_named("predictor", "ml"), _named("gateway", "ml"), _named("predictor", "canary"), _named("solo")]
-    assert targets.match(found, "gateway")["Spec"]["Name"] == "ml_gateway"
-    assert targets.match(found, "ml_predictor")["Spec"]["Name"] == "ml_predictor"
-    assert targets.match(found, "predictor", stack="canary")["Spec"]["Name"] == "canary_predictor"
-    assert targets.match(found, "solo")["ID"] == "solo"
+    assert services.match(found, "gateway")["Spec"]["Name"] == "ml_gateway"
+    assert services.match(found, "ml_predictor")["Spec"]["Name"] == "ml_predictor"
+    assert services.match(found, "predictor", stack="canary")["Spec"]["Name"] == "canary_predictor"
+    assert services.match(found, "solo")["ID"] == "solo"
     with pytest.raises(UsageError, match="in several stacks \\(canary, ml\\); add --stack"):
-        targets.match(found, "predictor")
+        services.match(found, "predictor")
     with pytest.raises(NotFound, match="no service 'nope' in stack 'ml' \\(services: ml_gateway, ml_predictor\\)"):
-        targets.match(found, "nope", stack="ml")
-    assert [s["Spec"]["Name"] for s in targets.of_stack(found, "ml")] == ["ml_gateway", "ml_predictor"]
+        services.match(found, "nope", stack="ml")
+    assert [s["Spec"]["Name"] for s in services.of_stack(found, "ml")] == ["ml_gateway", "ml_predictor"]
     with pytest.raises(NotFound, match="no stack named 'nostack'"):
-        targets.of_stack(found, "nostack")
+        services.of_stack(found, "nostack")
 
 
 def test_not_found_is_bad_input():

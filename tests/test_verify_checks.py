@@ -1,7 +1,7 @@
 """verify's placement, answer and golden checks: pure, over engine-shaped plain data."""
 import json
 
-from swarmml.placement import ServicePlacement
+from swarmml.placement import Placement
 from swarmml.verify import checks
 
 
@@ -18,16 +18,16 @@ AMD64 = {"Platforms": [{"OS": "linux", "Architecture": "amd64"}]}
 
 
 def test_even_spread_passes_and_names_the_nodes():
-    c = checks.placement_check(ServicePlacement("p", 6, 6, {"node1": 2, "node2": 2, "node3": 2}), THREE, AMD64)
+    c = checks.placement_check(Placement("p", 6, 6, {"node1": 2, "node2": 2, "node3": 2}), THREE, AMD64)
     assert c.ok and c.detail == "6 replicas on 3 nodes: node1:2, node2:2, node3:2"
     assert c.data["eligible_nodes"] == ["node1", "node2", "node3"] and c.data["excluded_nodes"] == {}
     # fewer replicas than nodes: one each on distinct nodes
-    assert checks.placement_check(ServicePlacement("p", 2, 2, {"node1": 1, "node3": 1}), THREE).ok
-    assert checks.placement_check(ServicePlacement("p", 10, 10, {"node1": 4, "node2": 3, "node3": 3}), THREE).ok
+    assert checks.placement_check(Placement("p", 2, 2, {"node1": 1, "node3": 1}), THREE).ok
+    assert checks.placement_check(Placement("p", 10, 10, {"node1": 4, "node2": 3, "node3": 3}), THREE).ok
 
 
 def test_uneven_spread_after_a_node_returned_suggests_rebalance():
-    c = checks.placement_check(ServicePlacement("p", 6, 6, {"node1": 3, "node3": 3}), THREE)
+    c = checks.placement_check(Placement("p", 6, 6, {"node1": 3, "node3": 3}), THREE)
     assert not c.ok
     assert "replicas on 2 nodes, 3 possible" in c.detail and "node1:3, node2:0, node3:3 differ by more than one" in c.detail
     assert "swarmml rebalance" in c.detail
@@ -35,11 +35,11 @@ def test_uneven_spread_after_a_node_returned_suggests_rebalance():
 
 def test_constraints_explain_why_replicas_cannot_spread():
     spec = {"Constraints": ["node.role==worker"], **AMD64}
-    ok = checks.placement_check(ServicePlacement("p", 4, 4, {"node2": 2, "node3": 2}), THREE, spec)
+    ok = checks.placement_check(Placement("p", 4, 4, {"node2": 2, "node3": 2}), THREE, spec)
     # spread over the two eligible nodes is all there is: it passes, and says why node1 is out
     assert ok.ok and "not eligible: node1 (constraint node.role==worker excludes it)" in ok.detail
     labelled = [node("node1", labels={"zone": "a"}), node("node2", labels={"zone": "A"}), node("node3")]
-    c = checks.placement_check(ServicePlacement("p", 3, 2, {"node1": 1, "node2": 1},
+    c = checks.placement_check(Placement("p", 3, 2, {"node1": 1, "node2": 1},
                                                 pending=["p.3 pending on -: no suitable node"]),
                                labelled, {"Constraints": ["node.labels.zone==a"]})
     assert not c.ok and "2 of 3 replicas running" in c.detail
@@ -58,10 +58,10 @@ def test_node_state_availability_platform_and_reservations_exclude_nodes():
 
 def test_max_replicas_per_node_and_label_spread_are_named():
     spec = {"MaxReplicas": 1, **AMD64}
-    c = checks.placement_check(ServicePlacement("p", 4, 3, {"node1": 1, "node2": 1, "node3": 1}), THREE, spec)
+    c = checks.placement_check(Placement("p", 4, 3, {"node1": 1, "node2": 1, "node3": 1}), THREE, spec)
     assert not c.ok and "max_replicas_per_node 1 x 3 eligible nodes = 3 < 4" in c.detail
     prefs = {"Preferences": [{"Spread": {"SpreadDescriptor": "node.labels.zone"}}]}
-    c = checks.placement_check(ServicePlacement("p", 4, 4, {"node1": 2, "node2": 2}), THREE, prefs)
+    c = checks.placement_check(Placement("p", 4, 4, {"node1": 2, "node2": 2}), THREE, prefs)
     assert not c.ok and "spread over node.labels.zone" in c.detail
 
 

@@ -2,11 +2,11 @@
 import click
 
 from swarmml import ops
+from swarmml import placement as placements
 from swarmml.console import emit_json, note, table
 from swarmml.engine import target_client
 from swarmml.errors import SwarmmlError, UsageError
 from swarmml.ops.rebalance import STRATEGIES
-from swarmml.ops.results import placement_rows
 from swarmml.ops.update import FAILURE_ACTIONS, ORDERS, check_options
 
 OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
@@ -28,7 +28,7 @@ def _report(result, output):
             table([{"service": c.service, "field": c.field, "old": _short(c.old), "new": _short(c.new)}
                    for c in result.changes], ["service", "field", "old", "new"], title="changes")
         if result.placements:
-            table(placement_rows(result.placements), ["service", "replicas", "per_node", "image", "problems"],
+            table(placements.rows(result.placements), ["service", "replicas", "per_node", "image", "problems"],
                   title="placement")
         phases = ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in result.timings.items() if k.endswith("_s"))
         state = "submitted" if result.detached else "done" if result.ok else "FAILED"

@@ -1,11 +1,15 @@
 """Engine I/O for Swarm objects: services, tasks, nodes, networks, secrets and configs.
 
-Specs go in and come out as the Engine API's JSON, as plain dicts.
+The only module that deploy, ops and verify use to read and change a swarm.
+Specs go in and come out as the Engine API's JSON, as plain dicts; engine
+errors become one-line SwarmmlErrors.
 """
 import base64
 
+import docker
 import docker.auth
 import docker.errors
+import requests
 
 from swarmml.engine import explain
 from swarmml.errors import NotFound, SwarmmlError
@@ -63,8 +67,9 @@ def stacks(client):
     return out
 
 
-def services(client, filters=None):
-    return client.api.services(filters=filters or {})
+def services(client, label=None):
+    """Every service, or those carrying label (KEY or KEY=VALUE)."""
+    return _call("listing services", client.api.services, filters={"label": label} if label else None)
 
 
 def service(client, name_or_id):
@@ -72,12 +77,13 @@ def service(client, name_or_id):
 
 
 def tasks(client, service_ids=None, desired_running=False):
+    """The tasks Swarm keeps (running, pending and recent history) of one service id, several, or all."""
     filters = {}
     if service_ids:
-        filters["service"] = list(service_ids)
+        filters["service"] = [service_ids] if isinstance(service_ids, str) else list(service_ids)
     if desired_running:
         filters["desired-state"] = "running"
-    return client.api.tasks(filters=filters)
+    return _call("listing tasks", client.api.tasks, filters=filters)
 
 
 def task_log_tail(client, task_id, lines=5):
@@ -94,7 +100,12 @@ def task_log_tail(client, task_id, lines=5):
 
 
 def nodes(client):
-    return client.api.nodes()
+    return _call("listing nodes", client.api.nodes)
+
+
+def own_node_id(client):
+    """The swarm node id of the engine we talk to (a manager)."""
+    return (_call("engine info", client.info).get("Swarm") or {}).get("NodeID")
 
 
 def network_names(client):
@@ -114,14 +125,14 @@ def config_ids(client, names):
     return {c["Spec"]["Name"]: c["ID"] for c in client.api.configs() if c["Spec"]["Name"] in names}
 
 
-
-
 def distribution(client, image):
     """(digest, platforms) of image:tag in its registry; platforms as Placement.Platforms entries."""
     try:
         found = client.api.inspect_distribution(image)
     except docker.errors.APIError as exc:
         raise RegistryLookupFailed(image, explain(exc)) from None
+    except requests.exceptions.RequestException as exc:
+        raise RegistryLookupFailed(image, str(exc).splitlines()[0]) from None
     # As the docker client does: "arm" manifests would never match nodes that report "armv7l",
     # so their architecture is left out of the placement (docker/swarmkit#2294).
     platforms = [{"Architecture": "" if p.get("architecture", "").lower() == "arm" else p.get("architecture", ""),
@@ -131,8 +142,22 @@ def distribution(client, image):
 
 
 def now(client):
-    """The manager's clock (to the second) as the engine writes timestamps: task failures after it are new."""
-    return client.api.info()["SystemTime"][:19]
+    """The manager's clock, its RFC 3339 SystemTime: task timestamps are written by the engines, not by us."""
+    return _call("engine info", client.info).get("SystemTime", "")
+
+
+def secret_names(client):
+    return {s["Spec"]["Name"] for s in _call("listing secrets", client.api.secrets)}
+
+
+def labelled_configs(client, label):
+    """[(id, name, labels, created_at)] for configs carrying label (KEY or KEY=VALUE)."""
+    return [(c["ID"], c["Spec"]["Name"], c["Spec"].get("Labels") or {}, c.get("CreatedAt", ""))
+            for c in _call("listing configs", client.api.configs, filters={"label": label})]
+
+
+def config_data(client, config_id):
+    return base64.b64decode(_call(f"config {config_id}", client.api.inspect_config, config_id)["Spec"]["Data"])
 
 
 # --- writing ---------------------------------------------------------------------
@@ -207,3 +232,36 @@ def remove_secret(client, secret_id):
 
 def remove_config(client, config_id):
     _call(f"removing config {config_id}", client.api.remove_config, config_id)
+
+
+# --- containers behind failed tasks ----------------------------------------------
+
+def node_engine(base_url, node_id):
+    """A client for the engine at base_url if it answers and is swarm node `node_id`, else None."""
+    try:
+        c = docker.DockerClient(base_url=base_url, version="auto", timeout=10)
+        if (c.info().get("Swarm") or {}).get("NodeID") == node_id:
+            return c
+        c.close()
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+        pass
+    return None
+
+
+def container_facts(client, container_id, log_lines=5):
+    """What a task's container says about why it stopped: health probes, exit code, last log lines.
+
+    client: the engine of the node that ran the task. None when that engine no
+    longer has the container.
+    """
+    try:
+        info = client.api.inspect_container(container_id)
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+        return None
+    try:
+        logs = client.api.logs(container_id, stdout=True, stderr=True, tail=log_lines).decode(errors="replace")
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+        logs = ""
+    st = info.get("State") or {}
+    return {"exit_code": st.get("ExitCode"), "error": st.get("Error") or "", "oom_killed": bool(st.get("OOMKilled")),
+            "health": st.get("Health"), "log_tail": [line for line in logs.splitlines() if line.strip()]}

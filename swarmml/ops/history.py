@@ -8,11 +8,12 @@ in the managers' Raft store, so the history survives this machine and is
 shared by everyone who deploys to the swarm. Secret data is never stored,
 only secret names. The newest KEEP revisions are kept.
 """
+import base64
 import json
 import zlib
 from dataclasses import dataclass, field
 
-from swarmml.engine import rollouts as engine
+from swarmml.engine import swarm as engine
 from swarmml.errors import NotFound, SwarmmlError
 
 HISTORY_LABEL = "io.swarmml.history"
@@ -51,7 +52,7 @@ def to_drop(numbers, keep=KEEP):
 def _found(client, stack):
     """{revision: (config id, created at)}."""
     out = {}
-    for cid, _name, labels, created in engine.configs(client, f"{HISTORY_LABEL}={stack}"):
+    for cid, _name, labels, created in engine.labelled_configs(client, f"{HISTORY_LABEL}={stack}"):
         try:
             out[int(labels[REVISION_LABEL])] = (cid, created)
         except (KeyError, ValueError):
@@ -66,8 +67,8 @@ def record_revision(client, stack, desired):
         raise SwarmmlError(f"stack {stack!r} is too large to keep in its history ({len(data)} bytes compressed)")
     found = _found(client, stack)
     n = next_revision(found)
-    engine.create_config(client, f"{stack}_swarmml-history_{n}", data,
-                         {HISTORY_LABEL: stack, REVISION_LABEL: str(n)})
+    engine.create_config(client, {"Name": f"{stack}_swarmml-history_{n}", "Data": base64.b64encode(data).decode(),
+                                  "Labels": {HISTORY_LABEL: stack, REVISION_LABEL: str(n)}})
     for old in to_drop(found):
         engine.remove_config(client, found[old][0])
     return n

@@ -20,9 +20,10 @@ ever running fewer replicas than asked:
 import copy
 import time
 
-from swarmml.engine import rollouts as engine
+from swarmml import services
+from swarmml.engine import swarm as engine
 from swarmml.errors import SwarmmlError, UsageError
-from swarmml.ops import state, targets, watch
+from swarmml.ops import state, watch
 from swarmml.ops.results import Change, Imbalance, RebalanceResult
 from swarmml.ops.scale import with_replicas
 
@@ -47,7 +48,7 @@ def spread(per_node, eligible):
 def measure(service, tasks, nodes):
     """Pure: the Imbalance of a service from the engine's task and node lists."""
     p = state.placement(service, tasks, nodes)
-    eligible = state.eligible_nodes(service["Spec"], nodes)
+    eligible = state.eligible_hostnames(service["Spec"], nodes)
     return Imbalance(service["Spec"]["Name"], p.per_node, eligible, spread(p.per_node, eligible))
 
 
@@ -95,9 +96,9 @@ def rebalance(client, name=None, stack=None, threshold=1, strategy="scale", time
         raise UsageError(f"--threshold: expected an integer of at least 1, got {threshold!r}")
     all_services = engine.services(client)
     if name:
-        chosen = [targets.match(all_services, name, stack)]
+        chosen = [services.match(all_services, name, stack)]
     elif stack:
-        chosen = targets.of_stack(all_services, stack)
+        chosen = services.of_stack(all_services, stack)
     else:
         raise UsageError("rebalance: give a SERVICE or --stack STACK")
     nodes = engine.nodes(client)

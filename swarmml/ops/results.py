@@ -2,6 +2,8 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
+from swarmml.placement import Placement  # noqa: F401  (part of the results API)
+
 
 class Change(NamedTuple):
     """One field of one service that an operation changed (a tuple, so `s, f, old, new = change` works)."""
@@ -10,23 +12,6 @@ class Change(NamedTuple):
     field: str
     old: Any
     new: Any
-
-
-@dataclass
-class Placement:
-    """Where one service's tasks run, and why some don't."""
-
-    service: str
-    desired: int | None  # None for global services
-    running: int
-    per_node: dict = field(default_factory=dict)  # hostname -> running tasks
-    images: list = field(default_factory=list)  # distinct images (with digest) of running tasks
-    pending: list = field(default_factory=list)  # one line per task on its way, with why it waits
-    unplaceable: list = field(default_factory=list)  # tasks the scheduler found no node for, with why
-    failed: list = field(default_factory=list)  # recent task failures, with the error
-
-    def to_dict(self):
-        return asdict(self)
 
 
 @dataclass
@@ -124,17 +109,3 @@ class RebalanceResult(OpResult):
     def _extra_json(self):
         return {"strategy": self.strategy, "threshold": self.threshold, "moved": self.moved,
                 "before": [i.to_dict() for i in self.before], "after": [i.to_dict() for i in self.after]}
-
-
-def placement_rows(placements):
-    """Table rows for placements: replicas, per node, image, problems."""
-    out = []
-    for p in placements:
-        out.append({
-            "service": p.service,
-            "replicas": f"{p.running}/{p.desired}" if p.desired is not None else f"{p.running} (global)",
-            "per_node": " ".join(f"{n}:{c}" for n, c in p.per_node.items()) or "-",
-            "image": ", ".join(i.split("/")[-1][:60] for i in p.images) or "-",
-            "problems": "; ".join((p.unplaceable + p.failed + p.pending)[:2]),
-        })
-    return out

@@ -1,9 +1,10 @@
 """`swarmml rollback`: one service to Swarm's previous spec, or a whole stack to a recorded revision."""
 import time
 
-from swarmml.engine import rollouts as engine
+from swarmml import services
+from swarmml.engine import swarm as engine
 from swarmml.errors import UsageError
-from swarmml.ops import history, state, targets
+from swarmml.ops import history, state
 from swarmml.ops.results import Change, RollbackResult
 from swarmml.ops.scale import finish
 from swarmml.ops.update import spec_changes
@@ -13,7 +14,7 @@ def rollback(client, name, stack=None, detach=False, timeout=600, show=True):
     """Back to the service's previous spec, as `docker service rollback`: Swarm swaps Spec and PreviousSpec
     and rolls the tasks with the service's RollbackConfig."""
     started = time.monotonic()
-    svc = targets.match(engine.services(client), name, stack)
+    svc = services.match(engine.services(client), name, stack)
     full = svc["Spec"]["Name"]
     if not svc.get("PreviousSpec"):
         raise UsageError(f"service {full} has no previous spec to roll back to (it was never updated, or Swarm "
@@ -21,8 +22,8 @@ def rollback(client, name, stack=None, detach=False, timeout=600, show=True):
     result = RollbackResult(stack=(svc["Spec"].get("Labels") or {}).get(state.STACK_LABEL))
     result.changes = spec_changes(full, svc["Spec"], svc["PreviousSpec"])
     marker = state.update_marker(svc)
-    since = state.parse_ts(engine.engine_time(client))
-    engine.rollback_service(client, svc["ID"], svc["Version"]["Index"], svc["Spec"])
+    since = state.parse_ts(engine.now(client))
+    engine.update_service(client, svc["ID"], svc["Version"]["Index"], svc["Spec"], rollback=True)
     result.timings["submit_s"] = time.monotonic() - started
     return finish(client, result, [full], "rollback", {full: marker}, detach, timeout, show, started, since)
 

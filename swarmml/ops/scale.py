@@ -3,9 +3,10 @@ import copy
 import re
 import time
 
-from swarmml.engine import rollouts as engine
+from swarmml import services
+from swarmml.engine import swarm as engine
 from swarmml.errors import UsageError
-from swarmml.ops import state, targets, watch
+from swarmml.ops import state, watch
 from swarmml.ops.results import Change, ScaleResult
 
 
@@ -63,7 +64,7 @@ def scale(client, replicas, stack=None, detach=False, timeout=300, show=True):
     plan = []
     for name, n in replicas.items():
         n = parse_replicas(n, f"replicas for {name}")
-        svc = targets.match(all_services, name, stack)
+        svc = services.match(all_services, name, stack)
         new_spec = with_replicas(svc["Spec"], n)
         problem = state.capacity_problem(svc["Spec"], n, nodes)
         if problem:
@@ -74,7 +75,7 @@ def scale(client, replicas, stack=None, detach=False, timeout=300, show=True):
         raise UsageError("the same service is named twice (by short and full name)")
 
     result = ScaleResult()
-    since = state.parse_ts(engine.engine_time(client))
+    since = state.parse_ts(engine.now(client))
     markers = {svc["Spec"]["Name"]: state.update_marker(svc) for svc, _, _ in plan}
     for svc, n, new_spec in plan:
         old = state.desired_replicas(svc["Spec"])

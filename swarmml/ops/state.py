@@ -4,47 +4,15 @@ What runs where, which tasks carry the service's current spec, whether a
 rolling update is ours and how far it got, which tasks can't be placed and
 why. The waiting loop (watch.py) and every verb build on these.
 """
-import datetime
-import re
 from dataclasses import dataclass, field
 
-from swarmml.ops.results import Placement
+from swarmml.placement import (ACTIVE, ENDED, FAILED, UNPLACEABLE, Placement, desired_replicas,  # noqa: F401
+                               eligible_nodes, hostnames, parse_ts, placement, task_name, task_time)
 
-# Task states on the way to running; and the ones that end a task that was meant to run.
-ACTIVE = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting")
-ENDED = ("complete", "failed", "rejected", "orphaned", "shutdown", "remove")
-FAILED = ("failed", "rejected", "orphaned")
-# What the scheduler writes on a task it found no node for.
-UNPLACEABLE = "no suitable node"
 # TaskTemplate fields whose change makes Swarm replace a task. Placement is left out: Swarm keeps a
 # task whose node still satisfies new constraints; Runtime is left out: tasks don't carry it.
 TASK_FIELDS = ("ContainerSpec", "Resources", "ForceUpdate", "Networks", "LogDriver")
 STACK_LABEL = "com.docker.stack.namespace"
-
-
-def parse_ts(text):
-    """The engine's RFC 3339 timestamps (nanoseconds, Z) -> aware datetime; None for empty or zero times."""
-    if not text or text.startswith("0001-"):
-        return None
-    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text)
-    if not m:
-        return None
-    micro = (m.group(2) or "0")[:6].ljust(6, "0")
-    tz = "+00:00" if m.group(3) == "Z" else m.group(3)
-    return datetime.datetime.fromisoformat(f"{m.group(1)}.{micro}{tz}")
-
-
-def hostnames(nodes):
-    return {n["ID"]: n["Description"]["Hostname"] for n in nodes}
-
-
-def desired_replicas(spec):
-    mode = spec.get("Mode") or {}
-    if "Replicated" in mode:
-        return (mode["Replicated"] or {}).get("Replicas", 1)
-    if "ReplicatedJob" in mode:
-        return (mode["ReplicatedJob"] or {}).get("TotalCompletions", 1)
-    return None
 
 
 def is_global(spec):
@@ -65,57 +33,9 @@ def short_name(service):
 
 # --- which nodes a service may use ------------------------------------------------------
 
-def _node_attribute(node, key):
-    spec, desc = node.get("Spec") or {}, node.get("Description") or {}
-    if key == "node.id":
-        return [node["ID"]]
-    if key == "node.hostname":
-        return [desc.get("Hostname", "")]
-    if key == "node.role":
-        return [spec.get("Role", "")]
-    if key == "node.platform.os":
-        return [(desc.get("Platform") or {}).get("OS", "")]
-    if key == "node.platform.arch":
-        return [(desc.get("Platform") or {}).get("Architecture", "")]
-    if key.startswith("node.labels."):
-        labels = spec.get("Labels") or {}
-        name = key[len("node.labels."):]
-        return [labels[name]] if name in labels else []
-    if key.startswith("engine.labels."):
-        labels = (desc.get("Engine") or {}).get("Labels") or {}
-        name = key[len("engine.labels."):]
-        return [labels[name]] if name in labels else []
-    return None  # an attribute we don't model: don't guess, treat the node as eligible
-
-
-def constraint_holds(expr, node):
-    """One placement constraint (`node.role==worker`, `node.labels.zone!=a`) against a node, as Swarm reads it."""
-    m = re.fullmatch(r"\s*([^=!\s]+)\s*(==|!=)\s*(.*?)\s*", expr)
-    if not m:
-        return True
-    raw, op, want = m.groups()
-    key = raw.lower()
-    for prefix in ("node.labels.", "engine.labels."):
-        if key.startswith(prefix):
-            key = prefix + raw[len(prefix):]  # label names are looked up exactly
-    values = _node_attribute(node, key)
-    if values is None:
-        return True
-    # Swarm compares values case-insensitively.
-    equal = any(v.lower() == want.lower() for v in values)
-    return equal if op == "==" else not equal
-
-
-def eligible_nodes(spec, nodes):
-    """Hostnames of the nodes that may run the service's tasks: ready, active, meeting its constraints."""
-    constraints = ((spec.get("TaskTemplate") or {}).get("Placement") or {}).get("Constraints") or []
-    out = []
-    for n in nodes:
-        if (n.get("Status") or {}).get("State") != "ready" or (n.get("Spec") or {}).get("Availability") != "active":
-            continue
-        if all(constraint_holds(c, n) for c in constraints):
-            out.append(n["Description"]["Hostname"])
-    return sorted(out)
+def eligible_hostnames(spec, nodes):
+    """Hostnames of the nodes that may run the service's tasks (swarmml.placement.eligible_nodes), sorted."""
+    return sorted(n["Description"]["Hostname"] for n in eligible_nodes(spec, nodes))
 
 
 def max_per_node(spec):
@@ -127,7 +47,7 @@ def capacity_problem(spec, replicas, nodes):
     cap = max_per_node(spec)
     if not cap:
         return None
-    eligible = eligible_nodes(spec, nodes)
+    eligible = eligible_hostnames(spec, nodes)
     if replicas <= cap * len(eligible):
         return None
     return (f"{spec['Name']}: {replicas} replicas can't be placed: max_replicas_per_node is {cap} and "
@@ -152,41 +72,7 @@ def task_shape(task_spec):
     return _canonical({k: (task_spec or {}).get(k) for k in TASK_FIELDS})
 
 
-def task_name(service, task):
-    name = service["Spec"]["Name"]
-    slot = task.get("Slot")
-    return f"{name}.{slot}" if slot else f"{name}.{(task.get('NodeID') or '')[:12]}"
-
-
-def _why(task):
-    st = task["Status"]
-    return st.get("Err") or st.get("Message") or st["State"]
-
-
-def placement(service, tasks, nodes, since=None):
-    """Where the service's tasks run now; pending ones with why; failures (after `since`, a datetime) with why."""
-    names = hostnames(nodes)
-    spec = service["Spec"]
-    p = Placement(spec["Name"], desired_replicas(spec), 0)
-    images = set()
-    for t in tasks:
-        state, desired = t["Status"]["State"], t.get("DesiredState")
-        node = names.get(t.get("NodeID"), (t.get("NodeID") or "-")[:12])
-        if desired == "running" and state == "running":
-            p.running += 1
-            p.per_node[node] = p.per_node.get(node, 0) + 1
-            images.add(t["Spec"]["ContainerSpec"]["Image"])
-        elif desired in ("running", "ready") and state in ACTIVE:
-            line = f"{task_name(service, t)} {state}" + (f" on {node}" if t.get("NodeID") else "") + f": {_why(t)}"
-            (p.unplaceable if UNPLACEABLE in (t["Status"].get("Err") or "") else p.pending).append(line)
-        elif state in FAILED and (since is None or (parse_ts(t["Status"].get("Timestamp")) or since) >= since):
-            p.failed.append(f"{task_name(service, t)} {state} on {node}: {_why(t)}")
-    p.per_node = dict(sorted(p.per_node.items()))
-    p.images = sorted(images)
-    return p
-
-
-# --- rollouts -----------------------------------------------------------------------------
+# --- rolling updates -------------------------------------------------------------------------
 
 def update_marker(service):
     """What identifies the service's current rolling update (or rollback): its state's start time."""
@@ -263,7 +149,7 @@ def tasks_of_spec(tasks, task_template):
     """Tasks made from this task template (e.g. the spec of an update that was rolled back), newest first."""
     shape = task_shape(task_template)
     made = [t for t in tasks if task_shape(t["Spec"]) == shape]
-    return sorted(made, key=lambda t: t["Status"].get("Timestamp", ""), reverse=True)
+    return sorted(made, key=task_time, reverse=True)
 
 
 def failed_task(tasks, task_template):
@@ -291,7 +177,7 @@ def last_line(text):
 def explain_failure(service, task, nodes, facts=None):
     """One line on why a task stopped: Swarm's error, then what its container says (facts) if we reached it.
 
-    facts: rollouts.container_facts() of the task's container, or None.
+    facts: swarmml.engine.swarm.container_facts() of the task's container, or None.
     """
     st = task["Status"]
     node = hostnames(nodes).get(task.get("NodeID"), (task.get("NodeID") or "-")[:12])

@@ -10,9 +10,10 @@ import copy
 import os
 import time
 
-from swarmml.engine import rollouts as engine
+from swarmml import services
+from swarmml.engine import swarm as engine
 from swarmml.errors import SwarmmlError, UsageError
-from swarmml.ops import state, targets
+from swarmml.ops import state
 from swarmml.ops.results import Change, UpdateResult
 from swarmml.ops.scale import finish, parse_replicas, with_replicas
 from swarmml.stack.units import duration_ns, nano_cpus, size_bytes
@@ -117,9 +118,9 @@ def spec_changes(service, old, new, prefix=""):
 def resolve_image(client, image):
     """image -> image@digest as the manager sees it in its registry; UsageError when it isn't there."""
     try:
-        digest = engine.image_digest(client, image)
-    except SwarmmlError as exc:
-        raise UsageError(f"--image {image}: not found in its registry ({exc}); nothing changed") from None
+        digest, _ = engine.distribution(client, image)
+    except engine.RegistryLookupFailed as exc:
+        raise UsageError(f"--image {image}: not found in its registry ({exc.reason}); nothing changed") from None
     return image if "@" in image else f"{image}@{digest}"
 
 
@@ -131,7 +132,7 @@ def update(client, name, stack=None, detach=False, timeout=600, show=True, resol
     options = dict(image=image, env=env, replicas=replicas, cpus=cpus, memory=memory, parallelism=parallelism,
                    delay=delay, order=order, failure_action=failure_action, monitor=monitor, force=force)
     check_options(**options)
-    svc = targets.match(engine.services(client), name, stack)
+    svc = services.match(engine.services(client), name, stack)
     full = svc["Spec"]["Name"]
     with_update(svc["Spec"], **options)  # e.g. --replicas on a global service, before the registry is asked
     if image is not None and resolve:
@@ -148,7 +149,7 @@ def update(client, name, stack=None, detach=False, timeout=600, show=True, resol
         result.duration_s = time.monotonic() - started
         return result
     marker = state.update_marker(svc)
-    since = state.parse_ts(engine.engine_time(client))
+    since = state.parse_ts(engine.now(client))
     engine.update_service(client, svc["ID"], svc["Version"]["Index"], new_spec)
     result.timings["submit_s"] = time.monotonic() - started
     finish(client, result, [full], "update", {full: marker}, detach, timeout, show, started, since)

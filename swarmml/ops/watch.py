@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from swarmml.console import progress
-from swarmml.engine import rollouts as engine
+from swarmml.engine import swarm as engine
 from swarmml.ops import state
 from swarmml.ops.results import Batch
 

@@ -65,7 +65,7 @@ def node_exclusions(nodes, placement_spec=None, reservations=None):
 def placement_check(place, nodes, placement_spec=None, reservations=None):
     """Every desired replica runs, on min(replicas, eligible nodes) nodes, per-node counts within one.
 
-    place: swarmml.placement.ServicePlacement; nodes: engine node dicts; placement_spec:
+    place: swarmml.placement.Placement; nodes: engine node dicts; placement_spec:
     the service's TaskTemplate.Placement; reservations: its Resources.Reservations.
     """
     placement_spec = placement_spec or {}
@@ -95,7 +95,7 @@ def placement_check(place, nodes, placement_spec=None, reservations=None):
         if prefs:
             causes.append(f"placement preferences spread over {', '.join(prefs)}: Swarm balances across their "
                           "values, not across nodes")
-        causes += place.pending[:2]
+        causes += (place.unplaceable + place.pending)[:2]
         if not causes and place.running == want:
             causes.append("Swarm does not move running tasks when nodes join or come back: `swarmml rebalance` "
                           "evens the spread")
