@@ -105,8 +105,9 @@ def status_of(service, tasks, nodes, since, rollback=False, give_up_after=None):
             replica, count, why, _ = failing[0]
             name = service["Spec"]["Name"]
             label = f"{name}.{replica}" if isinstance(replica, int) else f"{name} on node {replica[:12]}"
-            more = f" (and {len(failing) - 1} more replicas)" if len(failing) > 1 else ""
-            return True, f"{label} failed {count} times{more}: {why}", p
+            others = len(failing) - 1
+            more = f" ({others} other replica{'s' if others > 1 else ''} failing too)" if others else ""
+            return True, f"{label} failed {count} times: {why}{more}", p
     return done, None, p
 
 

@@ -147,28 +147,28 @@ def test_d_node_loss_then_rebalance(cluster, stack):
                   if n["Spec"]["Role"] == "worker" and n["ID"] not in gw_nodes)
     host = victim["Description"]["Hostname"]
 
-    def action():
+    def lose_node():
         clusters.stop_node(cluster.name, host)
         t0 = time.monotonic()
-        recovered = None
         while time.monotonic() - t0 < 90:
-            svc, p = now(cluster.client)
+            _, p = now(cluster.client)
             if p.running == 6 and host not in p.per_node:
-                recovered = time.monotonic() - t0
-                break
+                return time.monotonic() - t0
             time.sleep(0.5)
-        clusters.start_node(cluster.name, host)
-        svc, _ = now(cluster.client)
-        before = measure(svc, engine.tasks(cluster.client, svc["ID"]), engine.nodes(cluster.client))
-        reb = ops.rebalance(cluster.client, "predictor", stack=STACK, show=False)
-        return recovered, before, reb
+        return None
     try:
-        (recovered, before, reb), load, took = under_load(stack, "d node loss, return, rebalance", action)
+        recovered, lost, _ = under_load(stack, "d node loss", lose_node)
     finally:
         clusters.start_node(cluster.name, host)
+    svc, _ = now(cluster.client)
+    before = measure(svc, engine.tasks(cluster.client, svc["ID"]), engine.nodes(cluster.client))
+    reb, load, took = under_load(stack, "d rebalance after the node returned", lambda: ops.rebalance(
+        cluster.client, "predictor", stack=STACK, show=False))
     print(f"ops-load d: rescheduled in {recovered} s; before rebalance {before.per_node} (spread {before.spread}); "
           f"rebalanced in {reb.duration_s:.1f} s to {reb.placement}")
     assert recovered is not None, "the replicas of the stopped node were not rescheduled within 90 s"
+    # Losing a node is verify's drill, whose bound is 0.1% of requests; moving replicas back drops none.
+    assert lost.errors <= lost.requests // 1000, lost.error_kinds
     assert before.spread >= 1 and host not in before.per_node  # the node came back empty
     assert reb.ok, reb.problems
     assert reb.moved == [PREDICTOR] and reb.after[0].spread == 0
