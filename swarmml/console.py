@@ -38,9 +38,24 @@ def note(message):
     err.print(message)
 
 
+class _NoBars:
+    """Stands in for a Progress when nothing is to be shown (show=False, the Python API's default in tests)."""
+
+    console = Console(quiet=True)
+
+    def add_task(self, *args, **kwargs):
+        return 0
+
+    def update(self, *args, **kwargs):
+        pass
+
+
 @contextmanager
-def progress(transient=False):
-    """A rich Progress on stderr; callers add one task per thing they wait on."""
+def progress(transient=False, show=True):
+    """A rich Progress on stderr; callers add one task per thing they wait on. show=False: draws nothing."""
+    if not show:
+        yield _NoBars()
+        return
     p = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),

@@ -139,27 +139,16 @@ def wait(client, service_names, timeout=300, since=None, show=True, rollback=Fal
                 pending.remove(name)
             yield name, p
 
-    def finished():
-        return not pending
-
-    if show:
-        with progress() as bar:
-            ids = {}
-            while True:
-                for name, p in poll():
-                    total = p.desired if p.desired is not None else max(p.running, 1)
-                    status = "; ".join((p.unplaceable + p.pending)[:1]) if name in pending else "done"
-                    if name not in ids:
-                        ids[name] = bar.add_task(name, total=total, status="")
-                    bar.update(ids[name], completed=min(p.running, total), total=total, status=status[:70])
-                if finished() or time.monotonic() - started > timeout:
-                    break
-                time.sleep(0.5)
-    else:
+    with progress(show=show) as bar:
+        ids = {}
         while True:
-            for _ in poll():
-                pass
-            if finished() or time.monotonic() - started > timeout:
+            for name, p in poll():
+                total = p.desired if p.desired is not None else max(p.running, 1)
+                status = "; ".join((p.unplaceable + p.pending)[:1]) if name in pending else "done"
+                if name not in ids:
+                    ids[name] = bar.add_task(name, total=total, status="")
+                bar.update(ids[name], completed=min(p.running, total), total=total, status=status[:70])
+            if not pending or time.monotonic() - started > timeout:
                 break
             time.sleep(0.5)
 

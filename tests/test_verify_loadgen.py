@@ -63,13 +63,16 @@ class TinyServer:
     def stop(self):
         self.loop.call_soon_threadsafe(self.server.close)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
 
 def test_closed_loop_counts_latency_and_replica():
-    srv = TinyServer(delay=0.01)
-    try:
+    with TinyServer(delay=0.01) as srv:
         r = loadgen.run(srv.url, "{}", connections=4, duration=5, max_requests=200)
-    finally:
-        srv.stop()
     assert r.requests == 200 == srv.count and r.errors == 0 and r.replicas == {"tiny": 200}
     assert all(rec.status == 200 and rec.error is None for rec in r.records)
     assert 10 <= r.percentile(50) < 200
@@ -80,11 +83,8 @@ def test_closed_loop_counts_latency_and_replica():
 
 
 def test_open_loop_keeps_the_rate_and_counts_http_errors():
-    srv = TinyServer(fail_every=10)
-    try:
+    with TinyServer(fail_every=10) as srv:
         r = loadgen.run(srv.url, "{}", connections=4, duration=2, rate=100)
-    finally:
-        srv.stop()
     assert 180 <= r.requests <= 201
     assert r.errors == r.error_kinds["http_500"] == r.statuses[500] > 0
     sent = sorted(rec.at_s for rec in r.records)
@@ -95,49 +95,34 @@ def test_open_loop_keeps_the_rate_and_counts_http_errors():
 def test_open_loop_latency_counts_from_the_intended_send_time():
     # One connection, a server taking 50 ms, 100 requests/s offered: requests queue behind each
     # other, and their latency must include that wait (no coordinated omission).
-    srv = TinyServer(delay=0.05)
-    try:
+    with TinyServer(delay=0.05) as srv:
         r = loadgen.run(srv.url, "{}", connections=1, duration=1, rate=100)
-    finally:
-        srv.stop()
     lat = [rec.latency_ms for rec in sorted(r.records, key=lambda x: x.at_s)]
     assert lat[0] < 100 and lat[-1] > 500  # the last one waited for the ~19 before it
 
 
 def test_body_factory_and_chunked_answers():
-    srv = TinyServer(chunked=True, echo=True)
-    try:
+    with TinyServer(chunked=True, echo=True) as srv:
         r = loadgen.run(srv.url, lambda i: json.dumps({"i": i}), connections=1, max_requests=5, keep_bodies=True)
-    finally:
-        srv.stop()
     assert r.requests == 5 and r.errors == 0
     assert json.loads(r.bodies["tiny"]) == {"i": 4}  # the last request's own body, de-chunked
 
 
 def test_errors_have_kinds_and_never_raise():
-    srv = TinyServer(delay=1.0)
-    try:
+    with TinyServer(delay=1.0) as srv:
         slow = loadgen.run(srv.url, "{}", connections=2, max_requests=2, timeout=0.2)
-    finally:
-        srv.stop()
     assert slow.errors == 2 and slow.error_kinds == {"TimeoutError": 2} and slow.percentile(50) is None
-    bad = TinyServer(garbage=True)
-    try:
+    with TinyServer(garbage=True) as bad:
         junk = loadgen.run(bad.url, "{}", connections=1, max_requests=2)
-    finally:
-        bad.stop()
     assert junk.error_kinds == {"BadResponse": 2}
     dead = loadgen.run(srv.url, "{}", connections=2, duration=0.5, max_requests=4)
     assert dead.errors == dead.requests == 4 and "ConnectionRefusedError" in dead.error_kinds
 
 
 def test_background_load_stops_on_demand():
-    srv = TinyServer(delay=0.005)
-    try:
+    with TinyServer(delay=0.005) as srv:
         with loadgen.Background(srv.url, "{}", connections=2, rate=200) as load:
             time.sleep(0.5)
             assert load.elapsed() >= 0.5
         r = load.result
-    finally:
-        srv.stop()
     assert 60 <= r.requests <= 120 and r.errors == 0

@@ -7,7 +7,7 @@ from swarmml import services as svcs
 from swarmml.console import emit_json, note, out, table
 from swarmml.engine import swarm as engine
 from swarmml.engine import target_client
-from swarmml.errors import SwarmmlError
+from swarmml.errors import NotFound, SwarmmlError
 from swarmml.stack.plan import rows as plan_rows
 
 OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")
@@ -69,7 +69,7 @@ def ps(stack, output):
     client = target_client()
     current = engine.stack_objects(client, stack)
     if not current["services"]:
-        raise SwarmmlError(f"no stack named {stack!r}")
+        raise NotFound(f"no stack named {stack!r}")
     nodes = engine.nodes(client)
     names = placements.hostnames(nodes)
     task_rows, places = [], []

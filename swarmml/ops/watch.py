@@ -74,33 +74,22 @@ def follow(client, names, mode, markers, timeout=300, show=True, started=None, s
                                 f"{len(st.stuck)} can't be placed: {_reason(st.stuck[0])}")
             yield "status", name, st
 
-    def out_of_time():
-        return time.monotonic() - t0 > timeout
-
-    if show:
-        with progress() as bar:
-            ids = {}
-            while True:
-                for kind, name, st in poll():
-                    total = max(st.desired, 1)
-                    count = st.running if mode == "scale" else st.updated
-                    text = st.phase if st.done else f"{st.phase}: {st.message}" if st.message else st.phase
-                    if name not in ids:
-                        ids[name] = bar.add_task(name, total=total, status="")
-                    bar.update(ids[name], completed=min(count, total), total=total, status=text[:90])
-                    if kind == "batch":
-                        b = batches[-1]
-                        where = f" on {', '.join(b.nodes)}" if b.nodes else ""
-                        bar.console.print(f"{name}: {b.updated}/{b.desired} tasks on the new spec{where} "
-                                          f"({b.at_s:.1f} s)")
-                if not pending or out_of_time():
-                    break
-                time.sleep(POLL_S)
-    else:
+    with progress(show=show) as bar:
+        ids = {}
         while True:
-            for _ in poll():
-                pass
-            if not pending or out_of_time():
+            for kind, name, st in poll():
+                total = max(st.desired, 1)
+                count = st.running if mode == "scale" else st.updated
+                text = st.phase if st.done else f"{st.phase}: {st.message}" if st.message else st.phase
+                if name not in ids:
+                    ids[name] = bar.add_task(name, total=total, status="")
+                bar.update(ids[name], completed=min(count, total), total=total, status=text[:90])
+                if kind == "batch":
+                    b = batches[-1]
+                    where = f" on {', '.join(b.nodes)}" if b.nodes else ""
+                    bar.console.print(f"{name}: {b.updated}/{b.desired} tasks on the new spec{where} "
+                                      f"({b.at_s:.1f} s)")
+            if not pending or time.monotonic() - t0 > timeout:
                 break
             time.sleep(POLL_S)
 

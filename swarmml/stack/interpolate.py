@@ -95,16 +95,19 @@ def interpolate(node, environ, filename, path=""):
     return node
 
 
+def _env_lines(path, shown, encoding=None):
+    try:
+        with open(path, encoding=encoding) as f:
+            return f.read().splitlines()
+    except OSError as exc:
+        raise UsageError(f"{shown}: can't read the env file ({exc.strerror})") from None
+
+
 def read_env_file(path, shown=None):
     """The .env file for interpolation: KEY=VALUE lines, # comments, `export `, optional quotes."""
     values = {}
     shown = shown or path
-    try:
-        with open(path) as f:
-            lines = f.read().splitlines()
-    except OSError as exc:
-        raise UsageError(f"{shown}: can't read the env file ({exc.strerror})") from None
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(_env_lines(path, shown), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -127,12 +130,7 @@ def read_service_env_file(path, shown, environ):
     """A service's env_file, read as docker does (opts.ParseEnvFile): KEY=VALUE taken literally, quotes
     included; a bare KEY takes its value from the environment, or is left out."""
     values = {}
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            lines = f.read().splitlines()
-    except OSError as exc:
-        raise UsageError(f"{shown}: can't read the env file ({exc.strerror})") from None
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(_env_lines(path, shown, encoding="utf-8-sig"), 1):
         line = line.lstrip()
         if not line or line.startswith("#"):
             continue

@@ -8,7 +8,6 @@ import copy
 import json
 import os
 import time
-from contextlib import nullcontext
 
 from swarmml import converge, ops, placement, services
 from swarmml.console import progress
@@ -80,7 +79,7 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
                            "min_efficiency": {str(k): v for k, v in thresholds.items()},
                            "gateway_cpu_limit": gateway_limit / 1e9 if gateway_limit else None}}
 
-    with (progress() if show else nullcontext(_Quiet())) as bar:
+    with progress(show=show) as bar:
         phase = bar.add_task("checks", total=3, status="placement")
         report["checks"] = [c.to_dict() for c in health_checks(client, name, infer_url,
                                                                lambda s: bar.update(phase, advance=1, status=s))]
@@ -116,14 +115,6 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
 def _node_running(cluster, hostname):
     from swarmml import cluster as clusters
     return any(r["node"] == hostname and r["container"] == "running" for r in clusters.status(cluster)["nodes"])
-
-
-class _Quiet:
-    def add_task(self, *a, **k):
-        return 0
-
-    def update(self, *a, **k):
-        pass
 
 
 def _preflight(infer_url, model, name):
