@@ -140,11 +140,7 @@ def test_c3_the_cli_says_what_failed_in_one_line(cluster, stack, extra_images):
 
 def test_d_node_loss_then_rebalance(cluster, stack):
     assert ops.scale(cluster.client, {"predictor": 6}, stack=STACK, show=False).ok
-    gw = services.match(engine.services(cluster.client), "gateway", STACK)
-    gw_nodes = {t["NodeID"] for t in engine.tasks(cluster.client, gw["ID"])
-                if t["DesiredState"] == "running"}
-    victim = next(n for n in engine.nodes(cluster.client)
-                  if n["Spec"]["Role"] == "worker" and n["ID"] not in gw_nodes)
+    victim = _worker_without_the_gateway(cluster.client)
     host = victim["Description"]["Hostname"]
 
     def lose_node():
@@ -185,7 +181,7 @@ def test_d2_rebalance_by_forced_update_after_a_drain(cluster, stack):
     "scale" is the default).
     """
     assert ops.scale(cluster.client, {"predictor": 6}, stack=STACK, show=False).ok
-    node = next(n for n in engine.nodes(cluster.client) if n["Spec"]["Role"] == "worker")
+    node = _worker_without_the_gateway(cluster.client)  # its host-mode port is the load's way in
     host = node["Description"]["Hostname"]
     _set_availability(cluster.client, node["ID"], "drain")
     try:
@@ -208,6 +204,12 @@ def test_d2_rebalance_by_forced_update_after_a_drain(cluster, stack):
     assert load.errors == 0, load.error_kinds
 
 
+def _worker_without_the_gateway(client):
+    gw = services.match(engine.services(client), "gateway", STACK)
+    gw_nodes = {t["NodeID"] for t in engine.tasks(client, gw["ID"]) if t["DesiredState"] == "running"}
+    return next(n for n in engine.nodes(client) if n["Spec"]["Role"] == "worker" and n["ID"] not in gw_nodes)
+
+
 def _set_availability(client, node_id, availability):
     n = client.api.inspect_node(node_id)
     client.api.update_node(node_id, n["Version"]["Index"], dict(n["Spec"], Availability=availability))
@@ -228,10 +230,11 @@ def test_e_tasks_no_node_can_take_are_reported_with_the_reason(cluster, stack):
         # max_replicas_per_node is checked before anything changes.
         svc.reload()  # scale changed the service: update from its current version
         svc.update(maxreplicas=1)
-        version = engine.service(cluster.client, "it-ops-toobig")["Version"]["Index"]
+        # The spec, not Version.Index: Swarm bumps the version itself while it records the update's status.
+        before = engine.service(cluster.client, "it-ops-toobig")["Spec"]
         done = swarmml("scale", "it-ops-toobig=4", env=cluster.env)
         assert done.returncode == 2 and "max_replicas_per_node is 1 and 3 nodes are eligible" in done.stderr
-        assert engine.service(cluster.client, "it-ops-toobig")["Version"]["Index"] == version
+        assert engine.service(cluster.client, "it-ops-toobig")["Spec"] == before
     finally:
         svc.remove()
 
