@@ -1,87 +1,95 @@
-"""`swarmml build`: the project's images (predictor, gateway), and pushing them to a cluster registry.
+"""`swarmml build`: the predictor image (the user's models, or the default iris ones) and the gateway image.
 
-Wheels for the predictor are downloaded on this machine into its build
-context, because pip inside a container may not reach PyPI over HTTPS.
+Users' models are checked on this machine first (swarmml.artifacts): nothing
+is built until every one of them would load in the image. Both images are
+built from package data, so this works from a plain `pip install swarmml`.
 """
-import hashlib
-import os
-import subprocess
-import sys
+from __future__ import annotations
+
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 
-from swarmml import images
+from swarmml import cluster as clusters
+from swarmml import images, predictor_image
+from swarmml.artifacts import ModelSource, check_model, check_version_flag, image_sklearn_version, unique_sources
 from swarmml.console import note
 from swarmml.engine import host_client, resolve_target
 from swarmml.engine import nodes as io
-from swarmml.errors import SwarmmlError, UsageError
+from swarmml.errors import UsageError
 
-# name -> build context, relative to the project root
-IMAGES = {"predictor": "model_service", "gateway": "stacks/gateway"}
-PYTHON_TAGS = ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3",
-               "--abi", "none", "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
-               "--platform", "manylinux_2_28_x86_64"]
+IMAGES = ("predictor", "gateway")
+IMAGE_LABEL = "io.swarmml.image"
+MODELS_LABEL = "io.swarmml.models"
+# The models the image trains for itself when no --model is given.
+DEFAULT_MODELS = ("iris-logreg", "iris-rf")
 
 
 @dataclass
 class BuildResult:
     base: str
-    built: dict = field(default_factory=dict)  # name -> local ref
-    pushed: dict = field(default_factory=dict)  # name -> ref the nodes pull
+    models: list[str] = field(default_factory=list)  # what the predictor serves
+    built: dict[str, str] = field(default_factory=dict)  # name -> local ref
+    pushed: dict[str, str] = field(default_factory=dict)  # name -> ref the nodes pull
     duration_s: float = 0.0
 
-    def reference(self, name="predictor"):
+    def reference(self, name: str = "predictor") -> str:
         return self.pushed.get(name) or self.built[name]
 
 
-def project_root(start=None):
-    """The directory holding model_service/Dockerfile: cwd, or the checkout swarmml runs from."""
-    candidates = [start or os.getcwd(), os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
-    for c in candidates:
-        if os.path.exists(os.path.join(c, "model_service", "Dockerfile")):
-            return c
-    raise UsageError("model_service/Dockerfile not found here; run `swarmml build` from the swarmml checkout")
+@dataclass
+class ModelOptions:
+    """What `--model` and its companion flags say."""
+    sources: list[ModelSource] = field(default_factory=list)
+    trust: list[str] = field(default_factory=list)  # --trust TYPE
+    trust_files: list[str] = field(default_factory=list)  # --trust-file FILE
+    allow_pickle: bool = False
+    sklearn_version: str | None = None
+    signature_file: str | None = None
 
 
-def prepare_wheels(context):
-    """Download the wheels named by requirements.txt once (re-done when it changes)."""
-    req = os.path.join(context, "requirements.txt")
-    wheels = os.path.join(context, "wheels")
-    digest = hashlib.sha256(open(req, "rb").read()).hexdigest()
-    stamp = os.path.join(wheels, ".requirements.sha256")
-    if os.path.exists(stamp) and open(stamp).read() == digest:
-        return wheels
-    os.makedirs(wheels, exist_ok=True)
-    note("downloading wheels for the predictor image (on this machine, once) ...")
-    done = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
-                           "--only-binary=:all:", *PYTHON_TAGS, "-d", wheels, "-r", req],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SwarmmlError("downloading wheels failed: " + (done.stderr.strip().splitlines() or ["?"])[-1])
-    with open(stamp, "w") as f:
-        f.write(digest)
-    return wheels
-
-
-def build(tag="latest", base_mode="auto", push=False, cluster=None, model_version="1", names=None, root=None):
+def build(tag: str = "latest", base_mode: str = "auto", push: bool = False, cluster: str | None = None,
+          model_version: str | None = None, names: list[str] | None = None,
+          models: ModelOptions | None = None) -> BuildResult:
+    """Check the models, then build (and push) the images; nothing is built when a check fails."""
     if not tag or any(c in tag for c in " /:@"):
         raise UsageError(f"--tag: expected a plain image tag like 1.2 or latest, got {tag!r}")
+    models = models or ModelOptions()
+    names = list(names or IMAGES)
+    version = model_version or (tag if tag != "latest" else "1")
+    check_version_flag(models.sklearn_version)
+    if models.signature_file and len(models.sources) != 1:
+        raise UsageError("--signature describes one model; give exactly one --model with it")
+    trusted = predictor_image.default_trusted_types() | set(models.trust)
+    for path in models.trust_files:
+        trusted |= predictor_image.read_trust_file(path)
+    checked = [check_model(s, trusted, allow_pickle=models.allow_pickle, sklearn_version=models.sklearn_version,
+                           signature_file=models.signature_file) for s in unique_sources(models.sources)]
+    sklearn_version = image_sklearn_version(checked)
+    if models.allow_pickle and any(m.format == "pickle" for m in checked):
+        note("warning: loading a pickle/joblib model runs whatever code it holds; the image allows it only "
+             "because of --allow-pickle")
+    if sklearn_version:
+        predictor_image.check_wheel(sklearn_version, checked)
+
     started = time.monotonic()
-    root = root or project_root()
     client = host_client()
     base = images.base_image(base_mode, client)
-    result = BuildResult(base)
-    for name in names or IMAGES:
-        context = os.path.join(root, IMAGES[name])
-        if not os.path.exists(os.path.join(context, "Dockerfile")):
-            raise SwarmmlError(f"{IMAGES[name]}/Dockerfile is missing")
-        args = {"BASE_IMAGE": base}
-        if name == "predictor":
-            prepare_wheels(context)
-            args["MODEL_VERSION"] = str(model_version)
+    result = BuildResult(base, [m.name for m in checked] or list(DEFAULT_MODELS))
+    for name in names:
         ref = f"swarmml/{name}:{tag}"
-        note(f"building {ref} (base {base}) ...")
-        io.build_image(client, context, ref, buildargs=args, labels={"io.swarmml.image": name})
+        args = {"BASE_IMAGE": base}
+        labels = {IMAGE_LABEL: name}
+        if name == "predictor":
+            context = predictor_image.prepare(checked, trusted, sklearn_version, version)
+            args.update(MODEL_VERSION=version, ALLOW_PICKLE="1" if models.allow_pickle else "0")
+            labels[MODELS_LABEL] = ",".join(result.models)
+            note(f"building {ref} ({', '.join(result.models)}; base {base}) ...")
+            io.build_image(client, context, ref, buildargs=args, labels=labels)
+        else:
+            with resources.as_file(resources.files("swarmml") / "data" / name) as context:
+                note(f"building {ref} (base {base}) ...")
+                io.build_image(client, str(context), ref, buildargs=args, labels=labels)
         result.built[name] = ref
     if push:
         result.pushed = push_to_cluster(client, result.built, cluster)
@@ -89,9 +97,8 @@ def build(tag="latest", base_mode="auto", push=False, cluster=None, model_versio
     return result
 
 
-def push_to_cluster(client, built, cluster=None):
+def push_to_cluster(client, built: dict[str, str], cluster: str | None = None) -> dict[str, str]:
     """Push local refs to a swarmml cluster's registry; returns the refs its nodes pull."""
-    from swarmml import cluster as clusters
     name = cluster or resolve_target().cluster
     if not name:
         raise UsageError("--push needs a swarmml cluster as the target (`swarmml cluster up`, or --cluster NAME); "
@@ -99,15 +106,19 @@ def push_to_cluster(client, built, cluster=None):
     reg = clusters.registry(name)
     pulled = {}
     for key, ref in built.items():
-        repo_tag = ref  # swarmml/<name>:<tag>
-        push_ref = f"{reg.push_prefix}/{repo_tag}"
+        push_ref = f"{reg.push_prefix}/{ref}"  # ref is swarmml/<name>:<tag>
         io.tag_image(client, ref, push_ref)
         note(f"pushing {push_ref} ...")
         io.push_image(client, push_ref)
-        pulled[key] = f"{reg.pull_prefix}/{repo_tag}"
+        pulled[key] = f"{reg.pull_prefix}/{ref}"
     return pulled
 
 
-def build_and_push(cluster, tag="latest"):
-    """For tests and scripts: build both images and push them; returns {name: ref the nodes pull}."""
-    return build(tag=tag, push=True, cluster=cluster).pushed
+def generate_command(result: BuildResult, tag: str) -> str:
+    """Pure: the `swarmml generate` line for a stack that serves what was built."""
+    parts = ["swarmml generate"]
+    if tag != "latest":
+        parts.append(f"--tag {tag}")
+    if result.models != list(DEFAULT_MODELS):
+        parts += [f"--model {m}" for m in result.models]
+    return " ".join(parts + ["-o", "stack.yml"])

@@ -59,7 +59,7 @@ def pushed_images(cluster):
     Returns {"predictor": ref, "gateway": ref}: the references the nodes pull.
     """
     from swarmml import build
-    return build.build_and_push(cluster=cluster.name)
+    return build.build(push=True, cluster=cluster.name).pushed
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """`swarmml generate`: a correct stack file from options, without writing YAML."""
 import os
+from importlib import resources
 
 import click
 
@@ -33,9 +34,9 @@ def generate(name, image, registry, tag, replicas, cpus, memory, models, gateway
         raise UsageError(f"--memory: expected a size like 512M, got {memory!r}") from None
     config_ref = None
     if gateway:
-        config = _gateway_config()
         # Relative to the written file, as the loader and docker/cli resolve it.
         base = os.path.dirname(os.path.abspath(out)) if out != "-" else os.getcwd()
+        config = _gateway_config(base)
         rel = os.path.relpath(config, base)
         config_ref = rel if rel.startswith("..") else "./" + rel
     stack = ml_stack(name, registry, tag, replicas, cpus, memory, tuple(models) or DEFAULT_MODELS,
@@ -52,14 +53,21 @@ def generate(name, image, registry, tag, replicas, cpus, memory, models, gateway
     note(f"wrote {out}: deploy it with `swarmml deploy {out}`")
 
 
-def _gateway_config():
-    """The gateway's HAProxy config: in the working directory's project, else beside this package."""
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    for root in (os.getcwd(), here):
-        path = os.path.join(root, GATEWAY_CONFIG)
-        if os.path.isfile(path):
-            return path
-    raise UsageError(f"--gateway: {GATEWAY_CONFIG} not found (run from the swarmml project, or use --no-gateway)")
+def _gateway_config(base):
+    """The gateway's HAProxy config: the checkout's, else the packaged one written beside the stack file."""
+    checkout = os.path.join(os.getcwd(), GATEWAY_CONFIG)
+    if os.path.isfile(checkout):
+        return checkout
+    path = os.path.join(base, "gateway", "haproxy.cfg")
+    if not os.path.exists(path):
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write((resources.files("swarmml") / "data" / "gateway" / "haproxy.cfg").read_bytes())
+        except OSError as exc:
+            raise UsageError(f"--gateway: can't write {path} ({exc.strerror})") from None
+        note(f"wrote {path}: the gateway's HAProxy config, which the stack mounts")
+    return path
 
 
 COMMANDS = [generate]
