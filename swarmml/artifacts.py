@@ -223,7 +223,10 @@ def load_signature(artifact: str, estimator, signature_file: str | None) -> dict
             sample = pd.read_csv(signature_file, nrows=1000)
         except Exception as exc:
             raise UsageError(f"--signature {signature_file}: can't read it as CSV ({_short(exc)})") from None
-        sig = infer_signature(estimator, sample=sample)
+        try:
+            sig = infer_signature(estimator, sample=sample)
+        except ValueError as exc:
+            raise UsageError(f"--signature {signature_file}: {exc}") from None
     else:
         raise UsageError(f"--signature {signature_file}: expected a .json signature or a .csv sample of the "
                          "training frame")
