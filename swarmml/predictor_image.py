@@ -30,6 +30,7 @@ PYTHON_TAGS = ["--python-version", "3.11", "--implementation", "cp", "--abi", "c
                "--abi", "none", "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
                "--platform", "manylinux_2_28_x86_64"]
 SERVE_EXTRA = "serve"
+DATA = resources.files("swarmml") / "data" / "predictor"
 
 
 def cache_dir() -> str:
@@ -94,8 +95,7 @@ def prepare(models: list[CheckedModel], trusted: set[str], sklearn_version: str 
     ctx = context_dir(reqs)
     os.makedirs(ctx, exist_ok=True)
     _download_wheels(ctx, reqs)
-    data = resources.files("swarmml") / "data" / "predictor"
-    _write(os.path.join(ctx, "Dockerfile"), (data / "Dockerfile").read_bytes())
+    _write(os.path.join(ctx, "Dockerfile"), (DATA / "Dockerfile").read_bytes())
     _write(os.path.join(ctx, "requirements.txt"), reqs.encode())
     _write(os.path.join(ctx, "trusted-types.txt"), trust_file_text(trusted).encode())
     _sync_tree(str(resources.files("swarmml_model_service")), os.path.join(ctx, "swarmml_model_service"))
@@ -105,7 +105,7 @@ def prepare(models: list[CheckedModel], trusted: set[str], sklearn_version: str 
 
 def default_trusted_types() -> set[str]:
     """The types swarmml's image trusts beyond skops' defaults (package data)."""
-    text = (resources.files("swarmml") / "data" / "predictor" / "trusted-types.txt").read_text()
+    text = (DATA / "trusted-types.txt").read_text()
     return parse_trust_text(text)
 
 

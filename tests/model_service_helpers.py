@@ -8,10 +8,10 @@ import time
 
 import requests
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SERVICE_DIR = os.path.join(ROOT, "model_service")
-if SERVICE_DIR not in sys.path:
-    sys.path.insert(0, SERVICE_DIR)
+from swarmml import predictor_image
+
+# The operator's list as the image gets it (package data), for the server run on the host.
+TRUSTED_TYPES_FILE = str(predictor_image.DATA / "trusted-types.txt")
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 
@@ -35,9 +35,8 @@ class Server:
     def __init__(self, models_dir, **env):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        environ = dict(os.environ, PYTHONPATH=SERVICE_DIR, SWARMML_MODELS_DIR=str(models_dir),
-                       SWARMML_PORT=str(self.port), SWARMML_HOST="127.0.0.1",
-                       SWARMML_TRUSTED_TYPES_FILE=os.path.join(SERVICE_DIR, "trusted-types.txt"))
+        environ = dict(os.environ, SWARMML_MODELS_DIR=str(models_dir), SWARMML_PORT=str(self.port),
+                       SWARMML_HOST="127.0.0.1", SWARMML_TRUSTED_TYPES_FILE=TRUSTED_TYPES_FILE)
         environ.update({k: str(v) for k, v in env.items()})
         self.proc = subprocess.Popen([sys.executable, "-m", "swarmml_model_service"], env=environ,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
