@@ -132,11 +132,13 @@ def coerce(name: str, want: str, sent: str, values) -> np.ndarray:
 def _check_range(arr: np.ndarray, sent: str, where: str) -> None:
     # JSON numbers arrive as int64/float64: values past the declared type are a client bug worth naming.
     dtype = WIRE_DTYPES[sent]
-    info = np.iinfo(dtype) if dtype.kind in "iu" else np.finfo(dtype)
-    if arr.dtype != dtype and arr.size and (arr.min() < info.min or arr.max() > info.max):
-        raise BadRequest(f"{where}: values out of range for {sent}")
-    if sent.startswith(("INT", "UINT")) and arr.dtype.kind == "f":
+    if arr.dtype == dtype:  # binary data, or JSON for FP64/INT64: nothing can be out of range
+        return
+    if dtype.kind in "iu" and arr.dtype.kind == "f":
         raise BadRequest(f"{where}: data holds floats where {sent} values are expected")
+    info = np.iinfo(dtype) if dtype.kind in "iu" else np.finfo(dtype)
+    if arr.size and (arr.min() < info.min or arr.max() > info.max):
+        raise BadRequest(f"{where}: values out of range for {sent}")
 
 
 def _rows(cols: list) -> int:
