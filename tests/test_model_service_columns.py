@@ -202,6 +202,19 @@ def test_batches_merge_rows_and_columns():
     assert merged["age"].dtype == np.float64 and merged["plan"].dtype == object
 
 
+def test_all_fp64_column_model_also_takes_one_2d_tensor():
+    sig = {"columns": True, "inputs": [{"name": "a", "datatype": "FP64"}, {"name": "b", "datatype": "FP64"}]}
+    req = parse_request({"inputs": [{"name": "input-0", "shape": [2, 2], "datatype": "FP64",
+                                     "data": [[1, 2], [3, 4]]}]}, None, 2, sig, ALL)
+    assert list(req.payload) == ["a", "b"] and req.payload["b"].tolist() == [2.0, 4.0] and req.n_rows == 2
+    with pytest.raises(BadRequest, match="expects 2 features per row, got 3"):
+        parse_request({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]},
+                      None, 2, sig, ALL)
+    # with a string column there is no such shortcut: the tensor's name must be a column
+    with pytest.raises(BadRequest, match="unknown column 'input-0'"):
+        parse({"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]})
+
+
 def test_columns_false_signature_makes_a_2d_array():
     sig = {"columns": False, "inputs": [{"name": "a", "datatype": "FP64"}, {"name": "b", "datatype": "INT64"}]}
     req = parse({"inputs": [col("a", "FP64", [1.5, 2.5]), col("b", "INT64", [1, 2])]}, sig=sig)

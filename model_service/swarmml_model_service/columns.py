@@ -156,6 +156,11 @@ def _listing(wanted: dict) -> str:
     return ", ".join(names[:12]) + (f", … ({len(names)} in all)" if len(names) > 12 else "")
 
 
+def from_rows(rows: np.ndarray, sig: dict) -> dict:
+    """Columns (views, no copy) of a [n, columns] float64 array, in signature order."""
+    return {item["name"]: rows[:, j] for j, item in enumerate(sig["inputs"])}
+
+
 def concat(parts: list) -> dict:
     """Columns of several requests, one array per column (the batcher's merge for column models)."""
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}

@@ -71,7 +71,11 @@ def parse_request(body: object, tail: Optional[memoryview], n_features: int, sig
     elif not isinstance(params, dict):
         raise BadRequest("'parameters' must be an object")
     reader = BinaryReader(tail) if tail is not None else None
-    if sig is not None:
+    if sig is not None and len(inputs) == 1 and _rows_for_numeric_columns(inputs[0], sig):
+        # A frame of numbers only: today's 2-D tensor (swarmml verify, MLServer's numpy codec) works too.
+        rows = parse_tensor(inputs[0], n_features, "inputs[0]", reader)
+        payload, n_rows = columns.from_rows(rows, sig), len(rows)
+    elif sig is not None:
         payload, n_rows = columns.parse_columns(inputs, sig, reader)
     elif len(inputs) == 1 and params.get("content_type") != "pd":
         payload = parse_tensor(inputs[0], n_features, "inputs[0]", reader)
@@ -83,6 +87,14 @@ def parse_request(body: object, tail: Optional[memoryview], n_features: int, sig
         reader.check_consumed()
     outputs, binary_outputs = parse_outputs(body.get("outputs"), available, params.get("binary_data_output") is True)
     return InferRequest(payload, n_rows, outputs, binary_outputs, req_id)
+
+
+def _rows_for_numeric_columns(tensor: object, sig: dict) -> bool:
+    """A single 2-D tensor not named after a column, for a signature whose columns are all FP64."""
+    if not isinstance(tensor, dict) or not isinstance(tensor.get("shape"), list) or len(tensor["shape"]) != 2:
+        return False
+    names = [i["name"] for i in sig["inputs"]]
+    return tensor.get("name") not in names and all(i["datatype"] == "FP64" for i in sig["inputs"])
 
 
 def parse_infer(body: object, n_features: int) -> tuple:
