@@ -23,7 +23,7 @@ def col(name, datatype, data, shape=None, **params):
 
 
 def good(**over):
-    cols = {"age": col("age", "FP64", [30.5, 41.0]), "plan": col("plan", "BYTES", ["basic", "pro"], content_type="str"),
+    cols = {"age": col("age", "FP64", [30.5, 41.0], content_type="np"), "plan": col("plan", "BYTES", ["basic", "pro"], content_type="str"),
             "n_calls": col("n_calls", "INT64", [3, 0]), "churned": col("churned", "BOOL", [False, True])}
     cols.update(over)
     return {"parameters": {"content_type": "pd"}, "inputs": [c for c in cols.values() if c is not None]}
