@@ -2,6 +2,10 @@
 
 Parsing is hand-written over what the JSON parser returns: a validation
 framework would cost more per request than the model's predict does.
+
+Two request shapes: one 2-D tensor for a numeric model (the hot path, kept
+here), or one tensor per column for a model with a signature (columns.py).
+Either may carry its data as binary after the JSON (binary.py).
 """
 import math
 from dataclasses import dataclass
@@ -31,7 +35,12 @@ ALL_OUTPUTS = ("predict", "predict_proba", "decision_function")
 NUMPY_TO_V2 = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64", "U": "BYTES", "S": "BYTES", "O": "BYTES"}
 
 
-@dataclass
+_NO_PARAMS: dict = {}
+_JSON_PREDICT = (("predict",), frozenset())
+_BINARY_PREDICT = (("predict",), frozenset(("predict",)))
+
+
+@dataclass(slots=True)
 class InferRequest:
     payload: Union[np.ndarray, dict]  # rows [n, n_features] float64, or {column: 1-D array} in signature order
     n_rows: int
@@ -58,11 +67,15 @@ def parse_request(body: object, tail: Optional[memoryview], n_features: int, sig
         raise BadRequest("'id' must be a string")
     params = body.get("parameters")
     if params is None:
-        params = {}
+        params = _NO_PARAMS
     elif not isinstance(params, dict):
         raise BadRequest("'parameters' must be an object")
     reader = BinaryReader(tail) if tail is not None else None
-    if sig is not None:
+    if sig is not None and len(inputs) == 1 and _rows_for_numeric_columns(inputs[0], sig):
+        # A frame of numbers only: today's 2-D tensor (swarmml verify, MLServer's numpy codec) works too.
+        rows = parse_tensor(inputs[0], n_features, "inputs[0]", reader)
+        payload, n_rows = columns.from_rows(rows, sig), len(rows)
+    elif sig is not None:
         payload, n_rows = columns.parse_columns(inputs, sig, reader)
     elif len(inputs) == 1 and params.get("content_type") != "pd":
         payload = parse_tensor(inputs[0], n_features, "inputs[0]", reader)
@@ -76,6 +89,14 @@ def parse_request(body: object, tail: Optional[memoryview], n_features: int, sig
     return InferRequest(payload, n_rows, outputs, binary_outputs, req_id)
 
 
+def _rows_for_numeric_columns(tensor: object, sig: dict) -> bool:
+    """A single 2-D tensor not named after a column, for a signature whose columns are all FP64."""
+    if not isinstance(tensor, dict) or not isinstance(tensor.get("shape"), list) or len(tensor["shape"]) != 2:
+        return False
+    names = [i["name"] for i in sig["inputs"]]
+    return tensor.get("name") not in names and all(i["datatype"] == "FP64" for i in sig["inputs"])
+
+
 def parse_infer(body: object, n_features: int) -> tuple:
     """(rows: float64 array [n, n_features], outputs, request id) of a JSON request to a numeric model."""
     req = parse_request(body, None, n_features)
@@ -84,8 +105,8 @@ def parse_infer(body: object, n_features: int) -> tuple:
 
 def parse_outputs(outputs: object, available: tuple = OUTPUTS, binary_default: bool = False) -> tuple:
     """(names, names to send binary): binary per output's parameters.binary_data, else the request's default."""
-    if outputs is None:
-        return ("predict",), frozenset(("predict",) if binary_default else ())
+    if outputs is None:  # the common case: answers of shared constants cost nothing per request
+        return _BINARY_PREDICT if binary_default else _JSON_PREDICT
     if not isinstance(outputs, list) or not outputs:
         raise BadRequest("'outputs' must be a non-empty list of {\"name\": ...}")
     names, binary_names = [], set()
