@@ -21,7 +21,6 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-import model_service_helpers  # noqa: F401  (puts model_service on sys.path)
 from swarmml_model_service.models import sha256_file
 from swarmml_model_service.signature import infer_signature
 

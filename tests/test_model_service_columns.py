@@ -4,7 +4,6 @@ import struct
 import numpy as np
 import pytest
 
-from model_service_helpers import ROW  # noqa: F401  (puts model_service on sys.path)
 from swarmml_model_service import binary
 from swarmml_model_service.batcher import merge
 from swarmml_model_service.columns import to_model_input

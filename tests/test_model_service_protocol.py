@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from model_service_helpers import ROW  # noqa: F401  (puts model_service on sys.path)
+from model_service_helpers import ROW
 from swarmml_model_service import models as m
 from swarmml_model_service.protocol import BadRequest, output_tensor, parse_infer
 from swarmml_model_service.train import train
