@@ -1,0 +1,38 @@
+"""Finding services by the names people use, relative to their stack. No daemon."""
+import pytest
+
+from swarmml import services
+from swarmml.cli import cli
+from swarmml.engine import swarm as engine
+from swarmml.errors import NotFound, UsageError
+
+
+def _named(name, ns=None):
+    return {"ID": name, "Spec": {"Name": f"{ns}_{name}" if ns else name,
+                                 "Labels": {"com.docker.stack.namespace": ns} if ns else {}}}
+
+
+def test_service_names_are_relative_to_their_stack():
+    found = [_named("predictor", "ml"), _named("gateway", "ml"), _named("predictor", "canary"), _named("solo")]
+    assert services.match(found, "gateway")["Spec"]["Name"] == "ml_gateway"
+    assert services.match(found, "ml_predictor")["Spec"]["Name"] == "ml_predictor"
+    assert services.match(found, "predictor", stack="canary")["Spec"]["Name"] == "canary_predictor"
+    assert services.match(found, "solo")["ID"] == "solo"
+    with pytest.raises(UsageError, match="in several stacks \\(canary, ml\\); add --stack"):
+        services.match(found, "predictor")
+    with pytest.raises(NotFound, match="no service 'nope' in stack 'ml' \\(services: ml_gateway, ml_predictor\\)"):
+        services.match(found, "nope", stack="ml")
+    assert [s["Spec"]["Name"] for s in services.of_stack(found, "ml")] == ["ml_gateway", "ml_predictor"]
+    with pytest.raises(NotFound, match="no stack named 'nostack'"):
+        services.of_stack(found, "nostack")
+
+
+def test_an_unknown_service_is_bad_input_in_one_line(monkeypatch, capsys):
+    # The CLI answers a name that matches no service with exit 2 and one line, before changing anything.
+    monkeypatch.setattr("swarmml.cli.ops_cmds.target_client", lambda: None)
+    monkeypatch.setattr(engine, "services", lambda client, *a, **k: [_named("predictor", "ml")])
+    monkeypatch.setattr(engine, "nodes", lambda client, *a, **k: [])
+    with pytest.raises(SystemExit) as done:
+        cli.main(["scale", "nope", "3"], prog_name="swarmml")
+    assert done.value.code == 2
+    assert capsys.readouterr().err == ("swarmml: error: no service 'nope' (services: ml_predictor)\n")
