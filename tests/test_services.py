@@ -1,4 +1,4 @@
-"""Finding services by the names people use, relative to their stack. No daemon."""
+"""Finding services by the names people use, relative to their stack, and where their ports answer. No daemon."""
 import pytest
 
 from swarmml import services
@@ -36,3 +36,30 @@ def test_an_unknown_service_is_bad_input_in_one_line(monkeypatch, capsys):
         cli.main(["scale", "nope", "3"], prog_name="swarmml")
     assert done.value.code == 2
     assert capsys.readouterr().err == ("swarmml: error: no service 'nope' (services: ml_predictor)\n")
+
+
+def node(i, state="ready"):
+    return {"ID": f"node{i}id", "Status": {"State": state, "Addr": f"172.30.0.{i + 1}"}}
+
+
+def task(slot, node_id, state="running"):
+    return {"ID": f"t{slot}", "Slot": slot, "NodeID": node_id, "DesiredState": "running", "Status": {"State": state}}
+
+
+def _published(mode, port=8080):
+    return {"ID": "g", "Spec": {"Name": "ml_gateway", "EndpointSpec": {"Ports": [
+        {"Protocol": "tcp", "TargetPort": 8080, "PublishedPort": port, "PublishMode": mode}]}},
+        "Endpoint": {"Ports": [{"Protocol": "tcp", "TargetPort": 8080, "PublishedPort": port, "PublishMode": mode}]}}
+
+
+def test_url_of_a_host_mode_port_is_a_node_running_a_task():
+    nodes = [node(1), node(2, state="down"), node(3)]
+    tasks = [task(1, "node2id"), task(2, "node3id"), task(3, "node1id", state="starting")]
+    # node2 is down (its task is stale) and node1's task is not running yet: only node3 answers.
+    assert services.url_for(_published("host", 8091), tasks, nodes) == "http://172.30.0.4:8091"
+    with pytest.raises(NotFound, match="no running task"):
+        services.url_for(_published("host"), tasks[2:], nodes)
+
+
+def test_url_of_an_ingress_port_is_any_ready_node():
+    assert services.url_for(_published("ingress"), [], [node(2, state="down"), node(3)]) == "http://172.30.0.4:8080"
