@@ -41,3 +41,13 @@ def test_eligible_nodes_are_ready_active_and_fit_the_image_platforms():
     multi = {"TaskTemplate": {"Placement": {"Platforms": [{"Architecture": "amd64", "OS": "linux"},
                                                           {"Architecture": "", "OS": "linux"}]}}}
     assert [n["ID"] for n in placement.eligible_nodes(multi, nodes)] == ["node1id", "node5id"]
+
+
+@pytest.mark.parametrize("desired,state,running", [
+    ("running", "running", True),
+    ("shutdown", "running", False),  # Swarm is stopping it: it no longer counts
+    ("running", "starting", False),
+    ("ready", "running", False),
+])
+def test_a_running_task_is_one_running_and_meant_to(desired, state, running):
+    assert placement.is_running({"DesiredState": desired, "Status": {"State": state}}) is running

@@ -63,3 +63,12 @@ def test_url_of_a_host_mode_port_is_a_node_running_a_task():
 
 def test_url_of_an_ingress_port_is_any_ready_node():
     assert services.url_for(_published("ingress"), [], [node(2, state="down"), node(3)]) == "http://172.30.0.4:8080"
+
+
+def test_short_names_and_stacks_come_from_the_namespace_label():
+    assert (services.short_name(_named("predictor", "ml")), services.stack_of(_named("predictor", "ml"))) == \
+        ("predictor", "ml")
+    assert (services.short_name(_named("solo")), services.stack_of(_named("solo"))) == ("solo", None)
+    # A name that doesn't start with its stack's prefix is kept whole.
+    odd = {"Spec": {"Name": "other_api", "Labels": {"com.docker.stack.namespace": "ml"}}}
+    assert services.short_name(odd) == "other_api"
