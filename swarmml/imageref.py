@@ -88,10 +88,6 @@ def with_digest(image, digest):
     return Reference(ref.domain, ref.path, ref.tag, digest).familiar()
 
 
-def without_digest(image):
-    return image.split("@", 1)[0] if isinstance(image, str) else image
-
-
 def is_pinned(image):
     ref = parse(image)
     return bool(ref and ref.digest)

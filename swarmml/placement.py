@@ -156,6 +156,11 @@ def failed_since(task, since):
     return since is None or (parse_ts(task["Status"].get("Timestamp")) or since) >= since
 
 
+def is_running(task):
+    """Is the task running, and meant to? (A task Swarm is shutting down may still report running.)"""
+    return task.get("DesiredState") == "running" and task["Status"]["State"] == "running"
+
+
 def placement(service, tasks, nodes, since=None):
     """Where the service's tasks run now; pending ones with why; failures (see failed_since) with why."""
     names = hostnames(nodes)
@@ -165,7 +170,7 @@ def placement(service, tasks, nodes, since=None):
     for t in tasks:
         state, desired = t["Status"]["State"], t.get("DesiredState")
         node = names.get(t.get("NodeID"), (t.get("NodeID") or "-")[:12])
-        if desired == "running" and state == "running":
+        if is_running(t):
             p.running += 1
             p.per_node[node] = p.per_node.get(node, 0) + 1
             images.add(t["Spec"]["ContainerSpec"]["Image"])

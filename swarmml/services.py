@@ -1,35 +1,39 @@
 """Finding services by the names people use, and where their published ports answer."""
 from swarmml.engine import swarm as engine
 from swarmml.errors import NotFound, UsageError
+from swarmml.placement import is_running
 from swarmml.stack.convert import NAMESPACE_LABEL
+
+
+def stack_of(service):
+    """Pure: the stack a service belongs to (its namespace label), or None."""
+    return (service["Spec"].get("Labels") or {}).get(NAMESPACE_LABEL)
+
+
+def short_name(service):
+    """Pure: the service's name relative to its stack (`predictor` for `ml_predictor` of stack ml)."""
+    full, ns = service["Spec"]["Name"], stack_of(service)
+    return full[len(ns) + 1:] if ns and full.startswith(ns + "_") else full
 
 
 def match(services, name, stack=None):
     """Pure: the one service called `name` (short, relative to its stack, or full). Raises for 0 or many."""
-    found = []
-    for s in services:
-        full = s["Spec"]["Name"]
-        ns = (s["Spec"].get("Labels") or {}).get(NAMESPACE_LABEL)
-        short = full[len(ns) + 1:] if ns and full.startswith(ns + "_") else full
-        if stack is not None and ns != stack:
-            continue
-        if name in (full, short):
-            found.append(s)
+    found = [s for s in services if (stack is None or stack_of(s) == stack)
+             and name in (s["Spec"]["Name"], short_name(s))]
     if not found:
         where = f" in stack {stack!r}" if stack else ""
-        known = sorted(s["Spec"]["Name"] for s in services if stack is None or
-                       (s["Spec"].get("Labels") or {}).get(NAMESPACE_LABEL) == stack)
+        known = sorted(s["Spec"]["Name"] for s in services if stack is None or stack_of(s) == stack)
         raise NotFound(f"no service {name!r}{where}" + (f" (services: {', '.join(known)})" if known else
                                                         " (no services)"))
     if len(found) > 1:
-        stacks = sorted((s["Spec"].get("Labels") or {}).get(NAMESPACE_LABEL, "-") for s in found)
+        stacks = sorted(stack_of(s) or "-" for s in found)
         raise UsageError(f"service name {name!r} is in several stacks ({', '.join(stacks)}); add --stack")
     return found[0]
 
 
 def of_stack(services, stack):
     """Pure: the services of a stack, by full name; NotFound if it has none."""
-    found = [s for s in services if (s["Spec"].get("Labels") or {}).get(NAMESPACE_LABEL) == stack]
+    found = [s for s in services if stack_of(s) == stack]
     if not found:
         raise NotFound(f"no stack named {stack!r} (no service carries {NAMESPACE_LABEL}={stack})")
     return sorted(found, key=lambda s: s["Spec"]["Name"])
@@ -49,8 +53,7 @@ def url_for(service, tasks, nodes, scheme="http"):
     port = published[0]
     addrs = {n["ID"]: n["Status"].get("Addr") for n in nodes if n["Status"].get("State") == "ready"}
     if port.get("PublishMode") == "host":
-        running = [t for t in tasks if t.get("DesiredState") == "running" and t["Status"]["State"] == "running"]
-        for t in running:
+        for t in filter(is_running, tasks):
             if addrs.get(t.get("NodeID")):
                 return f"{scheme}://{addrs[t['NodeID']]}:{port['PublishedPort']}"
         raise NotFound(f"service {name} has no running task, so its host-mode port answers nowhere yet")

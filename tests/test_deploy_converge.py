@@ -1,4 +1,4 @@
-"""Convergence, placement report and service URLs: pure functions over the engine's task and node lists.
+"""Convergence and the placement report: pure functions over the engine's task and node lists.
 
 The dicts below have the shapes the Engine API answers with (GET /services, /tasks, /nodes).
 """
@@ -6,8 +6,7 @@ import copy
 
 import pytest
 
-from swarmml import converge, placement, services
-from swarmml.errors import NotFound
+from swarmml import converge, placement
 
 SINCE = "2026-11-24T17:30:00Z"
 IMAGE = "registry:5000/swarmml/predictor:latest@sha256:" + "0123456789abcdef" * 4
@@ -99,38 +98,6 @@ def test_global_services_wait_for_every_node_their_constraints_allow():
     assert converge.status_of(g, [], NODES, SINCE)[0] is True
 
 
-def labelled(i, role="worker", labels=None, engine_labels=None, arch="x86_64", **kw):
-    n = node(i, **kw)
-    n["Spec"].update(Role=role, Labels=labels or {})
-    n["Description"].update(Platform={"OS": "linux", "Architecture": arch}, Engine={"Labels": engine_labels})
-    return n
-
-
-@pytest.mark.parametrize("constraint,expected", [
-    ("node.role == manager", [1]), ("node.role==worker", [2, 3, 4]), ("node.role != manager", [2, 3, 4]),
-    ("node.hostname == NODE2", [2]), ("node.id == node3id", [3]),
-    ("node.labels.zone == eu", [2, 3]), ("node.labels.zone != eu", [1, 4]), ("node.labels.Zone == eu", []),
-    ("engine.labels.ssd == true", [4]), ("node.platform.os == linux", [1, 2, 3, 4]),
-    ("node.platform.arch == aarch64", [3]), ("node.ip == 172.30.0.0/24", [1, 2, 3, 4]),
-    ("node.ip != 172.30.0.3", [1, 3, 4]), ("node.ip == not-an-address", []), ("node.colour == red", []),
-])
-def test_constraints_read_like_swarm_reads_them(constraint, expected):
-    nodes = [labelled(1, role="manager"), labelled(2, labels={"zone": "eu"}),
-             labelled(3, labels={"zone": "EU"}, arch="aarch64"), labelled(4, engine_labels={"ssd": "true"})]
-    spec = {"TaskTemplate": {"Placement": {"Constraints": [constraint]}}}
-    assert [int(n["ID"][4]) for n in placement.eligible_nodes(spec, nodes)] == expected
-
-
-def test_eligible_nodes_are_ready_active_and_fit_the_image_platforms():
-    nodes = [labelled(1), labelled(2, state="down"), labelled(3, availability="drain"),
-             labelled(4, availability="pause"), labelled(5, arch="aarch64")]
-    spec = {"TaskTemplate": {"Placement": {"Platforms": [{"Architecture": "amd64", "OS": "linux"}]}}}
-    assert [n["ID"] for n in placement.eligible_nodes(spec, nodes)] == ["node1id"]
-    multi = {"TaskTemplate": {"Placement": {"Platforms": [{"Architecture": "amd64", "OS": "linux"},
-                                                          {"Architecture": "", "OS": "linux"}]}}}
-    assert [n["ID"] for n in placement.eligible_nodes(multi, nodes)] == ["node1id", "node5id"]
-
-
 def test_a_replica_that_keeps_failing_fails_the_deploy_with_its_error():
     tasks = [task(1), failed(2, "2026-11-24T17:30:02Z"), failed(2, "2026-11-24T17:30:04Z"),
              failed(2, "2026-11-24T17:30:06Z", err="task: non-zero exit (2)"),
@@ -190,22 +157,3 @@ def test_placement_report_lines_and_rows():
                    "image": "predictor:latest@sha256:0123456789ab",
                    "problems": "ml_predictor.4 pending: no suitable node (insufficient resources on 3 nodes); "
                                "ml_predictor.5 failed on node2: task: non-zero exit (137)"}
-
-
-def _published(mode, port=8080):
-    return {"ID": "g", "Spec": {"Name": "ml_gateway", "EndpointSpec": {"Ports": [
-        {"Protocol": "tcp", "TargetPort": 8080, "PublishedPort": port, "PublishMode": mode}]}},
-        "Endpoint": {"Ports": [{"Protocol": "tcp", "TargetPort": 8080, "PublishedPort": port, "PublishMode": mode}]}}
-
-
-def test_url_of_a_host_mode_port_is_a_node_running_a_task():
-    nodes = [node(1), node(2, state="down"), node(3)]
-    tasks = [task(1, "node2id"), task(2, "node3id"), task(3, "node1id", state="starting")]
-    # node2 is down (its task is stale) and node1's task is not running yet: only node3 answers.
-    assert services.url_for(_published("host", 8091), tasks, nodes) == "http://172.30.0.4:8091"
-    with pytest.raises(NotFound, match="no running task"):
-        services.url_for(_published("host"), tasks[2:], nodes)
-
-
-def test_url_of_an_ingress_port_is_any_ready_node():
-    assert services.url_for(_published("ingress"), [], [node(2, state="down"), node(3)]) == "http://172.30.0.4:8080"

@@ -1,16 +1,10 @@
-"""Rebalance's measure and plan, stack history's storage rules, service names: pure, no daemon."""
+"""Rebalance's measure and plan: pure, no daemon."""
 import itertools
-import json
-import zlib
 
 import pytest
 
-from ops_helpers import NODES, node, service, spec, task
-from swarmml import services
-from swarmml.errors import NotFound, UsageError
-from swarmml.ops import history
+from ops_helpers import NODES, service, spec, task
 from swarmml.ops.rebalance import extra_replicas, measure, simulate, spread
-from swarmml.ops.rollback import missing_secrets, stack_changes
 
 EVEN = ["node1", "node2", "node3"]
 
@@ -65,61 +59,3 @@ def test_max_replicas_per_node_can_leave_no_room_to_move_through():
         {"node1": 1, "node2": 2, "node3": 1}
     assert extra_replicas({"node1": 2, "node2": 2}, ["node1", "node2"], cap=2) is None
     assert extra_replicas({"node1": 2, "node2": 2, "node3": 0}, EVEN, cap=2) == 1
-
-
-def test_history_stores_no_secret_data_and_reads_back():
-    desired = {"namespace": "ml", "services": {"ml_p": spec(2)}, "secrets": {"ml_key": {"Name": "ml_key",
-                                                                                        "Data": "c2VjcmV0"}}}
-    data = history.encode(desired)
-    assert b"c2VjcmV0" not in zlib.decompress(data)
-    back = history.decode(data)
-    assert back["secrets"] == {"ml_key": {"Name": "ml_key"}} and back["services"]["ml_p"] == spec(2)
-    assert history.decode(json.dumps({"namespace": "old"}).encode()) == {"namespace": "old"}  # uncompressed
-
-
-def test_history_keeps_the_newest_revisions():
-    assert history.next_revision([]) == 1 and history.next_revision([3, 7]) == 8
-    assert history.to_drop(range(1, 10)) == []
-    assert history.to_drop(range(1, 11)) == [1]
-    assert history.to_drop([5, 2, 9, 3, 4, 6, 7, 8, 10, 11, 12]) == [2, 3]
-
-
-def test_stack_changes_between_running_specs_and_a_revision():
-    now = {"ml_p": spec(3), "ml_new": spec(1, name="ml_new")}
-    older = spec(2)
-    older["TaskTemplate"]["ContainerSpec"]["Image"] = "r/p:1@sha256:00"
-    older["TaskTemplate"]["ContainerSpec"]["Env"] = ["A=1"]
-    changes = stack_changes(now, {"ml_p": older, "ml_old": spec(1, name="ml_old")})
-    assert [(c.service, c.field) for c in changes] == [("ml_new", "service"), ("ml_old", "service"),
-                                                     ("ml_p", "image"), ("ml_p", "replicas"), ("ml_p", "env")]
-    assert changes[0].new == "removed" and changes[1].new == "created"
-    assert changes[4].old == ["B=2"] and changes[4].new == []
-    assert missing_secrets({"secrets": {"a": {}, "b": {}}}, {"a"}) == ["b"]
-
-
-def _named(name, ns=None):
-    return {"ID": name, "Spec": {"Name": f"{ns}_{name}" if ns else name,
-                                 "Labels": {"com.docker.stack.namespace": ns} if ns else {}}}
-
-
-def test_service_names_are_relative_to_their_stack():
-    found = [_named("predictor", "ml"), _named("gateway", "ml"), _named("predictor", "canary"), _named("solo")]
-    assert services.match(found, "gateway")["Spec"]["Name"] == "ml_gateway"
-    assert services.match(found, "ml_predictor")["Spec"]["Name"] == "ml_predictor"
-    assert services.match(found, "predictor", stack="canary")["Spec"]["Name"] == "canary_predictor"
-    assert services.match(found, "solo")["ID"] == "solo"
-    with pytest.raises(UsageError, match="in several stacks \\(canary, ml\\); add --stack"):
-        services.match(found, "predictor")
-    with pytest.raises(NotFound, match="no service 'nope' in stack 'ml' \\(services: ml_gateway, ml_predictor\\)"):
-        services.match(found, "nope", stack="ml")
-    assert [s["Spec"]["Name"] for s in services.of_stack(found, "ml")] == ["ml_gateway", "ml_predictor"]
-    with pytest.raises(NotFound, match="no stack named 'nostack'"):
-        services.of_stack(found, "nostack")
-
-
-def test_not_found_is_bad_input():
-    assert NotFound("x").exit_code == 2
-
-
-def test_node_helper_shape():
-    assert node(2)["Description"]["Hostname"] == "node2"

@@ -32,22 +32,6 @@ def test_placement_counts_running_tasks_per_node_and_says_why_others_wait():
     assert state.placement(service(spec(5)), tasks, NODES, since=since).failed == []
 
 
-@pytest.mark.parametrize("constraint,eligible", [
-    ("node.role==worker", ["node2", "node3"]),
-    ("node.role != manager", ["node2", "node3"]),
-    ("node.hostname==NODE2", ["node2"]),  # Swarm compares values case-insensitively
-    ("node.labels.zone==a", ["node3"]),
-    ("node.labels.zone!=a", ["node1", "node2"]),
-    ("node.id==n1", ["node1"]),
-    ("node.platform.os==linux", ["node1", "node2", "node3"]),
-    ("engine.labels.gpu==yes", []),
-    ("something.swarm.does.not.know==1", []),  # Swarm places nothing for an unknown attribute
-])
-def test_eligible_nodes_follow_placement_constraints(constraint, eligible):
-    nodes = [node(1, role="manager"), node(2), node(3, labels={"zone": "a"})]
-    assert state.eligible_hostnames(spec(constraints=[constraint]), nodes) == eligible
-
-
 def test_down_and_drained_nodes_are_not_eligible():
     nodes = [node(1), node(2, state="down"), node(3, availability="drain"), node(4, availability="pause")]
     assert state.eligible_hostnames(spec(), nodes) == ["node1"]

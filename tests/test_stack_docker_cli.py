@@ -107,3 +107,24 @@ def test_files_merge_like_repeated_dash_c(tmp_path):
         assert mine[key] == cli[key], key
     assert [(p["target"], p.get("published")) for p in mine["ports"]] == [
         (p["target"], p.get("published")) for p in cli["ports"]]
+
+
+def test_bind_sources_like_docker_stack_config(tmp_path):
+    # Absolute sources are kept as written (trailing slash too); relative ones are joined and cleaned.
+    f = tmp_path / "binds.yml"
+    f.write_text(textwrap.dedent("""
+        version: "3.8"
+        services:
+          a:
+            image: x
+            volumes:
+              - /var/lib/docker/:/var/lib/docker:ro
+              - {type: bind, source: /srv/data/, target: /data}
+              - ./a/../b/:/b
+    """))
+    done = subprocess.run(["docker", "stack", "config", "-c", str(f)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    theirs = yaml.safe_load(done.stdout)["services"]["a"]["volumes"]
+    ours = load([str(f)], name="t", environ={}).config["services"]["a"]["volumes"]
+    assert [v["source"] for v in ours] == [v["source"] for v in theirs]
+    assert ours[0]["source"] == "/var/lib/docker/"

@@ -133,9 +133,22 @@ SWARMML_LABELS = {"io.swarmml.logical-name", "io.swarmml.content-hash"}
 HASHED_NAME = re.compile(r"^(STACK_[A-Za-z0-9_.-]+?)-[0-9a-f]{10}$")
 
 
-def snapshot(client, stack):
-    """The stack's services, networks, secrets and configs as the engine reports them."""
+def snapshot(client, stack, timeout=30):
+    """The stack's services, networks, secrets and configs as the engine reports them.
+
+    `docker stack deploy` returns before Swarm's allocator has filled each service's Endpoint (its Spec,
+    its Ports): wait for it, or the comparison races the allocator.
+    """
+    import time
+
+    def unallocated(s):
+        endpoint = s.get("Endpoint") or {}
+        return "Spec" not in endpoint or bool((s["Spec"].get("EndpointSpec") or {}).get("Ports")
+                                              and not endpoint.get("Ports"))
     f = {"label": f"com.docker.stack.namespace={stack}"}
+    deadline = time.monotonic() + timeout
+    while any(map(unallocated, client.api.services(filters=f))) and time.monotonic() < deadline:
+        time.sleep(0.2)
     return {"services": client.api.services(filters=f),
             "networks": [client.api.inspect_network(n["Id"]) for n in client.api.networks(filters=f)],
             "secrets": client.api.secrets(filters=f),

@@ -440,6 +440,22 @@ def test_short_volume_syntax(tmp_path):
     ]
 
 
+def test_bind_sources_absolute_as_written_relative_joined_and_cleaned(tmp_path):
+    # docker/cli's absPath: "/var/lib/docker/" reaches the engine with its slash; "./a/../b/" becomes <dir>/b.
+    f = write(tmp_path, "s.yml", """
+        services:
+          web:
+            image: x
+            volumes:
+              - /var/lib/docker/:/var/lib/docker:ro
+              - {type: bind, source: /srv/data/, target: /data}
+              - ./a/../b/:/b
+              - ~/cache/:/cache
+    """)
+    vols = load([f], name="t", environ={"HOME": "/home/u"}).config["services"]["web"]["volumes"]
+    assert [v["source"] for v in vols] == ["/var/lib/docker/", "/srv/data/", str(tmp_path / "b"), "/home/u/cache/"]
+
+
 @pytest.mark.parametrize("version,snippet,message", [
     ("3.8", "deploy: {resources: {limits: {pids: 9}}}",
      'services.web.deploy.resources.limits.pids: this key needs version "3.9" or later (the file declares "3.8"'),

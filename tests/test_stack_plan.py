@@ -5,8 +5,8 @@ import textwrap
 import pytest
 
 from swarmml.errors import UsageError
-from swarmml.stack import convert, load, plan, render_plan
-from swarmml.stack.plan import canonical, diff
+from swarmml.stack import convert, load
+from swarmml.stack.plan import canonical, diff, plan, rows
 
 DIGEST = "@sha256:" + "a" * 64
 
@@ -100,9 +100,9 @@ def test_changes_are_listed_field_by_field(tmp_path):
     assert ("Labels.com.docker.stack.image", "x:1", "x:2") in web.changes
     db = next(a for a in p.actions if a.name == "st_db")
     assert ("Mode.Global", {}, None) in db.changes and ("Mode.Replicated", None, {"Replicas": 1}) in db.changes
-    rows = render_plan(p)
-    assert {"action": "update", "kind": "service", "name": "st_web"}.items() <= rows[-1].items()
-    assert "TaskTemplate.ContainerSpec.Image: x:1 -> x:2" in next(r for r in rows if r["name"] == "st_web")["changes"]
+    table = rows(p)
+    assert {"action": "update", "kind": "service", "name": "st_web"}.items() <= table[-1].items()
+    assert "TaskTemplate.ContainerSpec.Image: x:1 -> x:2" in next(r for r in table if r["name"] == "st_web")["changes"]
     js = p.to_json()
     assert js["stack"] == "st" and {"field": "Mode.Replicated.Replicas", "old": 0, "new": 3} in next(
         a for a in js["actions"] if a["name"] == "st_web")["changes"]

@@ -6,7 +6,8 @@ import pytest
 
 from swarmml import deploy
 from swarmml.engine import swarm as engine
-from swarmml.stack import convert, load, logical_name, plan
+from swarmml.stack import convert, load, logical_name
+from swarmml.stack.plan import plan
 
 pytestmark = pytest.mark.integration
 

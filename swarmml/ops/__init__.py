@@ -18,12 +18,6 @@ from swarmml.ops.rollback import list_revisions, rollback, rollback_stack
 from swarmml.ops.scale import parse_replicas, parse_targets, scale
 from swarmml.ops.update import update
 
-
-def measure_imbalance(service, tasks, nodes):
-    """The Imbalance of a service from the engine's task and node lists (pure; see rebalance.spread)."""
-    return measure(service, tasks, nodes)
-
-
-__all__ = ["scale", "update", "rollback", "rollback_stack", "rebalance", "list_revisions", "measure_imbalance",
+__all__ = ["scale", "update", "rollback", "rollback_stack", "rebalance", "list_revisions", "measure",
            "parse_targets", "parse_replicas", "history", "Change", "Placement", "Batch", "Imbalance", "OpResult",
            "ScaleResult", "UpdateResult", "RollbackResult", "RebalanceResult"]

@@ -33,10 +33,8 @@ def encode(desired):
 
 
 def decode(data):
-    """Pure: stored bytes -> the plain dict of the desired stack (plain JSON from older swarmml too)."""
-    if data[:1] != b"{":
-        data = zlib.decompress(data)
-    return json.loads(data)
+    """Pure: stored bytes (as encode writes them) -> the plain dict of the desired stack."""
+    return json.loads(zlib.decompress(data))
 
 
 def next_revision(numbers):

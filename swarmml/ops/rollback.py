@@ -8,6 +8,7 @@ from swarmml.ops import history, state
 from swarmml.ops.results import Change, RollbackResult
 from swarmml.ops.scale import finish
 from swarmml.ops.update import spec_changes
+from swarmml.stack.convert import NAMESPACE_LABEL
 
 
 def rollback(client, name, stack=None, detach=False, timeout=600, show=True):
@@ -19,7 +20,7 @@ def rollback(client, name, stack=None, detach=False, timeout=600, show=True):
     if not svc.get("PreviousSpec"):
         raise UsageError(f"service {full} has no previous spec to roll back to (it was never updated, or Swarm "
                          "already rolled its last update back)")
-    result = RollbackResult(stack=(svc["Spec"].get("Labels") or {}).get(state.STACK_LABEL))
+    result = RollbackResult(stack=services.stack_of(svc))
     result.changes = spec_changes(full, svc["Spec"], svc["PreviousSpec"])
     marker = state.update_marker(svc)
     since = state.parse_ts(engine.now(client))
@@ -74,7 +75,7 @@ def rollback_stack(client, stack, to=None, detach=False, timeout=600, show=True)
     if gone:
         raise UsageError(f"revision {revision} of stack {stack!r} uses secrets that no longer exist "
                          f"({', '.join(gone)}); their data is never kept in the history (nothing changed)")
-    current = {s["Spec"]["Name"]: s["Spec"] for s in engine.services(client, f"{state.STACK_LABEL}={stack}")}
+    current = {s["Spec"]["Name"]: s["Spec"] for s in engine.services(client, f"{NAMESPACE_LABEL}={stack}")}
     known = getattr(DesiredStack, "__dataclass_fields__", {})
     desired_stack = DesiredStack(**{k: v for k, v in desired.items() if k in known})
     result = RollbackResult(stack=stack, revision=revision)
@@ -89,7 +90,7 @@ def rollback_stack(client, stack, to=None, detach=False, timeout=600, show=True)
     result.detached = detach
     nodes = engine.nodes(client)
     result.placements = [state.placement(s, engine.tasks(client, s["ID"]), nodes)
-                         for s in engine.services(client, f"{state.STACK_LABEL}={stack}")]
+                         for s in engine.services(client, f"{NAMESPACE_LABEL}={stack}")]
     result.duration_s = time.monotonic() - started
     return result
 

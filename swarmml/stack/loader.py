@@ -9,7 +9,8 @@ another driver replaces the old one; top-level networks, volumes, secrets
 and configs are replaced whole, name by name.
 
 Relative paths (config and secret files, env_file, bind-mount sources) are
-resolved against the directory of the FIRST file, as docker/cli does.
+resolved against the directory of the FIRST file and cleaned, as docker/cli
+does; absolute ones are kept as written.
 
 Deliberate differences from docker/cli:
 - an .env file (beside the first file, or --env-file) feeds interpolation,
@@ -181,9 +182,11 @@ def _stack_name(given, merged, paths):
 
 def _resolve_file(doc, shown, workdir, env):
     def absolute(p):
+        # As docker/cli's absPath: an absolute path reaches the engine as written (a bind source
+        # "/var/lib/docker/" keeps its slash); only a relative one is joined to workdir and cleaned.
         if p.startswith("~"):
             p = (env.get("HOME") or os.path.expanduser("~")) + p[1:]
-        return os.path.normpath(os.path.join(workdir, p))
+        return p if os.path.isabs(p) else os.path.normpath(os.path.join(workdir, p))
 
     for kind in ("configs", "secrets"):
         for oname, obj in (doc.get(kind) or {}).items():

@@ -171,9 +171,6 @@ def rows(plan_):
     return out
 
 
-render_plan = rows
-
-
 def _short(v):
     s = "-" if v is None else str(v)
     return s if len(s) <= 40 else s[:37] + "..."

@@ -48,7 +48,7 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
     name = svc["Spec"]["Name"]
     if placement.desired_replicas(svc["Spec"]) is None:
         raise UsageError(f"service {name} is global; verify steps the replicas of a replicated service")
-    ns = (svc["Spec"].get("Labels") or {}).get("com.docker.stack.namespace")
+    ns = services.stack_of(svc)
     try:
         gw = services.find(client, gateway, ns)
     except NotFound:
@@ -131,7 +131,7 @@ def _running_containers(client, name):
     svc = engine.service(client, name)
     return sorted(t["Status"]["ContainerStatus"]["ContainerID"]
                   for t in engine.tasks(client, [svc["ID"]], desired_running=True)
-                  if t["Status"]["State"] == "running" and (t["Status"].get("ContainerStatus") or {}).get("ContainerID"))
+                  if placement.is_running(t) and (t["Status"].get("ContainerStatus") or {}).get("ContainerID"))
 
 
 def health_checks(client, name, infer_url, step=lambda s: None):
