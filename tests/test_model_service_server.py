@@ -1,5 +1,6 @@
 """The real server over real HTTP: every endpoint, errors, metrics, batching, graceful shutdown."""
 import concurrent.futures
+import json
 import signal
 import socket
 import time
@@ -128,18 +129,47 @@ def test_concurrent_requests_share_predict_calls(models_dir):
 
 
 def test_sigterm_finishes_in_flight_requests(models_dir):
-    # A big request takes a while; SIGTERM arrives while it is in flight.
+    # Three requests whose headers the server has read, each still missing its body's last byte:
+    # in flight for sure when SIGTERM arrives, however slowly this machine runs.
     s = Server(models_dir, SWARMML_BATCHING="off").wait_ready()
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        futures = [pool.submit(requests.post, s.url + "/v2/models/iris-rf/infer", json=infer_body([ROW] * 20000))
-                   for _ in range(3)]
-        time.sleep(0.3)
-        code = s.terminate()
-        responses = [f.result() for f in futures]
-    assert [r.status_code for r in responses] == [200, 200, 200]
-    assert all(len(r.json()["outputs"][0]["data"]) == 20000 for r in responses)
+    body = json.dumps(infer_body([ROW] * 20000)).encode()
+    head = (f"POST /v2/models/iris-rf/infer HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    conns = [socket.create_connection(("127.0.0.1", s.port), timeout=60) for _ in range(3)]
+    for c in conns:
+        c.sendall(head + body[:-1])
+    deadline = time.monotonic() + 30
+    while in_flight(s) < 3:
+        assert time.monotonic() < deadline, "the server never had the 3 requests in flight"
+        time.sleep(0.05)
+    s.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    for c in conns:
+        c.sendall(body[-1:])
+    answers = [read_http_response(c) for c in conns]
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert all(len(json.loads(payload)["outputs"][0]["data"]) == 20000 for _, payload in answers)
     # uvicorn drains, then re-raises SIGTERM so the exit status says why it stopped.
-    assert code in (0, -signal.SIGTERM)
+    assert s.terminate() in (0, -signal.SIGTERM)
+
+
+def in_flight(server):
+    text = requests.get(server.url + "/metrics", timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("swarmml_infer_in_flight{"))
+
+
+def read_http_response(conn):
+    """(status, body) of an HTTP/1.1 answer on a connection the server closes after it."""
+    chunks = []
+    while True:
+        chunk = conn.recv(1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    conn.close()
+    head, _, payload = b"".join(chunks).partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), payload
 
 
 def test_not_ready_until_models_load_and_bad_models_fail_startup(tmp_path):
