@@ -192,6 +192,7 @@ def measure(server, proc, url, cases, duration):
 # pandas codec. Both get the very same request bytes, made by MLServer's PandasCodec.encode_request.
 CHECK_ROWS = range(0, 569, 29)      # 20 rows whose answers are checked on both servers
 BENCH_ROW = 0                       # the row of the benchmarked 1-row request
+MLSERVER_BATCHING = (32, 0.005)     # max_batch_size, max_batch_time (s) of the batched MLServer variant
 
 
 def columns_signature(pipe, frame):
@@ -226,16 +227,22 @@ def prepare_columns_models(workdir, pipe, frame, batching):
     with open(os.path.join(mdir, "meta.json"), "w") as f:
         json.dump({"version": "1", "batching": batching, "sklearn_version": sklearn.__version__,
                    "n_features": len(frame.columns), "signature": signature}, f, indent=2)
-    peer = os.path.join(workdir, "columns-mlserver")
-    pdir = os.path.join(peer, MODEL_NAME)
-    os.makedirs(pdir)
-    joblib.dump(pipe, os.path.join(pdir, "model.joblib"))
-    # As MLServer's docs configure a model that takes a DataFrame: the model's default request content type
-    # is "pd" (the requests carry it too; theirs takes precedence).
-    json.dump({"name": MODEL_NAME, "implementation": "mlserver_sklearn.SKLearnModel",
-               "parameters": {"uri": "./model.joblib", "version": "1", "content_type": "pd"}},
-              open(os.path.join(pdir, "model-settings.json"), "w"), indent=2)
-    return ours, peer, signature, sig_source
+    peers = {}
+    # MLServer as its users run it, and with its adaptive batching on (as the iris case's iris-rf-batched).
+    for variant, batch in (("", None), ("-batched", MLSERVER_BATCHING)):
+        peer = os.path.join(workdir, "columns-mlserver" + variant)
+        pdir = os.path.join(peer, MODEL_NAME)
+        os.makedirs(pdir)
+        joblib.dump(pipe, os.path.join(pdir, "model.joblib"))
+        # As MLServer's docs configure a model that takes a DataFrame: the model's default request content type
+        # is "pd" (the requests carry it too; theirs takes precedence).
+        settings = {"name": MODEL_NAME, "implementation": "mlserver_sklearn.SKLearnModel",
+                    "parameters": {"uri": "./model.joblib", "version": "1", "content_type": "pd"}}
+        if batch:
+            settings["max_batch_size"], settings["max_batch_time"] = batch
+        json.dump(settings, open(os.path.join(pdir, "model-settings.json"), "w"), indent=2)
+        peers[variant] = peer
+    return ours, peers, signature, sig_source
 
 
 def mlserver_python():
@@ -285,12 +292,12 @@ def check_answers(server, url, bodies, expected):
     return len(bodies)
 
 
-def run_columns(mlserver, work, duration, rounds, connections, batching):
+def run_columns(mlserver, work, duration, rounds, connections, batching, peer_batched=True):
     import numpy as np
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
     import columns_case as cc
     pipe, frame, _ = cc.fitted_pipeline()
-    ours_dir, peer_dir, signature, sig_source = prepare_columns_models(work, pipe, frame, batching)
+    ours_dir, peer_dirs, signature, sig_source = prepare_columns_models(work, pipe, frame, batching)
     indices = [BENCH_ROW] + [i for i in CHECK_ROWS if i != BENCH_ROW]
     spec = dict(cc.frame_spec(frame, indices), requests=[[k] for k in range(len(indices))])
     encoded = encode_with_mlserver(spec)
@@ -300,8 +307,11 @@ def run_columns(mlserver, work, duration, rounds, connections, batching):
     cases = [(cc.MODEL_NAME, cc.MODEL_NAME, c, bench_body) for c in connections]
     servers = {
         "swarmml": lambda: start_ours(ours_dir)[:3],
-        "MLServer 1.7.1": lambda: start_mlserver(mlserver, peer_dir),
+        "MLServer 1.7.1": lambda: start_mlserver(mlserver, peer_dirs[""]),
     }
+    if peer_batched:
+        servers[f"MLServer 1.7.1 adaptive batching {MLSERVER_BATCHING[0]}/{MLSERVER_BATCHING[1] * 1000:g} ms"] = (
+            lambda: start_mlserver(mlserver, peer_dirs["-batched"]))
     results, checked = [], {}
     for r in range(rounds):
         # Interleaved, and the order flips each round: neither server always runs first (or hot after the other).
@@ -333,7 +343,7 @@ def columns_report(results, servers, connections, rounds, duration, checked, ben
     by = {}
     for _, server, _, c, m in results:
         by.setdefault((server, c), []).append(m)
-    ours, peer = servers
+    ours, peers = servers[0], servers[1:]
     lines = [f"Per-column requests: 1 row of 10 columns (3 BYTES, 7 FP64) per request, {rounds} interleaved rounds "
              f"of {duration} s per server and connection count; median (min–max) over the rounds.", "",
              "| server | connections | requests/s | p50 ms | p99 ms |", "| --- | ---: | ---: | ---: | ---: |"]
@@ -342,12 +352,13 @@ def columns_report(results, servers, connections, rounds, duration, checked, ben
             ms = by[(server, c)]
             lines.append(f"| {server} | {c} | {_spread([m['rps'] for m in ms], '.0f')} | "
                          f"{_spread([m['p50'] for m in ms], '.2f')} | {_spread([m['p99'] for m in ms], '.2f')} |")
-    lines += ["", "| connections | requests/s ours / MLServer (medians) | p99 ours / MLServer (medians) |",
-              "| ---: | ---: | ---: |"]
+    lines += ["", f"| connections | against | requests/s {ours} / it (medians) | p99 {ours} / it (medians) |",
+              "| ---: | --- | ---: | ---: |"]
     for c in connections:
         med = {s: {k: statistics.median(m[k] for m in by[(s, c)]) for k in ("rps", "p99")} for s in servers}
-        lines.append(f"| {c} | {med[ours]['rps'] / med[peer]['rps']:.2f}x | "
-                     f"{med[ours]['p99'] / med[peer]['p99']:.2f}x |")
+        for peer in peers:
+            lines.append(f"| {c} | {peer} | {med[ours]['rps'] / med[peer]['rps']:.2f}x | "
+                         f"{med[ours]['p99'] / med[peer]['p99']:.2f}x |")
     lines += ["", f"- Request body ({len(bench_body)} bytes), the same bytes to both servers, made by MLServer "
                   f"{codec_version}'s `PandasCodec.encode_request(df, use_bytes=False).model_dump(exclude_none=True)`.",
               f"- Answers checked before each round's load: predict and predict_proba of "
@@ -355,7 +366,7 @@ def columns_report(results, servers, connections, rounds, duration, checked, ben
               f"- Ours: skops artifact, meta.json batching={str(batching).lower()}, signature from {sig_source}: "
               f"`{json.dumps(signature)}`.",
               "- MLServer: mlserver-sklearn, joblib artifact, model-settings parameters content_type \"pd\", "
-              "parallel_workers 0.",
+              "parallel_workers 0; the batched variant adds max_batch_size/max_batch_time.",
               f"- One server process at a time pinned to core {SERVER_CORE}, wrk (1 thread) on core {LOAD_CORE}; "
               f"scikit-learn {sklearn.__version__} on both sides."]
     return "\n".join(lines) + "\n"
