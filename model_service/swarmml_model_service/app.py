@@ -1,20 +1,27 @@
 """The HTTP layer: a raw ASGI app (no framework) over protocol, models and batcher."""
 import re
 import socket
+import sys
 import time
 
 import orjson
 import sklearn
 
-from swarmml_model_service import __version__
+from swarmml_model_service import __version__, binary
 from swarmml_model_service.batcher import MicroBatcher
 from swarmml_model_service.metrics import Metrics
 from swarmml_model_service.models import load_models, load_trusted_types, warm_up
-from swarmml_model_service.protocol import BadRequest, infer_response, model_metadata, output_tensor, parse_infer
+from swarmml_model_service.protocol import BadRequest, encode_response, model_metadata, parse_request
 
 MODEL_PATH = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?(/ready|/infer)?$")
 REPLICA = socket.gethostname().encode()
 JSON_HEADERS = [(b"content-type", b"application/json"), (b"x-replica", REPLICA)]
+BINARY_HEADERS = [(b"content-type", b"application/octet-stream"), (b"x-replica", REPLICA)]
+EXTENSIONS = ["binary_tensor_data"]
+
+
+def _dumps(obj):
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 class NotFound(Exception):
@@ -38,24 +45,26 @@ class App:
         trusted = load_trusted_types(s.trusted_types_file, s.trusted_types)
         self.models = load_models(s.models_dir, s.models, trusted, s.allow_pickle, s.batching)
         for name, m in self.models.items():
-            warm_up(m)
+            skipped = warm_up(m)
+            if skipped:
+                print(f"swarmml-model-service: model {name}: {skipped}", file=sys.stderr, flush=True)
             self.model_metrics[name] = self.metrics.for_model(name, m.version)
 
     def start_batchers(self):
         for name, m in self.models.items():
             if m.batching:
                 mm = self.model_metrics[name]
-                b = MicroBatcher(lambda rows, outs, m=m, mm=mm: self._predict(m, mm, rows, outs),
+                b = MicroBatcher(lambda payload, outs, m=m, mm=mm: self._predict(m, mm, payload, outs),
                                  self.settings.max_batch_size, self.settings.max_batch_wait_ms,
                                  on_batch=lambda n, waits, mm=mm: _observe_batch(mm, n, waits))
                 b.start()
                 self.batchers[name] = b
         self.ready = True
 
-    def _predict(self, model, mm, rows, outputs):
+    def _predict(self, model, mm, payload, outputs):
         t0 = time.perf_counter()
-        est = model.estimator
-        result = {name: getattr(est, name)(rows) for name in outputs}
+        est, X = model.estimator, model.to_input(payload)
+        result = {name: getattr(est, name)(X) for name in outputs}
         mm.compute.observe(time.perf_counter() - t0)
         return result
 
@@ -79,14 +88,14 @@ class App:
                     ok = self.ready
                     return await _send(send, 200 if ok else 503, {"name": name, "ready": ok})
                 return await _send(send, 200, model_metadata(model.name, model.version, model.n_features,
-                                                             model.classes))
+                                                             model.classes, model.signature, model.outputs))
             if path == "/v2/health/live":
                 return await _send(send, 200, {"live": True})
             if path == "/v2/health/ready":
                 return await _send(send, 200 if self.ready else 503, {"ready": self.ready})
             if path == "/v2":
                 return await _send(send, 200, {"name": "swarmml-model-service", "version": __version__,
-                                               "extensions": [], "models": sorted(self.models)})
+                                               "extensions": EXTENSIONS, "models": sorted(self.models)})
             if path == "/metrics":
                 return await _send_raw(send, 200, self.metrics.render(), b"text/plain; version=0.0.4")
             raise NotFound(f"no route {path}")
@@ -110,20 +119,24 @@ class App:
         mm.in_flight.inc()
         code = 200
         try:
-            raw = await _read_body(scope, receive, self.settings.max_body_bytes)
+            raw, header_length = await _read_body(scope, receive, self.settings.max_body_bytes)
+            head, tail = binary.split_body(raw, header_length)
             try:
-                body = orjson.loads(raw)
+                body = orjson.loads(head)
             except orjson.JSONDecodeError as exc:
                 raise BadRequest(f"malformed JSON: {exc}") from None
-            rows, outputs, req_id = parse_infer(body, model.n_features)
+            req = parse_request(body, tail, model.n_features, model.signature, model.outputs)
             batcher = self.batchers.get(model.name)
             if batcher is not None:
-                results = await batcher.submit(rows, outputs)
+                results = await batcher.submit(req.payload, req.n_rows, req.outputs)
             else:
-                results = self._predict(model, mm, rows, outputs)
-                mm.batch.observe(len(rows))
-            outs = [output_tensor(name, results[name]) for name in outputs]
-            await _send(send, 200, infer_response(model.name, model.version, req_id, outs))
+                results = self._predict(model, mm, req.payload, req.outputs)
+                mm.batch.observe(req.n_rows)
+            out, json_length = encode_response(model.name, model.version, req, results, _dumps)
+            if json_length is None:
+                await _send_raw(send, 200, out, b"application/json")
+            else:
+                await _send_binary(send, out, json_length)
             mm.success.inc()
         except BadRequest as exc:
             code = 400
@@ -170,9 +183,13 @@ def _observe_batch(mm, n, waits):
 
 
 async def _read_body(scope, receive, limit):
+    """(body, Inference-Header-Content-Length or None)."""
+    header_length = None
     for k, v in scope["headers"]:
         if k == b"content-length" and v.isdigit() and int(v) > limit:
             raise BodyTooLarge(f"request body of {int(v)} bytes is over the limit of {limit} bytes")
+        if k == binary.HEADER:
+            header_length = binary.header_length(v)
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -182,13 +199,20 @@ async def _read_body(scope, receive, limit):
             raise BodyTooLarge(f"request body is over the limit of {limit} bytes")
         chunks.append(chunk)
         if not message.get("more_body"):
-            return b"".join(chunks)
+            return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), header_length
 
 
 async def _send(send, status, obj):
-    body = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+    body = _dumps(obj)
     await send({"type": "http.response.start", "status": status,
                 "headers": JSON_HEADERS + [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_binary(send, body, json_length):
+    await send({"type": "http.response.start", "status": 200,
+                "headers": BINARY_HEADERS + [(b"inference-header-content-length", str(json_length).encode()),
+                                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
 

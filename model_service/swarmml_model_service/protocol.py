@@ -4,12 +4,17 @@ Parsing is hand-written over what the JSON parser returns: a validation
 framework would cost more per request than the model's predict does.
 """
 import math
+from dataclasses import dataclass
+from typing import Optional, Union
 
 import numpy as np
 
+from swarmml_model_service import binary, columns
+from swarmml_model_service.binary import BinaryReader
+from swarmml_model_service.errors import BadRequest
+from swarmml_model_service.signature import metadata_inputs, metadata_outputs
 
-class BadRequest(ValueError):
-    """The request is wrong; the message says what and where (a 400)."""
+__all__ = ["BadRequest", "InferRequest", "parse_request", "parse_infer", "encode_response", "model_metadata"]
 
 
 # V2 datatype -> (numpy dtype, numpy kinds accepted from JSON)
@@ -20,42 +25,84 @@ DATATYPES = {
     "FP16": (np.float16, "iuf"), "FP32": (np.float32, "iuf"), "FP64": (np.float64, "iuf"),
     "BYTES": (None, None),
 }
+# What a plain classifier answers; a model's own list comes from the methods its estimator has.
 OUTPUTS = ("predict", "predict_proba")
-NUMPY_TO_V2 = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64"}
+ALL_OUTPUTS = ("predict", "predict_proba", "decision_function")
+NUMPY_TO_V2 = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64", "U": "BYTES", "S": "BYTES", "O": "BYTES"}
 
 
-def parse_infer(body, n_features):
-    """Validate an infer request dict; return (rows: float64 array [n, n_features], outputs, request id)."""
+@dataclass
+class InferRequest:
+    payload: Union[np.ndarray, dict]  # rows [n, n_features] float64, or {column: 1-D array} in signature order
+    n_rows: int
+    outputs: tuple                    # output names, in the order asked
+    binary_outputs: frozenset         # outputs to send as binary tensor data
+    req_id: Optional[str]
+
+
+def parse_request(body: object, tail: Optional[memoryview], n_features: int, sig: Optional[dict] = None,
+                  available: tuple = OUTPUTS) -> InferRequest:
+    """Validate an infer request (its JSON and any binary tail) for a model; a BadRequest says what is wrong.
+
+    A model with a signature takes one tensor per column, by name. A model
+    without one takes one 2-D tensor (any name, as MLServer's sklearn runtime),
+    or one numeric tensor per feature in feature order.
+    """
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise BadRequest("'inputs' must be a non-empty list of tensors")
-    if len(inputs) != 1:
-        # One input per model, as MLServer's sklearn runtime: its name does not matter.
-        raise BadRequest(f"expected 1 input tensor, got {len(inputs)}")
-    rows = parse_tensor(inputs[0], n_features, "inputs[0]")
     req_id = body.get("id")
     if req_id is not None and not isinstance(req_id, str):
         raise BadRequest("'id' must be a string")
-    return rows, parse_outputs(body.get("outputs")), req_id
+    params = body.get("parameters")
+    if params is None:
+        params = {}
+    elif not isinstance(params, dict):
+        raise BadRequest("'parameters' must be an object")
+    reader = BinaryReader(tail) if tail is not None else None
+    if sig is not None:
+        payload, n_rows = columns.parse_columns(inputs, sig, reader)
+    elif len(inputs) == 1 and params.get("content_type") != "pd":
+        payload = parse_tensor(inputs[0], n_features, "inputs[0]", reader)
+        n_rows = len(payload)
+    else:
+        payload = columns.parse_numeric_columns(inputs, n_features, reader)
+        n_rows = len(payload)
+    if reader is not None:
+        reader.check_consumed()
+    outputs, binary_outputs = parse_outputs(body.get("outputs"), available, params.get("binary_data_output") is True)
+    return InferRequest(payload, n_rows, outputs, binary_outputs, req_id)
 
 
-def parse_outputs(outputs):
+def parse_infer(body: object, n_features: int) -> tuple:
+    """(rows: float64 array [n, n_features], outputs, request id) of a JSON request to a numeric model."""
+    req = parse_request(body, None, n_features)
+    return req.payload, req.outputs, req.req_id
+
+
+def parse_outputs(outputs: object, available: tuple = OUTPUTS, binary_default: bool = False) -> tuple:
+    """(names, names to send binary): binary per output's parameters.binary_data, else the request's default."""
     if outputs is None:
-        return ("predict",)
+        return ("predict",), frozenset(("predict",) if binary_default else ())
     if not isinstance(outputs, list) or not outputs:
         raise BadRequest("'outputs' must be a non-empty list of {\"name\": ...}")
-    names = []
+    names, binary_names = [], set()
     for i, out in enumerate(outputs):
         name = out.get("name") if isinstance(out, dict) else None
-        if name not in OUTPUTS:
-            raise BadRequest(f"outputs[{i}].name: expected one of {', '.join(OUTPUTS)}, got {name!r}")
+        if name not in available:
+            raise BadRequest(f"outputs[{i}].name: the model has no output {name!r} (it has {', '.join(available)})")
+        params = out.get("parameters") or {}
+        if not isinstance(params, dict):
+            raise BadRequest(f"outputs[{i}].parameters: expected an object")
+        if params.get("binary_data", binary_default) is True:
+            binary_names.add(name)
         names.append(name)
-    return tuple(dict.fromkeys(names))
+    return tuple(dict.fromkeys(names)), frozenset(binary_names)
 
 
-def parse_tensor(tensor, n_features, where):
+def parse_tensor(tensor, n_features, where, reader=None):
     if not isinstance(tensor, dict):
         raise BadRequest(f"{where}: must be an object with name, shape, datatype and data")
     shape, datatype, data = tensor.get("shape"), tensor.get("datatype"), tensor.get("data")
@@ -69,23 +116,30 @@ def parse_tensor(tensor, n_features, where):
     if (not isinstance(shape, list) or not shape or len(shape) > 2
             or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
         raise BadRequest(f"{where}.shape: expected [rows, features] of non-negative integers, got {shape!r}")
-    if not isinstance(data, list):
-        raise BadRequest(f"{where}.data: expected a list")
     size = math.prod(shape)
-    if size == 0 or not data:
-        raise BadRequest(f"{where}: empty input")
-    try:
-        arr = np.asarray(data)
-    except ValueError:
-        raise BadRequest(f"{where}.data: ragged nested lists") from None
-    if arr.dtype.kind not in kinds:
-        raise BadRequest(f"{where}.data: values do not match datatype {datatype} (got {_kind_name(arr)})")
-    if arr.size != size:
-        raise BadRequest(f"{where}: shape {shape} holds {size} values, data has {arr.size}")
+    params = tensor.get("parameters")
+    if params and isinstance(params, dict) and "binary_data_size" in params:
+        chunk = (reader or BinaryReader(None)).take(params["binary_data_size"], where)
+        arr = binary.decode_numbers(chunk, datatype, size, where)
+        if size == 0:
+            raise BadRequest(f"{where}: empty input")
+    else:
+        if not isinstance(data, list):
+            raise BadRequest(f"{where}.data: expected a list")
+        if size == 0 or not data:
+            raise BadRequest(f"{where}: empty input")
+        try:
+            arr = np.asarray(data)
+        except ValueError:
+            raise BadRequest(f"{where}.data: ragged nested lists") from None
+        if arr.dtype.kind not in kinds:
+            raise BadRequest(f"{where}.data: values do not match datatype {datatype} (got {_kind_name(arr)})")
+        if arr.size != size:
+            raise BadRequest(f"{where}: shape {shape} holds {size} values, data has {arr.size}")
+        if datatype in ("FP16", "FP32") or datatype.startswith(("INT", "UINT")):
+            arr = _cast_checked(arr, dtype, datatype, where)
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise BadRequest(f"{where}.data: NaN or infinity is not a valid feature value")
-    if datatype in ("FP16", "FP32") or datatype.startswith(("INT", "UINT")):
-        arr = _cast_checked(arr, dtype, datatype, where)
     rows = arr.reshape(-1, shape[-1]) if len(shape) == 2 else arr.reshape(1, -1)
     if rows.shape[1] != n_features:
         raise BadRequest(f"{where}.shape: the model expects {n_features} features per row, got {rows.shape[1]}")
@@ -104,13 +158,21 @@ def _kind_name(arr):
         arr.dtype.kind, str(arr.dtype))
 
 
-def output_tensor(name, values):
-    """A V2 output tensor for a numpy result (predict: [n], predict_proba: [n, classes])."""
-    if values.dtype.kind in "US":
-        datatype = "BYTES"
-    else:
-        datatype = NUMPY_TO_V2.get(values.dtype.kind, "FP64")
-    return {"name": name, "shape": list(values.shape), "datatype": datatype, "data": values.ravel().tolist()}
+def output_tensor(name: str, values: np.ndarray, with_data: bool = True) -> dict:
+    """A V2 output tensor for a numpy result (predict: [n], predict_proba: [n, classes]).
+
+    String class labels (numpy str or object arrays) are BYTES; unsigned labels
+    are sent as INT64, as the model metadata says.
+    """
+    kind = values.dtype.kind
+    datatype = "INT64" if kind == "u" else NUMPY_TO_V2.get(kind, "FP64")
+    tensor = {"name": name, "shape": list(values.shape), "datatype": datatype}
+    if with_data:
+        data = values.ravel().tolist()
+        if kind == "O":
+            data = [v if isinstance(v, str) else str(v) for v in data]
+        tensor["data"] = data
+    return tensor
 
 
 def infer_response(model, version, req_id, outputs):
@@ -120,14 +182,31 @@ def infer_response(model, version, req_id, outputs):
     return resp
 
 
-def model_metadata(name, version, n_features, classes):
+def encode_response(model: str, version: str, req: InferRequest, results: dict, dumps) -> tuple:
+    """(body bytes, JSON header length or None): outputs asked as binary follow the JSON, in output order."""
+    tensors, blobs = [], []
+    for name in req.outputs:
+        values = results[name]
+        if name in req.binary_outputs:
+            tensor = output_tensor(name, values, with_data=False)
+            blob = binary.encode_values(values, tensor["datatype"])
+            tensor["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        else:
+            tensor = output_tensor(name, values)
+        tensors.append(tensor)
+    header = dumps(infer_response(model, version, req.req_id, tensors))
+    if not blobs:
+        return header, None
+    return b"".join([header, *blobs]), len(header)
+
+
+def model_metadata(name: str, version: str, n_features: int, classes: np.ndarray, sig: Optional[dict] = None,
+                   available: tuple = OUTPUTS) -> dict:
     return {
         "name": name,
         "versions": [version],
         "platform": "sklearn",
-        "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [-1, n_features]}],
-        "outputs": [
-            {"name": "predict", "datatype": "INT64" if classes.dtype.kind in "iu" else "FP64", "shape": [-1]},
-            {"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(classes)]},
-        ],
+        "inputs": metadata_inputs(sig, n_features),
+        "outputs": metadata_outputs(available, classes),
     }
