@@ -143,8 +143,30 @@ def iris_body(rows):
     return json.dumps({"inputs": [{"name": "input-0", "shape": [rows, 4], "datatype": "FP64", "data": [ROW] * rows}]})
 
 
-def wrk(url, connections, duration, body):
-    """One wrk run POSTing the same body (a JSON string) over and over; requests/s, p50 and p99 in ms."""
+def cpu_seconds(pid):
+    """User+system CPU seconds of a process and all its descendants so far (0 for what has exited)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children, total = {}, 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append((int(entry), fields))
+            if int(entry) == pid:
+                total += (int(fields[11]) + int(fields[12])) / tick
+    todo = [pid]
+    while todo:
+        for child, fields in children.get(todo.pop(), []):
+            total += (int(fields[11]) + int(fields[12])) / tick
+            todo.append(child)
+    return total
+
+
+def wrk(url, connections, duration, body, pid=None):
+    """One wrk run POSTing the same body (a JSON string) over and over: requests/s, p50 and p99 in ms; with the
+    server's pid, also the CPU seconds it used during the run and the machine's 1-minute load average before it."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         # A Lua long bracket of level 2: the JSON body contains "]]".
         f.write(f'wrk.method = "POST"\nwrk.body = [==[{body}]==]\nwrk.headers["Content-Type"] = "application/json"\n')
@@ -152,14 +174,19 @@ def wrk(url, connections, duration, body):
     # A short warm-up first, so that both servers are measured hot.
     subprocess.run(["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{connections}", "-d2s", "-s", script, url],
                    capture_output=True)
+    load = float(open("/proc/loadavg").read().split()[0])
+    cpu0 = cpu_seconds(pid) if pid else None
     out = subprocess.run(["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
                           "-s", script, url], capture_output=True, text=True).stdout
+    cpu = cpu_seconds(pid) - cpu0 if pid else None
     os.unlink(script)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         raise RuntimeError(f"{url}: {non2xx.group(1)} failed responses")
-    return {"rps": rps, "p50": _ms(out, "50%"), "p99": _ms(out, "99%")}
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": rps, "p50": _ms(out, "50%"), "p99": _ms(out, "99%"), "load": load, "cpu_s": cpu,
+            "per_cpu_s": total / cpu if cpu else None}
 
 
 def _ms(out, q):
@@ -180,7 +207,7 @@ def measure(server, proc, url, cases, duration):
     rows = []
     try:
         for label, model, c, body in cases:
-            rows.append((server, label, c, wrk(f"{url}/v2/models/{model}/infer", c, duration, body)))
+            rows.append((server, label, c, wrk(f"{url}/v2/models/{model}/infer", c, duration, body, proc.pid)))
     finally:
         stop(proc)
     return rows
@@ -346,19 +373,28 @@ def columns_report(results, servers, connections, rounds, duration, checked, ben
     ours, peers = servers[0], servers[1:]
     lines = [f"Per-column requests: 1 row of 10 columns (3 BYTES, 7 FP64) per request, {rounds} interleaved rounds "
              f"of {duration} s per server and connection count; median (min–max) over the rounds.", "",
-             "| server | connections | requests/s | p50 ms | p99 ms |", "| --- | ---: | ---: | ---: | ---: |"]
+             "| server | connections | requests/s | p50 ms | p99 ms | requests per server CPU-s | server CPU % "
+             "of its core | load avg before |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for c in connections:
         for server in servers:
             ms = by[(server, c)]
             lines.append(f"| {server} | {c} | {_spread([m['rps'] for m in ms], '.0f')} | "
-                         f"{_spread([m['p50'] for m in ms], '.2f')} | {_spread([m['p99'] for m in ms], '.2f')} |")
-    lines += ["", f"| connections | against | requests/s {ours} / it (medians) | p99 {ours} / it (medians) |",
-              "| ---: | --- | ---: | ---: |"]
+                         f"{_spread([m['p50'] for m in ms], '.2f')} | {_spread([m['p99'] for m in ms], '.2f')} | "
+                         f"{_spread([m['per_cpu_s'] for m in ms], '.0f')} | "
+                         f"{_spread([100 * m['cpu_s'] / duration for m in ms], '.0f')} | "
+                         f"{_spread([m['load'] for m in ms], '.1f')} |")
+    lines += ["", f"| connections | against | requests/s {ours} / it | p99 {ours} / it | requests per CPU-s "
+                  f"{ours} / it |", "| ---: | --- | ---: | ---: | ---: |"]
     for c in connections:
-        med = {s: {k: statistics.median(m[k] for m in by[(s, c)]) for k in ("rps", "p99")} for s in servers}
+        med = {s: {k: statistics.median(m[k] for m in by[(s, c)]) for k in ("rps", "p99", "per_cpu_s")}
+               for s in servers}
         for peer in peers:
             lines.append(f"| {c} | {peer} | {med[ours]['rps'] / med[peer]['rps']:.2f}x | "
-                         f"{med[ours]['p99'] / med[peer]['p99']:.2f}x |")
+                         f"{med[ours]['p99'] / med[peer]['p99']:.2f}x | "
+                         f"{med[ours]['per_cpu_s'] / med[peer]['per_cpu_s']:.2f}x |")
+    lines += ["", "Ratios are of the medians. Requests per server CPU-second (the server's own user+system time "
+                  "during the run) is the measure least moved by other load on the machine; "
+                  "server CPU % under 100 means the server was starved or waiting."]
     lines += ["", f"- Request body ({len(bench_body)} bytes), the same bytes to both servers, made by MLServer "
                   f"{codec_version}'s `PandasCodec.encode_request(df, use_bytes=False).model_dump(exclude_none=True)`.",
               f"- Answers checked before each round's load: predict and predict_proba of "
