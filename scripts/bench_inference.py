@@ -105,10 +105,11 @@ def wait_ready(url, proc, timeout=120):
     raise RuntimeError(f"{url} not ready in {timeout} s")
 
 
-def start_ours(models):
+def start_ours(models, extra_env=None):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=SERVICE_DIR, SWARMML_MODELS_DIR=models, SWARMML_PORT=str(port),
-               SWARMML_HOST="127.0.0.1", SWARMML_TRUSTED_TYPES_FILE=os.path.join(SERVICE_DIR, "trusted-types.txt"))
+               SWARMML_HOST="127.0.0.1", SWARMML_TRUSTED_TYPES_FILE=os.path.join(SERVICE_DIR, "trusted-types.txt"),
+               **(extra_env or {}))
     t0 = time.monotonic()
     proc = subprocess.Popen(["taskset", "-c", SERVER_CORE, sys.executable, "-m", "swarmml_model_service"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -236,7 +237,7 @@ def columns_signature(pipe, frame):
                                         for c in frame.columns]}, "written by the benchmark"
 
 
-def prepare_columns_models(workdir, pipe, frame, batching):
+def prepare_columns_models(workdir, pipe, frame):
     import joblib
     import sklearn
     import skops.io as sio
@@ -252,7 +253,7 @@ def prepare_columns_models(workdir, pipe, frame, batching):
     with open(path + ".sha256", "w") as f:
         f.write(f"{sha256_file(path)}  model.skops\n")
     with open(os.path.join(mdir, "meta.json"), "w") as f:
-        json.dump({"version": "1", "batching": batching, "sklearn_version": sklearn.__version__,
+        json.dump({"version": "1", "batching": True, "sklearn_version": sklearn.__version__,
                    "n_features": len(frame.columns), "signature": signature}, f, indent=2)
     peers = {}
     # MLServer as its users run it, and with its adaptive batching on (as the iris case's iris-rf-batched).
@@ -319,12 +320,12 @@ def check_answers(server, url, bodies, expected):
     return len(bodies)
 
 
-def run_columns(mlserver, work, duration, rounds, connections, batching, peer_batched=True):
+def run_columns(mlserver, work, duration, rounds, connections):
     import numpy as np
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
     import columns_case as cc
     pipe, frame, _ = cc.fitted_pipeline()
-    ours_dir, peer_dirs, signature, sig_source = prepare_columns_models(work, pipe, frame, batching)
+    ours_dir, peer_dirs, signature, sig_source = prepare_columns_models(work, pipe, frame)
     indices = [BENCH_ROW] + [i for i in CHECK_ROWS if i != BENCH_ROW]
     spec = dict(cc.frame_spec(frame, indices), requests=[[k] for k in range(len(indices))])
     encoded = encode_with_mlserver(spec)
@@ -333,12 +334,13 @@ def run_columns(mlserver, work, duration, rounds, connections, batching, peer_ba
     bench_body = json.dumps(bodies[0])
     cases = [(cc.MODEL_NAME, cc.MODEL_NAME, c, bench_body) for c in connections]
     servers = {
+        # Ours as built (meta.json batching: true), and with the operator's switch SWARMML_BATCHING=off.
         "swarmml": lambda: start_ours(ours_dir)[:3],
+        "swarmml batching off": lambda: start_ours(ours_dir, {"SWARMML_BATCHING": "off"})[:3],
         "MLServer 1.7.1": lambda: start_mlserver(mlserver, peer_dirs[""]),
+        f"MLServer 1.7.1 adaptive batching {MLSERVER_BATCHING[0]}/{MLSERVER_BATCHING[1] * 1000:g} ms":
+            lambda: start_mlserver(mlserver, peer_dirs["-batched"]),
     }
-    if peer_batched:
-        servers[f"MLServer 1.7.1 adaptive batching {MLSERVER_BATCHING[0]}/{MLSERVER_BATCHING[1] * 1000:g} ms"] = (
-            lambda: start_mlserver(mlserver, peer_dirs["-batched"]))
     results, checked = [], {}
     for r in range(rounds):
         # Interleaved, and the order flips each round: neither server always runs first (or hot after the other).
@@ -355,7 +357,7 @@ def run_columns(mlserver, work, duration, rounds, connections, batching, peer_ba
                 f"c={c} {m['rps']:.0f} req/s p99 {m['p99']:.2f} ms" for _, _, _, c, m in results[-len(cases):]),
                 file=sys.stderr)
     return columns_report(results, list(servers), connections, rounds, duration, checked, bench_body,
-                          encoded["mlserver_version"], sig_source, signature, batching)
+                          encoded["mlserver_version"], sig_source, signature)
 
 
 def _spread(values, fmt):
@@ -364,13 +366,14 @@ def _spread(values, fmt):
 
 
 def columns_report(results, servers, connections, rounds, duration, checked, bench_body, codec_version,
-                   sig_source, signature, batching):
+                   sig_source, signature):
     import statistics
     import sklearn
     by = {}
     for _, server, _, c, m in results:
         by.setdefault((server, c), []).append(m)
-    ours, peers = servers[0], servers[1:]
+    ours_all = [s for s in servers if s.startswith("swarmml")]
+    peers = [s for s in servers if s not in ours_all]
     lines = [f"Per-column requests: 1 row of 10 columns (3 BYTES, 7 FP64) per request, {rounds} interleaved rounds "
              f"of {duration} s per server and connection count; median (min–max) over the rounds.", "",
              "| server | connections | requests/s | p50 ms | p99 ms | requests per server CPU-s | server CPU % "
@@ -383,15 +386,16 @@ def columns_report(results, servers, connections, rounds, duration, checked, ben
                          f"{_spread([m['per_cpu_s'] for m in ms], '.0f')} | "
                          f"{_spread([100 * m['cpu_s'] / duration for m in ms], '.0f')} | "
                          f"{_spread([m['load'] for m in ms], '.1f')} |")
-    lines += ["", f"| connections | against | requests/s {ours} / it | p99 {ours} / it | requests per CPU-s "
-                  f"{ours} / it |", "| ---: | --- | ---: | ---: | ---: |"]
+    lines += ["", "| connections | ours | against | requests/s ours / it | p99 ours / it | requests per CPU-s "
+                  "ours / it |", "| ---: | --- | --- | ---: | ---: | ---: |"]
     for c in connections:
         med = {s: {k: statistics.median(m[k] for m in by[(s, c)]) for k in ("rps", "p99", "per_cpu_s")}
                for s in servers}
-        for peer in peers:
-            lines.append(f"| {c} | {peer} | {med[ours]['rps'] / med[peer]['rps']:.2f}x | "
-                         f"{med[ours]['p99'] / med[peer]['p99']:.2f}x | "
-                         f"{med[ours]['per_cpu_s'] / med[peer]['per_cpu_s']:.2f}x |")
+        for ours in ours_all:
+            for peer in peers:
+                lines.append(f"| {c} | {ours} | {peer} | {med[ours]['rps'] / med[peer]['rps']:.2f}x | "
+                             f"{med[ours]['p99'] / med[peer]['p99']:.2f}x | "
+                             f"{med[ours]['per_cpu_s'] / med[peer]['per_cpu_s']:.2f}x |")
     lines += ["", "Ratios are of the medians. Requests per server CPU-second (the server's own user+system time "
                   "during the run) is the measure least moved by other load on the machine; "
                   "server CPU % under 100 means the server was starved or waiting."]
@@ -399,7 +403,8 @@ def columns_report(results, servers, connections, rounds, duration, checked, ben
                   f"{codec_version}'s `PandasCodec.encode_request(df, use_bytes=False).model_dump(exclude_none=True)`.",
               f"- Answers checked before each round's load: predict and predict_proba of "
               f"{', '.join(f'{s} {n}' for s, n in checked.items())} requests equal the pipeline's in-process ones.",
-              f"- Ours: skops artifact, meta.json batching={str(batching).lower()}, signature from {sig_source}: "
+              f"- Ours: skops artifact, meta.json batching true (server defaults: at most 64 rows, 0.5 ms wait; "
+              f"'batching off' is SWARMML_BATCHING=off), signature from {sig_source}: "
               f"`{json.dumps(signature)}`.",
               "- MLServer: mlserver-sklearn, joblib artifact, model-settings parameters content_type \"pd\", "
               "parallel_workers 0; the batched variant adds max_batch_size/max_batch_time.",
@@ -415,8 +420,6 @@ def main():
     ap.add_argument("--case", choices=("iris", "columns", "all"), default="all")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per server (columns case)")
     ap.add_argument("--connections", default="8,32", help="comma list (columns case)")
-    ap.add_argument("--columns-batching", choices=("on", "off"), default="off",
-                    help="meta.json batching for our columns model")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install -y wrk")
@@ -427,8 +430,7 @@ def main():
         text += run_iris(mlserver, work, args.duration)
     if args.case in ("columns", "all"):
         text += ("\n" if text else "") + run_columns(
-            mlserver, work, args.duration, args.rounds, [int(c) for c in args.connections.split(",")],
-            args.columns_batching == "on")
+            mlserver, work, args.duration, args.rounds, [int(c) for c in args.connections.split(",")])
     print(text)
     if args.out:
         open(args.out, "w").write(text)
