@@ -162,7 +162,10 @@ def to_model_input(cols: dict, sig: dict):
     """What predict gets: a DataFrame in signature order, or a 2-D array for a model fitted without names."""
     if sig["columns"]:
         import pandas as pd  # only models with a column signature pay for pandas
-        return pd.DataFrame(cols, copy=False)
+        # Strings stay object dtype, as encoders saw them at fit: pandas 3 would otherwise scan every
+        # value of the batch to infer its str dtype, only for scikit-learn to convert it back.
+        return pd.DataFrame({n: pd.Series(v, dtype=object, copy=False) if v.dtype == object else v
+                             for n, v in cols.items()}, copy=False)
     values = list(cols.values())
     if any(v.dtype == object for v in values):
         return np.column_stack([v.astype(object) for v in values])

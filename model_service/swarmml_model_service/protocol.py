@@ -31,7 +31,12 @@ ALL_OUTPUTS = ("predict", "predict_proba", "decision_function")
 NUMPY_TO_V2 = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64", "U": "BYTES", "S": "BYTES", "O": "BYTES"}
 
 
-@dataclass
+_NO_PARAMS: dict = {}
+_JSON_PREDICT = (("predict",), frozenset())
+_BINARY_PREDICT = (("predict",), frozenset(("predict",)))
+
+
+@dataclass(slots=True)
 class InferRequest:
     payload: Union[np.ndarray, dict]  # rows [n, n_features] float64, or {column: 1-D array} in signature order
     n_rows: int
@@ -58,7 +63,7 @@ def parse_request(body: object, tail: Optional[memoryview], n_features: int, sig
         raise BadRequest("'id' must be a string")
     params = body.get("parameters")
     if params is None:
-        params = {}
+        params = _NO_PARAMS
     elif not isinstance(params, dict):
         raise BadRequest("'parameters' must be an object")
     reader = BinaryReader(tail) if tail is not None else None
@@ -84,8 +89,8 @@ def parse_infer(body: object, n_features: int) -> tuple:
 
 def parse_outputs(outputs: object, available: tuple = OUTPUTS, binary_default: bool = False) -> tuple:
     """(names, names to send binary): binary per output's parameters.binary_data, else the request's default."""
-    if outputs is None:
-        return ("predict",), frozenset(("predict",) if binary_default else ())
+    if outputs is None:  # the common case: answers of shared constants cost nothing per request
+        return _BINARY_PREDICT if binary_default else _JSON_PREDICT
     if not isinstance(outputs, list) or not outputs:
         raise BadRequest("'outputs' must be a non-empty list of {\"name\": ...}")
     names, binary_names = [], set()
