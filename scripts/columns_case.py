@@ -76,17 +76,19 @@ def fitted_pipeline():
     return make_pipeline().fit(frame, y), frame, y
 
 
+def _plain(value):
+    """A frame cell as plain JSON: numpy scalars to Python bool/int/float, strings as they are."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def sample_rows(frame, indices):
-    """Plain JSON-able rows (lists in COLUMNS order) of the frame at these positions."""
-    out = []
-    for i in indices:
-        row = frame.iloc[i]
-        out.append([row[c] if c in STRING_COLUMNS else float(row[c]) for c in COLUMNS])
-    return out
+    """Plain JSON-able rows (lists in the frame's column order) of the frame at these positions."""
+    return [[_plain(frame[c].iloc[i]) for c in frame.columns] for i in indices]
 
 
 def frame_spec(frame, indices):
     """What the MLServer-side encoder needs to rebuild the same frame: columns, dtypes, rows."""
-    return {"columns": COLUMNS,
-            "dtypes": {c: ("object" if c in STRING_COLUMNS else str(frame[c].dtype)) for c in COLUMNS},
+    return {"columns": [str(c) for c in frame.columns],
+            "dtypes": {str(c): ("object" if frame[c].dtype.kind in "OUS" else str(frame[c].dtype))
+                       for c in frame.columns},
             "rows": sample_rows(frame, indices)}
