@@ -64,8 +64,12 @@ def make_pipeline(kind: str = "classifier") -> tuple:
 
 
 def write_pipeline_model(models_dir, name: str, kind: str = "classifier", version: str = "1",
-                         batching: bool = True) -> tuple:
-    """Fit a pipeline and write <models_dir>/<name>/ as `swarmml build` would; return (frame, estimator)."""
+                         batching: bool = True, sample: bool = True) -> tuple:
+    """Fit a pipeline and write <models_dir>/<name>/ as `swarmml build` would; return (frame, estimator).
+
+    sample=False records the signature infer_signature guesses from the pipeline alone
+    (string columns BYTES, all others FP64), as a build without a sample frame does.
+    """
     frame, est = make_pipeline(kind)
     mdir = os.path.join(str(models_dir), name)
     os.makedirs(mdir, exist_ok=True)
@@ -74,7 +78,7 @@ def write_pipeline_model(models_dir, name: str, kind: str = "classifier", versio
     with open(path + ".sha256", "w") as f:
         f.write(f"{sha256_file(path)}  model.skops\n")
     meta = {"version": str(version), "batching": batching, "sklearn_version": sklearn.__version__,
-            "n_features": int(frame.shape[1]), "signature": infer_signature(est, frame)}
+            "n_features": int(frame.shape[1]), "signature": infer_signature(est, frame if sample else None)}
     with open(os.path.join(mdir, "meta.json"), "w") as f:
         json.dump(meta, f, indent=2)
     return frame, est

@@ -80,6 +80,14 @@ def test_bad_column_requests_name_the_column(body, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+def test_bool_into_a_number_column_is_cast_as_for_a_signature_guessed_from_the_pipeline():
+    req = parse(good(age=col("age", "BOOL", [True, False]), n_calls=col("n_calls", "BOOL", [False, True])))
+    assert req.payload["age"].tolist() == [1.0, 0.0] and req.payload["age"].dtype == np.float64
+    assert req.payload["n_calls"].tolist() == [0, 1] and req.payload["n_calls"].dtype == np.int64
+    with pytest.raises(BadRequest, match="column 'age': data holds booleans where FP64 values are expected"):
+        parse(good(age=col("age", "FP64", [True, False])))
+
+
 def test_duplicate_column_is_refused():
     body = good()
     body["inputs"].append(body["inputs"][0])

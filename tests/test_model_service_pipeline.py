@@ -21,7 +21,8 @@ def models_dir(tmp_path_factory):
     train(str(out), names=["iris-logreg"])
     clf = write_pipeline_model(out, "iris-pipeline", kind="classifier", version="3")
     reg = write_pipeline_model(out, "iris-width", kind="regressor", batching=False)
-    return out, {"iris-pipeline": clf, "iris-width": reg}
+    walked = write_pipeline_model(out, "iris-walked", sample=False)
+    return out, {"iris-pipeline": clf, "iris-width": reg, "iris-walked": walked}
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +101,15 @@ def test_flat_shapes_and_any_column_order_give_the_same_answer(server, models_di
         t["shape"] = [5]
     body["inputs"].reverse()
     assert by_name(infer(server, "iris-pipeline", body))["predict"]["data"] == est.predict(frame.iloc[48:53]).tolist()
+
+
+def test_a_signature_guessed_without_a_sample_still_takes_the_frame_as_mlserver_sends_it(server, models_dir):
+    frame, est = models_dir[1]["iris-walked"]
+    meta = requests.get(server.url + "/v2/models/iris-walked").json()
+    assert {i["name"]: i["datatype"] for i in meta["inputs"]}["wide_sepal"] == "FP64"  # the walk can't tell bools
+    r = infer(server, "iris-walked", column_body(frame))  # wide_sepal as BOOL, petal_width_mm as INT64
+    assert r.status_code == 200, r.text
+    assert by_name(r)["predict"]["data"] == est.predict(frame).tolist()
 
 
 def test_regressor_predictions(server, models_dir):

@@ -16,7 +16,7 @@ NUMERIC = frozenset(WIRE_DTYPES) - {"BOOL"}
 _KIND_NAMES = {"U": "strings", "S": "strings", "b": "booleans", "f": "floats", "i": "integers",
                "u": "integers", "O": "nulls or mixed values"}
 # Values a column of each signature datatype accepts, by numpy kind of what arrived.
-_ACCEPTS = {"FP64": "iuf", "INT64": "iu", "BOOL": "b"}
+_ACCEPTS = {"FP64": "iuf", "INT64": "iu"}
 _DTYPES = {"FP64": np.float64, "INT64": np.int64, "BOOL": np.bool_}
 
 
@@ -114,12 +114,13 @@ def coerce(name: str, want: str, sent: str, values) -> np.ndarray:
     if sent == "BYTES":
         raise BadRequest(f"{where}: expected {want} {'numbers' if want != 'BOOL' else 'booleans'}, "
                          f"got BYTES (strings)")
-    if sent == "BOOL" and want != "BOOL" or sent != "BOOL" and want == "BOOL":
+    if want == "BOOL" and sent != "BOOL" or want == "INT64" and sent.startswith("FP"):
         raise BadRequest(f"{where}: expected datatype {want}, got {sent}")
-    if want == "INT64" and sent.startswith("FP"):
-        raise BadRequest(f"{where}: expected datatype INT64, got {sent}")
+    # BOOL into a number column is cast to 0/1: a signature guessed from the pipeline alone
+    # calls a bool training column FP64, and MLServer's codec sends that column as BOOL.
+    accepted = "b" if sent == "BOOL" else _ACCEPTS[want]
     arr = values
-    if arr.dtype.kind not in _ACCEPTS[want]:
+    if arr.dtype.kind not in accepted:
         raise BadRequest(f"{where}: data holds {_KIND_NAMES.get(arr.dtype.kind, str(arr.dtype))} "
                          f"where {sent} values are expected")
     if sent in NUMERIC and arr.dtype.kind != "b":
@@ -132,11 +133,13 @@ def coerce(name: str, want: str, sent: str, values) -> np.ndarray:
 def _check_range(arr: np.ndarray, sent: str, where: str) -> None:
     # JSON numbers arrive as int64/float64: values past the declared type are a client bug worth naming.
     dtype = WIRE_DTYPES[sent]
-    info = np.iinfo(dtype) if dtype.kind in "iu" else np.finfo(dtype)
-    if arr.dtype != dtype and arr.size and (arr.min() < info.min or arr.max() > info.max):
-        raise BadRequest(f"{where}: values out of range for {sent}")
-    if sent.startswith(("INT", "UINT")) and arr.dtype.kind == "f":
+    if arr.dtype == dtype:  # binary data, or JSON for FP64/INT64: nothing can be out of range
+        return
+    if dtype.kind in "iu" and arr.dtype.kind == "f":
         raise BadRequest(f"{where}: data holds floats where {sent} values are expected")
+    info = np.iinfo(dtype) if dtype.kind in "iu" else np.finfo(dtype)
+    if arr.size and (arr.min() < info.min or arr.max() > info.max):
+        raise BadRequest(f"{where}: values out of range for {sent}")
 
 
 def _rows(cols: list) -> int:

@@ -2,6 +2,10 @@
 
 Parsing is hand-written over what the JSON parser returns: a validation
 framework would cost more per request than the model's predict does.
+
+Two request shapes: one 2-D tensor for a numeric model (the hot path, kept
+here), or one tensor per column for a model with a signature (columns.py).
+Either may carry its data as binary after the JSON (binary.py).
 """
 import math
 from dataclasses import dataclass
