@@ -321,7 +321,6 @@ def check_answers(server, url, bodies, expected):
 
 
 def run_columns(mlserver, work, duration, rounds, connections):
-    import numpy as np
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
     import columns_case as cc
     pipe, frame, _ = cc.fitted_pipeline()
