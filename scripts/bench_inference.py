@@ -37,8 +37,9 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SERVICE_DIR = os.path.join(ROOT, "model_service")
 CACHE = os.path.expanduser("~/.cache/swarmml-bench")
+# The operator's trust list as the image gets it (package data).
+TRUSTED_TYPES_FILE = os.path.join(ROOT, "swarmml", "data", "predictor", "trusted-types.txt")
 MLSERVER_VENV = os.path.join(CACHE, "mlserver-venv")
 SERVER_CORE, LOAD_CORE = "1", "0"
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -66,7 +67,6 @@ def ensure_mlserver():
 
 def prepare_models(workdir):
     """Our skops models, and the same estimators as joblib files in MLServer's layout."""
-    sys.path.insert(0, SERVICE_DIR)
     from swarmml_model_service.train import train
     import joblib
     import skops.io as sio
@@ -107,8 +107,8 @@ def wait_ready(url, proc, timeout=120):
 
 def start_ours(models, extra_env=None):
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=SERVICE_DIR, SWARMML_MODELS_DIR=models, SWARMML_PORT=str(port),
-               SWARMML_HOST="127.0.0.1", SWARMML_TRUSTED_TYPES_FILE=os.path.join(SERVICE_DIR, "trusted-types.txt"),
+    env = dict(os.environ, SWARMML_MODELS_DIR=models, SWARMML_PORT=str(port),
+               SWARMML_HOST="127.0.0.1", SWARMML_TRUSTED_TYPES_FILE=TRUSTED_TYPES_FILE,
                **(extra_env or {}))
     t0 = time.monotonic()
     proc = subprocess.Popen(["taskset", "-c", SERVER_CORE, sys.executable, "-m", "swarmml_model_service"], env=env,
@@ -224,24 +224,15 @@ MLSERVER_BATCHING = (32, 0.005)     # max_batch_size, max_batch_time (s) of the 
 
 
 def columns_signature(pipe, frame):
-    """The signature in meta.json: the service's own infer_signature where this checkout has it."""
-    sys.path.insert(0, SERVICE_DIR)
-    try:
-        from swarmml_model_service.signature import infer_signature
-    except ImportError:
-        infer_signature = None
-    if infer_signature is not None:
-        return infer_signature(pipe, frame.head(50)), "swarmml_model_service.signature.infer_signature"
-    v2 = {"f": "FP64", "i": "INT64", "b": "BOOL"}
-    return {"columns": True, "inputs": [{"name": c, "datatype": v2.get(frame[c].dtype.kind, "BYTES")}
-                                        for c in frame.columns]}, "written by the benchmark"
+    """The signature in meta.json, as `swarmml build` records it from a sample of the frame."""
+    from swarmml_model_service.signature import infer_signature
+    return infer_signature(pipe, frame.head(50)), "swarmml_model_service.signature.infer_signature"
 
 
 def prepare_columns_models(workdir, pipe, frame):
     import joblib
     import sklearn
     import skops.io as sio
-    sys.path.insert(0, SERVICE_DIR)
     from swarmml_model_service.models import sha256_file
     from columns_case import MODEL_NAME
     signature, sig_source = columns_signature(pipe, frame)
