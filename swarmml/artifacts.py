@@ -86,7 +86,7 @@ def parse_model_option(value: str) -> ModelSource:
 
 
 def unique_sources(sources: list[ModelSource]) -> list[ModelSource]:
-    seen = {}
+    seen: dict[str, str] = {}
     for s in sources:
         if s.name in seen:
             raise UsageError(f"--model: the name {s.name!r} is given twice ({seen[s.name]} and {s.path})")

@@ -87,9 +87,9 @@ def build(tag: str = "latest", base_mode: str = "auto", push: bool = False, clus
             note(f"building {ref} ({', '.join(result.models)}; base {base}) ...")
             io.build_image(client, context, ref, buildargs=args, labels=labels)
         else:
-            with resources.as_file(resources.files("swarmml") / "data" / name) as context:
+            with resources.as_file(resources.files("swarmml") / "data" / name) as recipe:
                 note(f"building {ref} (base {base}) ...")
-                io.build_image(client, str(context), ref, buildargs=args, labels=labels)
+                io.build_image(client, str(recipe), ref, buildargs=args, labels=labels)
         result.built[name] = ref
     if push:
         result.pushed = push_to_cluster(client, result.built, cluster)

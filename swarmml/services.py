@@ -1,7 +1,9 @@
-"""Finding services by the names people use, and where their published ports answer."""
+"""Finding services by the names people use, what their tasks do, and where their published ports answer."""
+from dataclasses import dataclass, field
+
 from swarmml.engine import swarm as engine
 from swarmml.errors import NotFound, UsageError
-from swarmml.placement import is_running
+from swarmml.placement import FAILED, Placement, hostnames, is_running, placement
 from swarmml.stack.convert import NAMESPACE_LABEL
 
 
@@ -65,3 +67,34 @@ def url_for(service, tasks, nodes, scheme="http"):
 def url(client, name, stack=None):
     svc = find(client, name, stack)
     return url_for(svc, engine.tasks(client, [svc["ID"]]), engine.nodes(client))
+
+
+@dataclass
+class StackStatus:
+    """What `swarmml ps STACK` shows: the tasks that run or failed, and each service's placement."""
+    stack: str
+    tasks: list[dict] = field(default_factory=list)  # task, node, desired, state, error
+    placements: list[Placement] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"tasks": self.tasks, "placement": [p.to_dict() for p in self.placements]}
+
+
+def status(client, stack: str) -> StackStatus:
+    current = engine.stack_objects(client, stack)
+    if not current["services"]:
+        raise NotFound(f"no stack named {stack!r}")
+    nodes = engine.nodes(client)
+    names = hostnames(nodes)
+    result = StackStatus(stack)
+    for sname, s in sorted(current["services"].items()):
+        svc = engine.service(client, s["ID"])
+        tasks = engine.tasks(client, [s["ID"]])
+        result.placements.append(placement(svc, tasks, nodes))
+        for t in sorted(tasks, key=lambda t: (t.get("Slot") or 0, t["CreatedAt"])):
+            if t.get("DesiredState") != "running" and t["Status"]["State"] not in FAILED:
+                continue
+            result.tasks.append({"task": f"{sname}.{t.get('Slot') or t['NodeID'][:6]}",
+                                 "node": names.get(t.get("NodeID"), "-"), "desired": t.get("DesiredState"),
+                                 "state": t["Status"]["State"], "error": t["Status"].get("Err", "")})
+    return result

@@ -66,28 +66,12 @@ def ls(output):
 @OUTPUT
 def ps(stack, output):
     """Tasks of a stack, with node and state, and replicas per node."""
-    client = target_client()
-    current = engine.stack_objects(client, stack)
-    if not current["services"]:
-        raise NotFound(f"no stack named {stack!r}")
-    nodes = engine.nodes(client)
-    names = placements.hostnames(nodes)
-    task_rows, places = [], []
-    for sname, s in sorted(current["services"].items()):
-        svc = engine.service(client, s["ID"])
-        tasks = engine.tasks(client, [s["ID"]])
-        places.append(placements.placement(svc, tasks, nodes))
-        for t in sorted(tasks, key=lambda t: (t.get("Slot") or 0, t["CreatedAt"]), reverse=False):
-            if t.get("DesiredState") != "running" and t["Status"]["State"] not in placements.FAILED:
-                continue
-            task_rows.append({"task": f"{sname}.{t.get('Slot') or t['NodeID'][:6]}", "node": names.get(t.get("NodeID"), "-"),
-                              "desired": t.get("DesiredState"), "state": t["Status"]["State"],
-                              "error": t["Status"].get("Err", "")})
+    result = svcs.status(target_client(), stack)
     if output == "json":
-        emit_json({"tasks": task_rows, "placement": [p.to_dict() for p in places]})
+        emit_json(result.to_json())
         return
-    table(task_rows, ["task", "node", "desired", "state", "error"])
-    table(placements.rows(places), ["service", "replicas", "per_node", "image", "problems"], title="placement")
+    table(result.tasks, ["task", "node", "desired", "state", "error"])
+    table(placements.rows(result.placements), ["service", "replicas", "per_node", "image", "problems"], title="placement")
 
 
 @click.command()
