@@ -121,7 +121,7 @@ def record(cluster: str, kinds, ports: dict, client_dir: str) -> dict:
     if "tls" in kinds and ports.get("tls"):
         urls.append(f"tcp://127.0.0.1:{ports['tls']}")
     if "ssh" in kinds and ports.get("ssh"):
-        urls += [f"ssh://{alias(cluster)}", f"ssh://root@{alias(cluster)}", f"ssh://root@127.0.0.1:{ports['ssh']}"]
+        urls += [ssh_url(cluster, ports["ssh"]), f"ssh://root@127.0.0.1:{ports['ssh']}"]
     return {"kinds": list(kinds), "ports": ports, "client_dir": client_dir, "urls": urls}
 
 
@@ -135,7 +135,13 @@ def env_lines(cluster: str, via: str, rec: dict) -> list[str]:
     if via == "tls":
         return [f"export DOCKER_HOST=tcp://127.0.0.1:{rec['ports']['tls']}", "export DOCKER_TLS_VERIFY=1",
                 f"export DOCKER_CERT_PATH={rec['client_dir']}", "unset DOCKER_CONTEXT"]
-    return [f"export DOCKER_HOST=ssh://{alias(cluster)}", "unset DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_CONTEXT"]
+    return [f"export DOCKER_HOST={ssh_url(cluster, rec['ports']['ssh'])}", "unset DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_CONTEXT"]
+
+
+def ssh_url(cluster: str, port: int) -> str:
+    """ssh://root@swarmml-<name>:<port>: the alias finds the key in ~/.ssh/config; the port is in the URL
+    because the SDK puts :22 on an ssh:// URL without one, and that beats the config's Port."""
+    return f"ssh://root@{alias(cluster)}:{port}"
 
 
 def _markers(cluster):
@@ -236,7 +242,7 @@ def write_context(cfg_dir: str, cluster: str, via: str, rec: dict) -> str:
             with open(os.path.join(rec["client_dir"], f"{kind}.pem"), "rb") as f:
                 tls[kind] = f.read()
     else:
-        host = f"ssh://{alias(cluster)}"
+        host = ssh_url(cluster, rec["ports"]["ssh"])
     name = alias(cluster)
     # A context that existed keeps no stale TLS files from an earlier cluster.
     shutil.rmtree(os.path.dirname(endpoint.tls_dir(cfg_dir, name)), ignore_errors=True)

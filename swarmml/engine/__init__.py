@@ -86,7 +86,10 @@ def connect(base_url=None, timeout=120, tls=None):
     try:
         tls_config = docker.tls.TLSConfig(client_cert=(tls.cert, tls.key) if tls.cert else None, ca_cert=tls.ca,
                                           verify=tls.ca if tls.verify and tls.ca else tls.verify) if tls else False
-        client = docker.DockerClient(base_url=base_url, version="auto", timeout=timeout, tls=tls_config)
+        if tls:
+            client = _tls_client(base_url, timeout, tls_config)
+        else:
+            client = docker.DockerClient(base_url=base_url, version="auto", timeout=timeout, tls=tls_config)
         client.ping()
         return client
     except docker.errors.TLSParameterError as exc:
@@ -97,6 +100,27 @@ def connect(base_url=None, timeout=120, tls=None):
         raise EngineUnavailable(
             f"no Docker engine answers at {base_url}; run `bash scripts/engine-up.sh` to start one ({_short(exc)})"
         ) from None
+
+
+def _tls_client(base_url, timeout, tls_config):
+    """A TLS client that trusts only tls_config's CA, as the docker CLI does.
+
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's CA,
+    so the session must not read its environment; the API version is then
+    negotiated by hand (version="auto" would ask before we could say so).
+    """
+    def session(version):
+        client = docker.DockerClient(base_url=base_url, version=version, timeout=timeout, tls=tls_config)
+        client.api.trust_env = False
+        return client
+    probe = session(docker.constants.MINIMUM_DOCKER_API_VERSION)
+    try:
+        server = probe.api.version(api_version=False).get("ApiVersion") or docker.constants.DEFAULT_DOCKER_API_VERSION
+    finally:
+        probe.close()
+    ours = docker.constants.DEFAULT_DOCKER_API_VERSION
+    as_tuple = lambda v: tuple(int(p) for p in v.split("."))  # noqa: E731
+    return session(min(server, ours, key=as_tuple))
 
 
 def _connect_errors():

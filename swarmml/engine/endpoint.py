@@ -64,13 +64,13 @@ class Endpoint:
         """One line: the engine's address, how it is secured, and why it was chosen."""
         how = ""
         if self.tls is not None:
-            how = ", TLS" + (" verified against " + self.tls.ca if self.tls.verify and self.tls.ca
-                             else " verified" if self.tls.verify else " without verifying the engine")
-            if self.tls.cert:
-                how += ", client certificate " + self.tls.cert
+            how = ", mutual TLS" if self.tls.cert else ", TLS"
+            how += "" if self.tls.verify else " (the engine's certificate is not checked)"
+            where = self.tls.ca or self.tls.cert
+            how += f", certificates in {os.path.dirname(where)}" if where else ""
         elif self.scheme == "ssh":
             how = ", over SSH"
-        return f"{self.host}{how} (from {self.reason})"
+        return f"{self.host}{how}; chosen by {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def context_name(host: str | None, context: str | None, env, current: str | None
     if env.get("DOCKER_CONTEXT"):
         return env["DOCKER_CONTEXT"], "DOCKER_CONTEXT"
     if current:
-        return current, "the current context in config.json (`docker context use`)"
+        return current, "`docker context use` (currentContext in config.json)"
     return DEFAULT_CONTEXT, "default"
 
 
