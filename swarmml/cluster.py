@@ -9,7 +9,8 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from swarmml import engine, expose as exposing, images
+from swarmml import engine, images
+from swarmml import expose as exposing
 from swarmml.console import note
 from swarmml.engine import nodes as io
 from swarmml.errors import NotFound, SwarmmlError, UsageError

@@ -32,7 +32,7 @@ NODE_DIR = "/swarmml-run/expose"  # the node's view of its expose dir (its socke
 
 # The manager node's entrypoint when exposed: "$@" are dockerd's usual arguments.
 NODE_SCRIPT = r"""set -e
-X=%(dir)s
+X={dir}
 while [ ! -e $X/ready ]; do sleep 0.2; done
 IP=$(ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1)
 if [ -e $X/ssh_host_ed25519_key ]; then
@@ -42,11 +42,11 @@ if [ -e $X/ssh_host_ed25519_key ]; then
     -o PermitRootLogin=prohibit-password -o PidFile=/run/sshd.pid
 fi
 if [ -e $X/server-cert.pem ]; then
-  set -- "$@" -H tcp://$IP:%(port)d --tlsverify --tlscacert $X/ca.pem --tlscert $X/server-cert.pem \
+  set -- "$@" -H tcp://$IP:{port} --tlsverify --tlscacert $X/ca.pem --tlscert $X/server-cert.pem \
     --tlskey $X/server-key.pem
 fi
 exec dockerd "$@"
-""" % {"dir": NODE_DIR, "port": TLS_PORT}
+""".replace("{dir}", NODE_DIR).replace("{port}", str(TLS_PORT))
 
 
 def parse_kinds(value) -> tuple[str, ...]:
@@ -145,8 +145,8 @@ def ssh_url(cluster: str, port: int) -> str:
 
 
 def _markers(cluster):
-    return (f"# >>> swarmml cluster {cluster} (written by swarmml; `swarmml cluster down --name {cluster}` "
-            "removes it)", f"# <<< swarmml cluster {cluster}")
+    begin = f"# >>> swarmml cluster {cluster} (written by swarmml; `swarmml cluster down --name {cluster}` removes it)"
+    return begin, f"# <<< swarmml cluster {cluster}"
 
 
 def ssh_config_block(cluster: str, port: int, key_path: str) -> str:

@@ -119,8 +119,7 @@ def _tls_client(base_url, timeout, tls_config):
     finally:
         probe.close()
     ours = docker.constants.DEFAULT_DOCKER_API_VERSION
-    as_tuple = lambda v: tuple(int(p) for p in v.split("."))  # noqa: E731
-    return session(min(server, ours, key=as_tuple))
+    return session(min(server, ours, key=lambda v: tuple(int(p) for p in v.split("."))))
 
 
 def _connect_errors():
