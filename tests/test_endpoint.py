@@ -281,7 +281,7 @@ class AuthenticationException(Exception):
 @pytest.mark.parametrize("exc,want", [
     (BadHostKeyException("Host key for server '[127.0.0.1]:2222' does not match"),
      ("does not match the one in ~/.ssh/known_hosts; if the host was rebuilt, remove the old key with "
-      "`ssh-keygen -R '[box]:2222'`")),
+      "`ssh-keygen -R '[127.0.0.1]:2222'`")),
     (Exception("Server '[127.0.0.1]:2222' not found in known_hosts"), "is not in ~/.ssh/known_hosts"),
     (AuthenticationException("Authentication failed."), "SSH login to ssh://me@box:2222 was refused"),
     (ConnectionRefusedError(111, "Connection refused"), "connection refused"),
@@ -305,6 +305,10 @@ def test_ssh_failures_are_one_line(exc, want):
 def test_tls_failures_are_one_line(text, want):
     got = ep.explain_failure(SSLError(text), "tcp://127.0.0.1:1")
     assert want in got and "\n" not in got and len(got) < 300
+
+
+def test_host_key_mismatch_without_paramikos_wording_names_the_url_host():
+    assert "ssh-keygen -R '[box]:2222'" in ep.explain_failure(BadHostKeyException("mismatch"), "ssh://me@box:2222")
 
 
 def test_hostkey_name():

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -281,7 +282,9 @@ def explain_failure(exc: BaseException, endpoint_host: str) -> str:
     low = text.lower()
     where = endpoint_host
     if "BadHostKeyException" in kinds:
-        target = hostkey_name(endpoint_host)
+        # paramiko names the host as known_hosts does, after ~/.ssh/config's HostName and the port
+        named = re.search(r"server '([^']+)'", text)
+        target = named.group(1) if named else hostkey_name(endpoint_host)
         return (f"the SSH host key of {where} does not match the one in ~/.ssh/known_hosts; if the host was "
                 f"rebuilt, remove the old key with `ssh-keygen -R '{target}'` and check the new one")
     if "not found in known_hosts" in low:
