@@ -279,7 +279,7 @@ class AuthenticationException(Exception):
 
 
 @pytest.mark.parametrize("exc,want", [
-    (BadHostKeyException("Host key for server '[127.0.0.1]:2222' does not match"),
+    (BadHostKeyException("Host key for server '127.0.0.1' does not match: got 'AAAA', expected 'BBBB'"),
      ("does not match the one in ~/.ssh/known_hosts; if the host was rebuilt, remove the old key with "
       "`ssh-keygen -R '[127.0.0.1]:2222'`")),
     (Exception("Server '[127.0.0.1]:2222' not found in known_hosts"), "is not in ~/.ssh/known_hosts"),

@@ -81,7 +81,8 @@ def ssh_wrapper(home, tmp_path_factory):
 
 def base_env(home, ssh_wrapper, **extra):
     env = {k: v for k, v in os.environ.items() if k not in CLEARED}
-    env.update(HOME=str(home), DOCKER_CONFIG=str(home / ".docker"), PATH=f"{ssh_wrapper}:{env['PATH']}", **extra)
+    env.update({"HOME": str(home), "DOCKER_CONFIG": str(home / ".docker"), "PATH": f"{ssh_wrapper}:{env['PATH']}",
+                **extra})
     return env
 
 

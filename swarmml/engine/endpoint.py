@@ -282,9 +282,9 @@ def explain_failure(exc: BaseException, endpoint_host: str) -> str:
     low = text.lower()
     where = endpoint_host
     if "BadHostKeyException" in kinds:
-        # paramiko names the host as known_hosts does, after ~/.ssh/config's HostName and the port
+        # paramiko names the host after ~/.ssh/config's HostName; known_hosts adds the port off 22
         named = re.search(r"server '([^']+)'", text)
-        target = named.group(1) if named else hostkey_name(endpoint_host)
+        target = hostkey_name(endpoint_host, named.group(1) if named else None)
         return (f"the SSH host key of {where} does not match the one in ~/.ssh/known_hosts; if the host was "
                 f"rebuilt, remove the old key with `ssh-keygen -R '{target}'` and check the new one")
     if "not found in known_hosts" in low:
@@ -313,11 +313,13 @@ def explain_failure(exc: BaseException, endpoint_host: str) -> str:
     return f"no Docker engine answers at {where} ({_tail(text)})"
 
 
-def hostkey_name(endpoint_host: str) -> str:
-    """How known_hosts names an SSH endpoint: host, or [host]:port off port 22."""
+def hostkey_name(endpoint_host: str, real_host: str | None = None) -> str:
+    """How known_hosts names an SSH endpoint: host, or [host]:port off port 22 (real_host: after HostName)."""
+    if real_host and real_host.startswith("["):
+        return real_host
     try:
         parts = urlsplit(endpoint_host)
-        host, port = parts.hostname or endpoint_host, parts.port
+        host, port = real_host or parts.hostname or endpoint_host, parts.port
     except ValueError:
         return endpoint_host
     return host if port in (None, 22) else f"[{host}]:{port}"
@@ -328,5 +330,5 @@ def _tail(text: str, limit: int = 160) -> str:
     for marker in ("SSLError(", "] "):
         if marker in text:
             text = text.rsplit(marker, 1)[-1]
-    text = text.strip(" ()'\"")
+    text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", text).strip(" ()'\"")
     return text[:limit]
