@@ -68,7 +68,10 @@ class Endpoint:
             how = ", mutual TLS" if self.tls.cert else ", TLS"
             how += "" if self.tls.verify else " (the engine's certificate is not checked)"
             where = self.tls.ca or self.tls.cert
-            how += f", certificates in {os.path.dirname(where)}" if where else ""
+            if where and f"{os.sep}contexts{os.sep}tls{os.sep}" in where:
+                how += ", the context's certificates"
+            elif where:
+                how += f", certificates in {os.path.dirname(where)}"
         elif self.scheme == "ssh":
             how = ", over SSH"
         return f"{self.host}{how}; chosen by {self.reason}"
