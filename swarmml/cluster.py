@@ -118,6 +118,8 @@ def up(name="local", nodes=3, managers=1, image_mode="auto", expose=()):
             return result
 
     chosen = images.image_set(client, image_mode)
+    if expose and chosen.mode != "local":
+        raise UsageError("--expose needs swarmml's own node image (it has sshd and iproute2); add --images local")
     net = network_name(name)
     io.ensure_network(client, net, name)
     os.makedirs(os.path.join(engine.SOCKET_ROOT, name), mode=0o700, exist_ok=True)

@@ -47,9 +47,12 @@ class Target:
 
 
 def resolve_target(cluster=None):
-    """Choose the engine: an explicit cluster, DOCKER_HOST, the one local cluster, or the default.
+    """Choose the engine: an explicit cluster, what the docker CLI would use, the one local cluster, or the default.
 
-    Without DOCKER_HOST and with exactly one local swarmml cluster running,
+    "What the docker CLI would use" is -H/--host, --context, DOCKER_HOST,
+    DOCKER_CONTEXT or `docker context use`, in that CLI's order (endpoint.py);
+    when it reaches a local cluster's manager, the Target names that cluster.
+    With none of them set and exactly one local swarmml cluster running,
     commands go to that cluster's manager, so `swarmml deploy` works right
     after `swarmml cluster up` with no `eval $(swarmml cluster env)`.
     """
