@@ -67,6 +67,10 @@ def exposed(home, host_engine):
     yield rec
     if made and os.environ.get("SWARMML_KEEP_CLUSTER") != "1":
         clusters.down(CLUSTER_NAME)
+        # down takes out what --expose wrote in ~/.ssh and the docker context store
+        assert f"swarmml-{CLUSTER_NAME}" not in (home / ".ssh" / "config").read_text()
+        assert f"swarmml-{CLUSTER_NAME}" not in (home / ".ssh" / "known_hosts").read_text()
+        assert endpoint.list_contexts(str(home / ".docker")) == []
 
 
 @pytest.fixture(scope="session")
