@@ -41,6 +41,10 @@ def up(name, nodes, managers, image_mode, expose, output):
     if not result.already_up:
         _print_doctor(name)
     note(f'next: eval "$(swarmml cluster env --name {name})"; docker node ls')
+    if expose:
+        via = "tls" if "tls" in expose else "ssh"
+        note(f'remotely: eval "$(swarmml cluster env --name {name} --via {via})", or `swarmml cluster context '
+             f'--name {name} --via {via}` for docker --context swarmml-{name}')
 
 
 @cluster.command()
