@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from swarmml import engine, images
+from swarmml import expose as exposing
 from swarmml.console import note
 from swarmml.engine import nodes as io
 from swarmml.errors import NotFound, SwarmmlError, UsageError
@@ -90,15 +91,24 @@ def summarize(nodes, tasks, containers):
 
 # --- verbs -----------------------------------------------------------------------
 
-def up(name="local", nodes=3, managers=1, image_mode="auto"):
-    """Bring the cluster to at least `nodes` nodes; a running cluster is reported and left alone."""
+def up(name="local", nodes=3, managers=1, image_mode="auto", expose=()):
+    """Bring the cluster to at least `nodes` nodes; a running cluster is reported and left alone.
+
+    expose: ("ssh", "tls") or part of it: the manager also answers over SSH and mutual TLS (see swarmml.expose).
+    """
     validate(name, nodes, managers)
+    expose = exposing.parse_kinds(expose)
     started = time.monotonic()
     from swarmml.bootstrap import ensure_engine
     client = ensure_engine()
     result = UpResult(name)
 
     existing = {c.name: c for c in io.cluster_containers(client, name)}
+    if expose and node_container(name, 1) in existing:
+        missing = set(expose) - set(exposing.load_record(expose_record_path(name)).get("kinds", []))
+        if missing:
+            raise UsageError(f"cluster {name!r} runs without --expose {','.join(sorted(missing))}, which can only be "
+                             f"set when it starts; `swarmml cluster down --name {name}` first")
     wanted = [node_container(name, i) for i in range(1, nodes + 1)] + [registry_container(name)]
     if all(n in existing and existing[n].status == "running" for n in wanted):
         st = status(name, client=client)
@@ -108,6 +118,8 @@ def up(name="local", nodes=3, managers=1, image_mode="auto"):
             return result
 
     chosen = images.image_set(client, image_mode)
+    if expose and chosen.mode != "local":
+        raise UsageError("--expose needs swarmml's own node image (it has sshd and iproute2); add --images local")
     net = network_name(name)
     io.ensure_network(client, net, name)
     os.makedirs(os.path.join(engine.SOCKET_ROOT, name), mode=0o700, exist_ok=True)
@@ -134,9 +146,17 @@ def up(name="local", nodes=3, managers=1, image_mode="auto"):
             continue
         os.makedirs(socket_dir(name, i), mode=0o700, exist_ok=True)
         io.ensure_volume(client, cname, name, "node")
+        exposed = expose if i == 1 else ()
         io.run_node(client, cluster=name, container_name=cname, hostname=f"node{i}", image=chosen.node,
                     network=net, volume=cname, socket_dir=socket_dir(name, i),
-                    insecure_registry="registry:5000", role=role)
+                    insecure_registry="registry:5000", role=role,
+                    entry_script=exposing.NODE_SCRIPT if exposed else None,
+                    publish=[{"tls": exposing.TLS_PORT, "ssh": exposing.SSH_PORT}[k] for k in exposed])
+        if exposed:
+            ip = io.node_ip(client, cname, net)
+            exposing.write_material(name, exposed, os.path.join(socket_dir(name, 1), "expose"), client_dir(name),
+                                    [ip, "127.0.0.1", "localhost", cname, f"node{i}"])
+            exposing.save_record(expose_record_path(name), {"kinds": list(exposed)})
         result.created.append(cname)
 
     _form_swarm(client, name, nodes, managers)
@@ -144,6 +164,8 @@ def up(name="local", nodes=3, managers=1, image_mode="auto"):
     if not os.path.islink(link):
         os.symlink(os.path.join(socket_dir(name, 1), "docker.sock"), link)
     _wait_ready(name, nodes)
+    if exposing.load_record(expose_record_path(name)).get("kinds"):
+        exposure(name, client)
     result.status = status(name, client=client)
     result.duration_s = time.monotonic() - started
     return result
@@ -199,14 +221,59 @@ def _require(name, client):
         raise NotFound(f"unknown cluster {name!r}{hint}")
 
 
-def env(name="local"):
-    """The shell line that points the docker CLI at this cluster's manager."""
+def env(name="local", via=None):
+    """The shell line(s) that point the docker CLI at this cluster's manager (via: its unix socket, ssh or tls)."""
     client = engine.host_client()
     _require(name, client)
     sock = engine.cluster_socket(name)
     if not os.path.exists(sock):
         raise SwarmmlError(f"cluster {name!r} exists but its manager is not running; `swarmml cluster up --name {name}`")
+    if via:
+        return "\n".join(exposing.env_lines(name, via, exposure(name, client)))
     return f"export DOCKER_HOST=unix://{sock}"
+
+
+def client_dir(name):
+    """Where a cluster's client keys and certificates are: a DOCKER_CERT_PATH, and the ssh identity."""
+    return os.path.join(engine.SOCKET_ROOT, name, "client")
+
+
+def expose_record_path(name):
+    return os.path.join(engine.SOCKET_ROOT, name, "expose.json")
+
+
+def exposure(name, client=None):
+    """What the manager exposes and on which host ports, read afresh (ports change when node1 restarts).
+
+    Refreshes expose.json and, for ssh, the ~/.ssh/config block and host key.
+    """
+    rec = exposing.load_record(expose_record_path(name))
+    kinds = rec.get("kinds") or []
+    if not kinds:
+        return rec
+    client = client or engine.host_client()
+    container = client.containers.get(node_container(name, 1))
+    ports = {k: io.published_port(container, f"{p}/tcp") for k, p in
+             (("tls", exposing.TLS_PORT), ("ssh", exposing.SSH_PORT)) if k in kinds}
+    if None in ports.values():
+        raise SwarmmlError(f"the manager of cluster {name!r} is not running; `swarmml cluster start-node --name {name} node1`")
+    rec = exposing.record(name, kinds, ports, client_dir(name))
+    exposing.save_record(expose_record_path(name), rec)
+    if "ssh" in kinds:
+        exposing.install_ssh(_home(), name, ports["ssh"], client_dir(name))
+    return rec
+
+
+def context(name="local", via="tls"):
+    """Write docker context swarmml-<name> for this cluster's manager; returns the context's name."""
+    client = engine.host_client()
+    _require(name, client)
+    from swarmml.engine import endpoint
+    return exposing.write_context(endpoint.config_dir(os.environ), name, via, exposure(name, client))
+
+
+def _home():
+    return os.environ.get("HOME") or os.path.expanduser("~")
 
 
 def status(name="local", client=None):
@@ -245,6 +312,10 @@ def down(name="local"):
     client = engine.host_client()
     _require(name, client)
     removed = io.remove_cluster_objects(client, name)
+    if exposing.load_record(expose_record_path(name)).get("kinds"):
+        from swarmml.engine import endpoint
+        exposing.remove_ssh(_home(), name)
+        exposing.remove_context(endpoint.config_dir(os.environ), name)
     root = os.path.join(engine.SOCKET_ROOT, name)
     if os.path.isdir(root):
         import shutil
@@ -276,6 +347,8 @@ def start_node(name, node, wait=True):
             time.sleep(0.5)
         else:
             raise SwarmmlError(f"node{i} started but did not become ready within 60 s")
+        if i == 1 and exposing.load_record(expose_record_path(name)).get("kinds"):
+            exposure(name, client)
     return c.name
 
 

@@ -30,6 +30,8 @@ def findings(facts):
     """Pure: findings from facts (see gather())."""
     out = []
     eng = facts.get("engine")
+    if facts.get("target"):
+        out.append(Finding("ok" if eng is not None else "fail", "endpoint", facts["target"]))
     if eng is None:
         out.append(Finding("fail", "engine", f"no Docker engine answers ({facts.get('engine_error')}); "
                                              "run `bash scripts/engine-up.sh` or `swarmml cluster up`"))
@@ -79,8 +81,8 @@ def gather(cluster=None):
     facts = {"ipvs": kernel_has_ipvs()}
     try:
         target = engine.resolve_target(cluster)
-        facts["target"] = target.reason
-        facts["engine"] = io.engine_facts(engine.connect(target.base_url))
+        facts["target"] = target.describe()
+        facts["engine"] = io.engine_facts(engine.connect(target.base_url, tls=target.tls))
     except SwarmmlError as exc:
         facts["engine"], facts["engine_error"] = None, str(exc)
         target = None

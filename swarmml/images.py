@@ -31,8 +31,14 @@ class ImageSet:
     registry_data: str  # where that registry image keeps its blobs
 
 
+def _dockerfile_digest(name):
+    """8 hex digits of a packaged Dockerfile: an image built from an older one gets another tag, so it is rebuilt."""
+    import hashlib
+    return hashlib.sha256((resources.files("swarmml") / "data" / name / "Dockerfile").read_bytes()).hexdigest()[:8]
+
+
 PUBLIC = ImageSet("public", "python:3.11-slim", "docker:dind", "registry:2", "/var/lib/registry")
-LOCAL = ImageSet("local", LOCAL_BASE, f"swarmml/node:{__version__}", f"swarmml/registry:{__version__}",
+LOCAL = ImageSet("local", LOCAL_BASE, f"swarmml/node:{__version__}-{_dockerfile_digest('node')}", f"swarmml/registry:{__version__}",
                  "/var/lib/docker-registry")
 
 

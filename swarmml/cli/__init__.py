@@ -45,10 +45,23 @@ class OneLineErrors(click.Group):
 @click.version_option(package_name="swarmml")
 @click.option("--cluster", "cluster_name", default=None, metavar="NAME",
               help="act on this local swarmml cluster (default: DOCKER_HOST, else the one running cluster)")
-def cli(cluster_name):
+@click.option("-H", "--host", "host", default=None, metavar="URL",
+              help="the engine to act on: unix:///path, tcp://host:port, ssh://user@host[:port] (as docker -H)")
+@click.option("--context", "context", default=None, metavar="NAME",
+              help="a docker context (overrides DOCKER_HOST and `docker context use`, as docker --context)")
+@click.option("-v", "--verbose", is_flag=True, help="say which engine is used and why")
+def cli(cluster_name, host, context, verbose):
     """Deploy scikit-learn inference services on Docker Swarm and prove that they scale."""
     if cluster_name:
         os.environ["SWARMML_CLUSTER"] = cluster_name
+    if host and context:
+        raise click.UsageError("conflicting options: give either --host or --context, not both")
+    if host:
+        os.environ["SWARMML_HOST"] = host
+    if context:
+        os.environ["SWARMML_CONTEXT"] = context
+    if verbose:
+        os.environ["SWARMML_VERBOSE"] = "1"
 
 
 def _register():

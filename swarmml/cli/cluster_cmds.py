@@ -22,10 +22,13 @@ def cluster():
 @click.option("--managers", type=click.IntRange(1, clusters.MAX_NODES), default=1, show_default=True)
 @click.option("--images", "image_mode", type=click.Choice(["auto", "public", "local"]), default="auto",
               show_default=True, help="public images, or ones built locally from Debian packages")
+@click.option("--expose", default="", metavar="ssh,tls",
+              help="the manager also answers over SSH and on the engine's TLS port 2376 (mutual TLS), "
+                   "on the cluster's bridge and 127.0.0.1 only")
 @OUTPUT
-def up(name, nodes, managers, image_mode, output):
+def up(name, nodes, managers, image_mode, expose, output):
     """Start the cluster (or add nodes to it); a running cluster is left as it is."""
-    result = clusters.up(name, nodes, managers, image_mode)
+    result = clusters.up(name, nodes, managers, image_mode, expose=expose)
     if output == "json":
         emit_json({"already_up": result.already_up, "created": result.created,
                    "duration_s": round(result.duration_s, 2), **result.status})
@@ -38,13 +41,28 @@ def up(name, nodes, managers, image_mode, output):
     if not result.already_up:
         _print_doctor(name)
     note(f'next: eval "$(swarmml cluster env --name {name})"; docker node ls')
+    if expose:
+        via = "tls" if "tls" in expose else "ssh"
+        note(f'remotely: eval "$(swarmml cluster env --name {name} --via {via})", or `swarmml cluster context '
+             f'--name {name} --via {via}` for docker --context swarmml-{name}')
 
 
 @cluster.command()
 @NAME
-def env(name):
-    """Print `export DOCKER_HOST=...` for this cluster's manager."""
-    click.echo(clusters.env(name))
+@click.option("--via", type=click.Choice(["socket", "ssh", "tls"]), default="socket", show_default=True,
+              help="its unix socket, or SSH / mutual TLS (a cluster started with --expose)")
+def env(name, via):
+    """Print `export DOCKER_HOST=...` (and TLS settings) for this cluster's manager."""
+    click.echo(clusters.env(name, None if via == "socket" else via))
+
+
+@cluster.command("context")
+@NAME
+@click.option("--via", type=click.Choice(["tls", "ssh"]), default="tls", show_default=True)
+def context_cmd(name, via):
+    """Create (or refresh) docker context swarmml-NAME for this cluster's manager, over TLS or SSH."""
+    ctx = clusters.context(name, via)
+    note(f"context {ctx} written; try: docker --context {ctx} node ls, or `docker context use {ctx}`")
 
 
 @cluster.command()

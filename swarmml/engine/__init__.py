@@ -9,6 +9,7 @@ SwarmmlError with one line of explanation.
 - nodes.py: the containers, networks and volumes of a local cluster (lead);
 - swarm.py: services, tasks, nodes, networks, secrets, configs of a Swarm (stacks/ops).
 """
+import json
 import os
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ import docker
 import docker.errors
 import requests
 
+from swarmml.engine import endpoint
 from swarmml.errors import EngineUnavailable, NotFound, SwarmmlError, UsageError
 
 # Labels that mark everything a local swarmml cluster creates, so that
@@ -37,12 +39,20 @@ class Target:
     base_url: str
     reason: str
     cluster: str | None = None
+    tls: endpoint.TlsFiles | None = None  # client TLS material for tcp:// (DOCKER_TLS_VERIFY or a context)
+
+    def describe(self):
+        return endpoint.Endpoint(self.base_url, self.reason, tls=self.tls).describe() + (
+            f"; swarmml cluster '{self.cluster}'" if self.cluster else "")
 
 
 def resolve_target(cluster=None):
-    """Choose the engine: an explicit cluster, DOCKER_HOST, the one local cluster, or the default.
+    """Choose the engine: an explicit cluster, what the docker CLI would use, the one local cluster, or the default.
 
-    Without DOCKER_HOST and with exactly one local swarmml cluster running,
+    "What the docker CLI would use" is -H/--host, --context, DOCKER_HOST,
+    DOCKER_CONTEXT or `docker context use`, in that CLI's order (endpoint.py);
+    when it reaches a local cluster's manager, the Target names that cluster.
+    With none of them set and exactly one local swarmml cluster running,
     commands go to that cluster's manager, so `swarmml deploy` works right
     after `swarmml cluster up` with no `eval $(swarmml cluster env)`.
     """
@@ -52,8 +62,11 @@ def resolve_target(cluster=None):
         if not os.path.exists(sock):
             raise NotFound(f"no running swarmml cluster named '{cluster}' (no socket at {sock}); start it with `swarmml cluster up --name {cluster}`")
         return Target(f"unix://{sock}", f"cluster '{cluster}'", cluster)
-    if os.environ.get("DOCKER_HOST"):
-        return Target(os.environ["DOCKER_HOST"], "DOCKER_HOST")
+    # -H/--host, --context, DOCKER_HOST, DOCKER_CONTEXT, `docker context use`: the docker CLI's order.
+    ep = endpoint.resolve(os.environ, host=os.environ.get("SWARMML_HOST") or None,
+                          context=os.environ.get("SWARMML_CONTEXT") or None)
+    if ep.explicit:
+        return Target(ep.host, ep.reason, cluster_at(ep.host), ep.tls)
     try:
         names = sorted(n for n in os.listdir(SOCKET_ROOT) if os.path.exists(cluster_socket(n)))
     except OSError:
@@ -66,17 +79,85 @@ def resolve_target(cluster=None):
     return Target("unix:///var/run/docker.sock", "default engine")
 
 
-def connect(base_url=None, timeout=120):
-    """A DockerClient for base_url (default: the host engine), or EngineUnavailable."""
+def connect(base_url=None, timeout=120, tls=None):
+    """A DockerClient for base_url (default: the host engine), or EngineUnavailable.
+
+    ssh:// goes through paramiko (the SDK's default): one SSH transport per
+    client, its failures typed, host keys checked against ~/.ssh/known_hosts.
+    """
     base_url = base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
-        client = docker.DockerClient(base_url=base_url, version="auto", timeout=timeout)
+        tls_config = docker.tls.TLSConfig(client_cert=(tls.cert, tls.key) if tls.cert else None, ca_cert=tls.ca,
+                                          verify=tls.ca if tls.verify and tls.ca else tls.verify) if tls else False
+        if tls:
+            client = _tls_client(base_url, timeout, tls_config)
+        else:
+            client = docker.DockerClient(base_url=base_url, version="auto", timeout=timeout, tls=tls_config)
         client.ping()
         return client
-    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+    except docker.errors.TLSParameterError as exc:
+        raise UsageError(f"TLS for {base_url}: {exc}") from None
+    except _CONNECT_ERRORS as exc:
+        if not base_url.startswith("unix://"):
+            raise EngineUnavailable(endpoint.explain_failure(exc, base_url)) from None
         raise EngineUnavailable(
             f"no Docker engine answers at {base_url}; run `bash scripts/engine-up.sh` to start one ({_short(exc)})"
         ) from None
+
+
+def _tls_client(base_url, timeout, tls_config):
+    """A TLS client that trusts only tls_config's CA, as the docker CLI does.
+
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's CA,
+    so the session must not read its environment; the API version is then
+    negotiated by hand (version="auto" would ask before we could say so).
+    """
+    def session(version):
+        client = docker.DockerClient(base_url=base_url, version=version, timeout=timeout, tls=tls_config)
+        client.api.trust_env = False
+        return client
+    probe = session(docker.constants.MINIMUM_DOCKER_API_VERSION)
+    try:
+        server = probe.api.version(api_version=False).get("ApiVersion") or docker.constants.DEFAULT_DOCKER_API_VERSION
+    finally:
+        probe.close()
+    ours = docker.constants.DEFAULT_DOCKER_API_VERSION
+    return session(min(server, ours, key=lambda v: tuple(int(p) for p in v.split("."))))
+
+
+def _connect_errors():
+    errors = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
+    try:
+        import paramiko
+        return errors + (paramiko.SSHException,)
+    except ImportError:
+        return errors
+
+
+_CONNECT_ERRORS = _connect_errors()
+
+
+def cluster_at(base_url):
+    """The local swarmml cluster whose manager base_url reaches (its socket, or its exposed ssh/tls), or None."""
+    try:
+        names = sorted(os.listdir(SOCKET_ROOT))
+    except OSError:
+        return None
+    if base_url.startswith("unix://"):
+        path = os.path.realpath(base_url[len("unix://"):])
+        for name in names:
+            if os.path.exists(cluster_socket(name)) and os.path.realpath(cluster_socket(name)) == path:
+                return name
+        return None
+    for name in names:
+        try:
+            with open(os.path.join(SOCKET_ROOT, name, "expose.json")) as f:
+                exposed = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if base_url in exposed.get("urls", []):
+            return name
+    return None
 
 
 def host_client():
@@ -87,7 +168,10 @@ def host_client():
 def target_client(cluster=None):
     """The engine that stack, scale and verify commands act on."""
     target = resolve_target(cluster)
-    return connect(target.base_url)
+    if os.environ.get("SWARMML_VERBOSE"):
+        from swarmml.console import note
+        note(f"engine: {target.describe()}")
+    return connect(target.base_url, tls=target.tls)
 
 
 def _short(exc):

@@ -108,7 +108,9 @@ def all_cluster_names(client):
 
 
 def run_node(client, *, cluster, container_name, hostname, image, network, volume, socket_dir,
-             insecure_registry, role):
+             insecure_registry, role, entry_script=None, publish=()):
+    """Start a node container. entry_script: a sh script run instead of dockerd (it gets dockerd's
+    arguments and ends by exec'ing it); publish: container ports published on 127.0.0.1 only."""
     args = [
         "-H", "unix:///var/run/docker.sock",
         "-H", f"unix://{NODE_SOCKET_DIR}/docker.sock",
@@ -121,6 +123,7 @@ def run_node(client, *, cluster, container_name, hostname, image, network, volum
                socket_dir: {"bind": NODE_SOCKET_DIR, "mode": "rw"}},
         network_mode=network,
         restart_policy={"Name": "no"},
+        port_bindings={p: ("127.0.0.1", None) for p in publish} or None,
         **NODE_RUN_OPTIONS,
     )
     # What `--security-opt systempaths=unconfined` means to the CLI: nothing
@@ -129,7 +132,9 @@ def run_node(client, *, cluster, container_name, hostname, image, network, volum
     host_config["ReadonlyPaths"] = []
     try:
         created = api.create_container(
-            image, args, entrypoint=["dockerd"], name=container_name, hostname=hostname,
+            image, (["swarmml-node"] + args) if entry_script else args,
+            entrypoint=["/bin/sh", "-c", entry_script] if entry_script else ["dockerd"],
+            ports=list(publish) or None, name=container_name, hostname=hostname,
             labels=labels_for(cluster, role), host_config=host_config, detach=True,
             networking_config=api.create_networking_config({network: api.create_endpoint_config()}),
         )
