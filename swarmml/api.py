@@ -1,7 +1,7 @@
 """The Python API for ops scripts: the CLI's verbs on one connected swarm.
 
     import swarmml
-    sw = swarmml.connect()                      # as the CLI chooses: DOCKER_HOST, the local cluster, ...
+    sw = swarmml.connect()                      # as the CLI chooses: -H, contexts, DOCKER_HOST, the local cluster
     sw.deploy("docker-stack.yml")
     sw.scale(predictor=6, stack="ml")
     try:
@@ -48,7 +48,7 @@ class Swarm:
     def __init__(self, target: Target, progress: bool = False):
         self.target = target
         self.progress = progress
-        self.client = connect_engine(target.base_url)
+        self.client = connect_engine(target.base_url, tls=target.tls)
 
     def __repr__(self) -> str:
         return f"Swarm({self.target.base_url!r}, chosen by {self.target.reason})"
@@ -137,12 +137,12 @@ class Swarm:
                             model_version=model_version, models=options)
 
 
-def connect(host: str | None = None, cluster: str | None = None, progress: bool = False) -> Swarm:
-    """The swarm the CLI would act on, or the one at `host` (a DOCKER_HOST URL), or a local `cluster`."""
-    if host and cluster:
-        raise UsageError("connect: give host= or cluster=, not both")
-    target = Target(host, "host=") if host else resolve_target(cluster)
-    return Swarm(target, progress=progress)
+def connect(host: str | None = None, context: str | None = None, cluster: str | None = None,
+            progress: bool = False) -> Swarm:
+    """The swarm the CLI would act on; or the one at `host` (as -H), behind a docker `context`, or a local `cluster`."""
+    if sum(x is not None for x in (host, context, cluster)) > 1:
+        raise UsageError("connect: give one of host=, context= or cluster=")
+    return Swarm(resolve_target(cluster, host=host, context=context), progress=progress)
 
 
 def _checked(result):

@@ -46,7 +46,7 @@ class Target:
             f"; swarmml cluster '{self.cluster}'" if self.cluster else "")
 
 
-def resolve_target(cluster=None):
+def resolve_target(cluster=None, host=None, context=None):
     """Choose the engine: an explicit cluster, what the docker CLI would use, the one local cluster, or the default.
 
     "What the docker CLI would use" is -H/--host, --context, DOCKER_HOST,
@@ -63,8 +63,8 @@ def resolve_target(cluster=None):
             raise NotFound(f"no running swarmml cluster named '{cluster}' (no socket at {sock}); start it with `swarmml cluster up --name {cluster}`")
         return Target(f"unix://{sock}", f"cluster '{cluster}'", cluster)
     # -H/--host, --context, DOCKER_HOST, DOCKER_CONTEXT, `docker context use`: the docker CLI's order.
-    ep = endpoint.resolve(os.environ, host=os.environ.get("SWARMML_HOST") or None,
-                          context=os.environ.get("SWARMML_CONTEXT") or None)
+    ep = endpoint.resolve(os.environ, host=host or os.environ.get("SWARMML_HOST") or None,
+                          context=context or os.environ.get("SWARMML_CONTEXT") or None)
     if ep.explicit:
         return Target(ep.host, ep.reason, cluster_at(ep.host), ep.tls)
     try:
