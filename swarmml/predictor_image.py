@@ -51,11 +51,18 @@ def serve_requirements() -> list[str]:
     return reqs
 
 
-def pin_requirements(reqs: list[str], sklearn_version: str | None, skops_version: str | None) -> list[str]:
-    """Pure: scikit-learn pinned to the models' version; skops at least the one that wrote them."""
+def pin_requirements(reqs: list[str], sklearn_version: str | None, skops_version: str | None,
+                     frames: bool = True) -> list[str]:
+    """Pure: scikit-learn pinned to the models' version; skops at least the one that wrote them.
+
+    pandas only when a model takes a DataFrame (frames): scikit-learn imports pandas whenever it is
+    installed, which costs every replica's start and memory even when no model needs it.
+    """
     pinned = []
     for req in reqs:
         name = re.split(r"[\s<>=!~\[;]", req, maxsplit=1)[0].lower().replace("_", "-")
+        if name == "pandas" and not frames:
+            continue
         if name == "scikit-learn" and sklearn_version:
             req = f"scikit-learn=={sklearn_version}"
         elif name == "skops" and skops_version:
@@ -91,7 +98,8 @@ def prepare(models: list[CheckedModel], trusted: set[str], sklearn_version: str 
             model_version: str) -> str:
     """Write the context; returns its directory."""
     skops = max((m.skops_version for m in models if m.skops_version), default=None, key=_version_key)
-    reqs = requirements_text(pin_requirements(serve_requirements(), sklearn_version, skops))
+    frames = any((m.signature or {}).get("columns") for m in models)
+    reqs = requirements_text(pin_requirements(serve_requirements(), sklearn_version, skops, frames))
     ctx = context_dir(reqs)
     os.makedirs(ctx, exist_ok=True)
     _download_wheels(ctx, reqs)

@@ -161,6 +161,7 @@ def test_requirements_pin_the_models_scikit_learn():
     assert predictor_image.pin_requirements(reqs, "1.5.2", "0.16.0") == [
         "numpy>=1.26", "scikit-learn==1.5.2", "skops>=0.16.0", "uvicorn>=0.30"]
     assert predictor_image.pin_requirements(reqs, None, None) == reqs
+    assert predictor_image.pin_requirements(reqs + ["pandas>=2.0"], None, None, frames=False) == reqs
     # The one list is swarmml's `serve` extra, as installed.
     served = predictor_image.serve_requirements()
     assert any(r.startswith("scikit-learn") for r in served) and any(r.startswith("pandas") for r in served)
