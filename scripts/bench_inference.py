@@ -440,7 +440,8 @@ def run_iris(mlserver, work, duration):
              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for server, model, c, r in rows:
         n = 1000 if "1000" in model else 1
-        lines.append(f"| {server} | {model} | {c} | {r['rps']:.0f} | {r['rps'] * n:.0f} | {r['p50']:.2f} | {r['p99']:.2f} |")
+        lines.append(f"| {server} | {model} | {c} | {r['rps']:.0f} | {r['rps'] * n:.0f} | "
+                     f"{r['p50']:.2f} | {r['p99']:.2f} |")
     lines += ["", f"Process start to ready: swarmml {ours_ready:.2f} s, MLServer {peer_ready:.2f} s "
                   "(MLServer's models load after that)."]
     return "\n".join(lines) + "\n"

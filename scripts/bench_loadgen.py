@@ -39,7 +39,8 @@ after = resource.getrusage(resource.RUSAGE_SELF)
 cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 s = r.summary()
 print(json.dumps({"requests_per_s": s["requests_per_s"], "errors": s["errors"], "p50_ms": s["p50_ms"],
-                  "p99_ms": s["p99_ms"], "cpu_cores": cpu / r.duration_s, "cpu_us_per_request": cpu / max(r.requests, 1) * 1e6}))
+                  "p99_ms": s["p99_ms"], "cpu_cores": cpu / r.duration_s,
+                  "cpu_us_per_request": cpu / max(r.requests, 1) * 1e6}))
 """
 
 HAPROXY_CFG = """

@@ -87,7 +87,8 @@ def main():
             drill = [] if (args.no_drill or i or n) else ["--drill", "node-loss"]
             out = os.path.join(args.out, mode + (f"-{n + 1}" if args.repeat > 1 else ""))
             load = loadavg()
-            note(f"verify, batching {mode}{' with the node-loss drill' if drill else ''} (load average {load}) -> {out}")
+            note(f"verify, batching {mode}{' with the node-loss drill' if drill else ''} "
+                 f"(load average {load}) -> {out}")
             done = swarmml("verify", "predictor", "--steps", "1,2,4,6", "--cpus", "0.25", "--batching", mode,
                            "--duration", str(args.duration), "--min-efficiency", TARGETS, *drill, "--report", out,
                            "-o", "json", capture=True, check=False)

@@ -1,4 +1,5 @@
-"""Keys and certificates for reaching a cluster as a remote engine: a CA, the engine's server cert, a client cert, SSH keys.
+"""Keys and certificates for reaching a cluster as a remote engine: a CA, the engine's server cert, a client cert,
+SSH keys.
 
 Made with the `cryptography` library (no openssl shelling out). Every
 function returns bytes (PEM or OpenSSH text); writing them is the caller's.

@@ -39,11 +39,13 @@ def findings(facts):
         ok = _version_tuple(eng["server_version"]) >= MIN_ENGINE
         out.append(Finding("ok" if ok else "warn", "engine",
                            f"engine {eng['server_version']} (API {eng['api_version']})"
-                           + ("" if ok else f"; swarmml is tested on {MIN_ENGINE[0]}.{MIN_ENGINE[1]}+, upgrade the engine")))
+                           + ("" if ok else f"; swarmml is tested on {MIN_ENGINE[0]}.{MIN_ENGINE[1]}+, "
+                                            "upgrade the engine")))
         if eng["swarm_state"] == "active" and eng["swarm_control"]:
             out.append(Finding("ok", "swarm", f"swarm active, this engine is a manager, {eng['swarm_nodes']} nodes"))
         elif eng["swarm_state"] == "active":
-            out.append(Finding("warn", "swarm", "this engine is a swarm worker; point DOCKER_HOST at a manager to deploy"))
+            out.append(Finding("warn", "swarm", "this engine is a swarm worker; "
+                                                "point DOCKER_HOST at a manager to deploy"))
         else:
             out.append(Finding("warn", "swarm", f"swarm {eng['swarm_state']}: run `swarmml cluster up` for a local "
                                                 "cluster, or `docker swarm init`"))

@@ -135,7 +135,8 @@ def env_lines(cluster: str, via: str, rec: dict) -> list[str]:
     if via == "tls":
         return [f"export DOCKER_HOST=tcp://127.0.0.1:{rec['ports']['tls']}", "export DOCKER_TLS_VERIFY=1",
                 f"export DOCKER_CERT_PATH={rec['client_dir']}", "unset DOCKER_CONTEXT"]
-    return [f"export DOCKER_HOST={ssh_url(cluster, rec['ports']['ssh'])}", "unset DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_CONTEXT"]
+    return [f"export DOCKER_HOST={ssh_url(cluster, rec['ports']['ssh'])}",
+            "unset DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_CONTEXT"]
 
 
 def ssh_url(cluster: str, port: int) -> str:
@@ -182,7 +183,8 @@ def known_hosts_line(cluster: str, port: int, host_public: str) -> str:
 
 
 def without_known_host(text: str, cluster: str, port: int | None = None) -> str:
-    """Pure: known_hosts without lines swarmml wrote for this cluster, nor those of any swarmml cluster for the same port."""
+    """Pure: known_hosts without lines swarmml wrote for this cluster,
+    nor those of any swarmml cluster for the same port."""
     out = []
     for line in text.splitlines(keepends=True):
         fields = line.split()

@@ -38,8 +38,8 @@ def _dockerfile_digest(name):
 
 
 PUBLIC = ImageSet("public", "python:3.11-slim", "docker:dind", "registry:2", "/var/lib/registry")
-LOCAL = ImageSet("local", LOCAL_BASE, f"swarmml/node:{__version__}-{_dockerfile_digest('node')}", f"swarmml/registry:{__version__}",
-                 "/var/lib/docker-registry")
+LOCAL = ImageSet("local", LOCAL_BASE, f"swarmml/node:{__version__}-{_dockerfile_digest('node')}",
+                 f"swarmml/registry:{__version__}", "/var/lib/docker-registry")
 
 
 def resolve_mode(mode, public_pullable):

@@ -70,7 +70,6 @@ def extra_images(cluster, pushed_images, host_engine):
     """
     import io
     from swarmml import build
-    from swarmml.engine import nodes as io_nodes
     v2 = build.build(tag="2", model_version="2", push=True, cluster=cluster.name).pushed
     # The stack sets SWARMML_MODELS, so breaking the image's environment would not break the task.
     dockerfile = (b"FROM swarmml/predictor:latest\n"

@@ -33,7 +33,8 @@ def service(spec_, update_status=None, previous=None, sid="svc1"):
 
 
 def node(i, state="ready", availability="active", role="worker", labels=None):
-    return {"ID": f"n{i}", "Description": {"Hostname": f"node{i}", "Platform": {"OS": "linux", "Architecture": "x86_64"},
+    return {"ID": f"n{i}", "Description": {"Hostname": f"node{i}",
+                                           "Platform": {"OS": "linux", "Architecture": "x86_64"},
                                            "Engine": {"Labels": {}}},
             "Status": {"State": state, "Addr": f"10.0.0.{i}"},
             "Spec": {"Availability": availability, "Role": role, "Labels": labels or {}}}

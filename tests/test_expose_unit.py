@@ -1,4 +1,5 @@
-"""The pieces of `cluster up --expose ssh,tls` that need no engine: certificates, ssh config text, env lines, contexts."""
+"""The pieces of `cluster up --expose ssh,tls` that need no engine: certificates, ssh config text, env lines,
+contexts."""
 import json
 import ssl
 from pathlib import Path

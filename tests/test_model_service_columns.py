@@ -22,7 +22,8 @@ def col(name, datatype, data, shape=None, **params):
 
 
 def good(**over):
-    cols = {"age": col("age", "FP64", [30.5, 41.0], content_type="np"), "plan": col("plan", "BYTES", ["basic", "pro"], content_type="str"),
+    cols = {"age": col("age", "FP64", [30.5, 41.0], content_type="np"),
+            "plan": col("plan", "BYTES", ["basic", "pro"], content_type="str"),
             "n_calls": col("n_calls", "INT64", [3, 0]), "churned": col("churned", "BOOL", [False, True])}
     cols.update(over)
     return {"parameters": {"content_type": "pd"}, "inputs": [c for c in cols.values() if c is not None]}
@@ -104,7 +105,8 @@ def test_numeric_model_takes_one_tensor_per_feature_in_order():
             "inputs": [col(f"f{i}", "FP64", [float(i), float(i + 10)]) for i in range(4)]}
     req = parse_request(body, None, 4)
     assert req.payload.tolist() == [[0, 1, 2, 3], [10, 11, 12, 13]] and req.n_rows == 2
-    with pytest.raises(BadRequest, match="expected 1 input tensor \\[rows, 4\\], or 4 tensors of one column each; got 3"):
+    with pytest.raises(BadRequest,
+                       match="expected 1 input tensor \\[rows, 4\\], or 4 tensors of one column each; got 3"):
         parse_request({"inputs": body["inputs"][:3]}, None, 4)
     with pytest.raises(BadRequest, match="column 'f1': expected FP64 numbers, got BYTES"):
         parse_request({"inputs": [body["inputs"][0], col("f1", "BYTES", ["a", "b"])] + body["inputs"][2:]}, None, 4)

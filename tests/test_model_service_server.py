@@ -49,7 +49,8 @@ def test_model_endpoints_with_and_without_version(server, prefix):
 
 def test_predict_proba_on_request(server):
     r = requests.post(server.url + "/v2/models/iris-logreg/infer",
-                      json=infer_body([ROW, [6.7, 3.0, 5.2, 2.3]], outputs=[{"name": "predict"}, {"name": "predict_proba"}]))
+                      json=infer_body([ROW, [6.7, 3.0, 5.2, 2.3]],
+                                      outputs=[{"name": "predict"}, {"name": "predict_proba"}]))
     outs = {o["name"]: o for o in r.json()["outputs"]}
     assert outs["predict"]["data"] == [0, 2]
     assert outs["predict_proba"]["shape"] == [2, 3]
@@ -68,7 +69,8 @@ def test_unknown_models_and_routes_are_404_json(server, path, code):
 @pytest.mark.parametrize("data,code,fragment", [
     (b"{not json", 400, "malformed JSON"),
     (b"[1, 2]", 400, "JSON object"),
-    (b'{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [1, NaN, 3, 4]}]}', 400, "malformed JSON"),
+    (b'{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [1, NaN, 3, 4]}]}', 400,
+     "malformed JSON"),
     (b'{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [1, 1e999, 3, 4]}]}', 400, None),
     (b'{"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]}', 400, "4 features"),
     (b'{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "STR", "data": [1, 2, 3, 4]}]}', 400, "unknown datatype"),

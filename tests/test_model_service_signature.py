@@ -89,7 +89,8 @@ def test_unsupported_dtype_names_the_column():
     ({"columns": "yes", "inputs": [{"name": "a", "datatype": "FP64"}]}, "'columns' must be true or false"),
     ({"inputs": [{"name": "a", "datatype": "STRING"}]}, "inputs[0] ('a').datatype must be one of FP64, INT64"),
     ({"inputs": [{"name": "", "datatype": "FP64"}]}, "inputs[0].name must be a non-empty string"),
-    ({"inputs": [{"name": "a", "datatype": "FP64"}, {"name": "a", "datatype": "BOOL"}]}, "inputs[1].name 'a' appears twice"),
+    ({"inputs": [{"name": "a", "datatype": "FP64"}, {"name": "a", "datatype": "BOOL"}]},
+     "inputs[1].name 'a' appears twice"),
     ({"inputs": [{"name": "a", "datatype": "FP64", "shape": [1]}]}, "exactly 'name' and 'datatype'"),
 ])
 def test_validate_signature_one_clear_line(sig, fragment):

@@ -7,7 +7,6 @@ A second version rolls out health-gated under load with 0 failed requests, and r
 """
 import glob
 import json
-import os
 import subprocess
 import sys
 import time

@@ -57,7 +57,8 @@ def home(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def exposed(home, host_engine):
-    """The session's cluster, started with --expose ssh,tls (before conftest's `cluster` fixture can start it plainly)."""
+    """The session's cluster, started with --expose ssh,tls
+    (before conftest's `cluster` fixture can start it plainly)."""
     made = not clusters.exists(CLUSTER_NAME, host_engine)
     clusters.up(CLUSTER_NAME, nodes=3, managers=1, expose=("ssh", "tls"))
     rec = clusters.exposure(CLUSTER_NAME)  # also (re)writes this HOME's ~/.ssh for it

@@ -47,7 +47,8 @@ def test_labels_and_names_scoped_by_stack(tmp_path):
         deploy: {labels: {team: ml}}
     """)
     assert s["Name"] == "st_web"
-    assert s["Labels"] == {"team": "ml", "com.docker.stack.namespace": "st", "com.docker.stack.image": "registry:5000/app:1"}
+    assert s["Labels"] == {"team": "ml", "com.docker.stack.namespace": "st",
+                           "com.docker.stack.image": "registry:5000/app:1"}
     assert s["TaskTemplate"]["ContainerSpec"]["Labels"] == {"tier": "web", "com.docker.stack.namespace": "st"}
 
 
@@ -176,7 +177,8 @@ def test_volumes_secrets_configs_are_scoped_and_hashed(tmp_path):
     assert secret_name.startswith("st_token-") and len(secret_name) == len("st_token-") + 10
     assert base64.b64decode(d.secrets[secret_name]["Data"]) == b"s3cret"
     assert d.secrets[secret_name]["Labels"]["io.swarmml.logical-name"] == "token"
-    assert cs["Secrets"] == [{"File": {"Name": "token", "UID": "0", "GID": "0", "Mode": 0o444}, "SecretName": secret_name}]
+    assert cs["Secrets"] == [{"File": {"Name": "token", "UID": "0", "GID": "0", "Mode": 0o444},
+                              "SecretName": secret_name}]
     (config_name,) = d.configs
     assert cs["Configs"] == [{"File": {"Name": "/etc/app.cfg", "UID": "0", "GID": "0", "Mode": 0o440},
                               "ConfigName": config_name}]
@@ -261,8 +263,10 @@ def test_explicit_external_driver_and_environment_secrets(tmp_path):
     assert d.external_secrets == ["made-elsewhere"]
     fixed = d.secrets["my-fixed-name"]  # a chosen name is kept; the hash goes to a label only
     assert fixed["Templating"] == {"Name": "golang"} and "io.swarmml.content-hash" in fixed["Labels"]
-    assert d.secrets["st_plugin"] == {"Name": "st_plugin", "Data": "", "Driver": {"Name": "vault", "Options": {"path": "a/b"}},
-                                      "Labels": {"com.docker.stack.namespace": "st", "io.swarmml.logical-name": "plugin"}}
+    assert d.secrets["st_plugin"] == {"Name": "st_plugin", "Data": "",
+                                      "Driver": {"Name": "vault", "Options": {"path": "a/b"}},
+                                      "Labels": {"com.docker.stack.namespace": "st",
+                                                 "io.swarmml.logical-name": "plugin"}}
     (env_name,) = [n for n in d.secrets if n.startswith("st_fromenv-")]
     assert base64.b64decode(d.secrets[env_name]["Data"]) == b"t0k"
     names = [r["SecretName"] for r in d.services["st_web"]["TaskTemplate"]["ContainerSpec"]["Secrets"]]
@@ -408,7 +412,8 @@ def test_generic_resources_logging_and_service_labels(tmp_path):
     t = s["TaskTemplate"]
     assert t["LogDriver"] == {"Name": "gelf", "Options": {"gelf-address": "udp://1.2.3.4:12201", "tag": None}}
     assert t["Resources"] == {"Limits": {"MemoryBytes": 1536 * 2**20},
-                              "Reservations": {"GenericResources": [{"DiscreteResourceSpec": {"Kind": "gpu", "Value": 2}}]}}
+                              "Reservations": {"GenericResources": [
+                                  {"DiscreteResourceSpec": {"Kind": "gpu", "Value": 2}}]}}
     assert s["Labels"]["team"] == "ml"
 
 

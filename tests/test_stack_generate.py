@@ -65,7 +65,7 @@ def test_python_api_covers_deploy_settings(tmp_path):
 def test_shipped_examples_are_the_python_apis_output():
     for filename, (build, header) in examples.EXAMPLES.items():
         with open(os.path.join(ROOT, "stacks", filename)) as f:
-            assert f.read() == build().to_yaml(header=header), f"regenerate with python -m swarmml.stack.examples"
+            assert f.read() == build().to_yaml(header=header), "regenerate with python -m swarmml.stack.examples"
 
 
 def test_examples_load_and_convert():
@@ -88,7 +88,8 @@ def test_generate_image_and_output_errors(tmp_path):
     d = convert(load([str(out)], environ={}))
     assert d.services["ml_predictor"]["TaskTemplate"]["ContainerSpec"]["Image"] == "example.org/team/model:7"
     bad = swarmml("generate", "--memory", "lots")
-    assert bad.returncode == 2 and bad.stderr.strip() == "swarmml: error: --memory: expected a size like 512M, got 'lots'"
+    assert bad.returncode == 2 and bad.stderr.strip() == ("swarmml: error: --memory: "
+                                                          "expected a size like 512M, got 'lots'")
     nowhere = swarmml("generate", "-o", str(tmp_path / "no" / "such" / "dir.yml"))
     assert nowhere.returncode == 2 and len(nowhere.stderr.strip().splitlines()) == 1
 

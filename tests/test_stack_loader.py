@@ -45,7 +45,8 @@ def test_required_variable_names_file_and_key(tmp_path):
           web:
             image: "${IMAGE:?set IMAGE to the image to run}"
     """)
-    with pytest.raises(UsageError, match=r"s.yml: services.web.image: required variable IMAGE is missing a value: set IMAGE"):
+    with pytest.raises(UsageError,
+                       match=r"s.yml: services.web.image: required variable IMAGE is missing a value: set IMAGE"):
         load([f], name="t", environ={})
 
 
@@ -118,7 +119,8 @@ def test_stack_name_sources(tmp_path):
     ("deploy: {replicas: -1}", "services.web.deploy.replicas: expected a non-negative integer, got -1"),
     ("deploy: {mode: everywhere}", "services.web.deploy.mode: expected one of replicated, global"),
     ("deploy: {update_config: {order: last}}", "services.web.deploy.update_config.order: expected one of start-first"),
-    ("deploy: {resources: {limits: {cpus: lots}}}", 'services.web.deploy.resources.limits.cpus: expected a number, got "lots"'),
+    ("deploy: {resources: {limits: {cpus: lots}}}",
+     'services.web.deploy.resources.limits.cpus: expected a number, got "lots"'),
     ("deploy: {resources: {limits: {memory: much}}}", "services.web.deploy.resources.limits.memory: expected a size"),
     ("deploy: {restart_policy: {delay: soon}}", "services.web.deploy.restart_policy.delay: expected a duration"),
     ("stop_grace_period: forever", "services.web.stop_grace_period: expected a duration"),
@@ -159,10 +161,12 @@ def test_missing_image_missing_file_unknown_top_level(tmp_path):
 def test_config_file_paths_resolve_from_the_stack_directory(tmp_path):
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "app.cfg").write_text("x=1\n")
-    f = write(tmp_path, "s.yml", MINIMAL + "        configs: [app]\n    configs:\n      app:\n        file: ./conf/app.cfg\n")
+    f = write(tmp_path, "s.yml",
+              MINIMAL + "        configs: [app]\n    configs:\n      app:\n        file: ./conf/app.cfg\n")
     s = load([f], name="t", environ={})
     assert s.config["configs"]["app"]["file"] == str(tmp_path / "conf" / "app.cfg")
-    g = write(tmp_path, "g.yml", MINIMAL + "        configs: [app]\n    configs:\n      app:\n        file: ./missing.cfg\n")
+    g = write(tmp_path, "g.yml",
+              MINIMAL + "        configs: [app]\n    configs:\n      app:\n        file: ./missing.cfg\n")
     with pytest.raises(UsageError, match="configs.app.file: .*missing.cfg does not exist"):
         load([g], name="t", environ={})
 
@@ -262,7 +266,8 @@ def test_merge_keys_lists_like_docker_cli(tmp_path):
 
 
 def test_logging_with_another_driver_replaces(tmp_path):
-    a = write(tmp_path, "a.yml", "services:\n  web:\n    image: x\n    logging: {driver: json-file, options: {a: '1'}}\n")
+    a = write(tmp_path, "a.yml",
+              "services:\n  web:\n    image: x\n    logging: {driver: json-file, options: {a: '1'}}\n")
     b = write(tmp_path, "b.yml", "services:\n  web:\n    logging: {driver: syslog}\n")
     assert load([a, b], name="t", environ={}).config["services"]["web"]["logging"] == {"driver": "syslog"}
 
@@ -324,8 +329,10 @@ def test_files_must_agree_on_the_version(tmp_path):
     ("deploy: {mode: global, replicas: 2}", "services.web.deploy.replicas: can only be used with replicated"),
     ("deploy: {mode: global-job, replicas: 2}", "services.web.deploy.replicas: can only be used with replicated"),
     ("deploy: {update_config: {max_failure_ratio: 2}}", "max_failure_ratio: expected a number from 0 to 1, got 2"),
-    ("deploy: {rollback_config: {failure_action: rollback}}", "rollback_config.failure_action: expected one of continue"),
-    ("deploy: {restart_policy: {condition: always}}", "restart_policy.condition: expected one of none, on-failure, any"),
+    ("deploy: {rollback_config: {failure_action: rollback}}",
+     "rollback_config.failure_action: expected one of continue"),
+    ("deploy: {restart_policy: {condition: always}}",
+     "restart_policy.condition: expected one of none, on-failure, any"),
     ("deploy: {resources: {limits: {cpus: '0.0000000001'}}}", "limits.cpus: expected a number of CPUs with at most 9"),
     ("deploy: {resources: {reservations: {pids: 3}}}", "reservations.pids: unknown key"),
     ("deploy: {placement: {preferences: [{pack: node.id}]}}", "preferences[0].pack: unknown key"),
@@ -461,7 +468,8 @@ def test_bind_sources_absolute_as_written_relative_joined_and_cleaned(tmp_path):
      'services.web.deploy.resources.limits.pids: this key needs version "3.9" or later (the file declares "3.8"'),
     ("3.1", "ports: [{target: 80}]", 'services.web.ports[0]: the long port syntax needs version "3.2"'),
     ("3.6", "init: true", 'services.web.init: this key needs version "3.7"'),
-    ("3.11", "healthcheck: {start_interval: 1s}", 'services.web.healthcheck.start_interval: this key needs version "3.12"'),
+    ("3.11", "healthcheck: {start_interval: 1s}",
+     'services.web.healthcheck.start_interval: this key needs version "3.12"'),
 ])
 def test_keys_newer_than_the_declared_version_are_errors_as_with_docker(tmp_path, version, snippet, message):
     f = write(tmp_path, "s.yml", MINIMAL.replace('"3.8"', f'"{version}"') + f"        {snippet}\n")

@@ -147,7 +147,8 @@ def test_canonical_keeps_what_matters():
     spec = {"TaskTemplate": {"ContainerSpec": {"Isolation": "default", "Image": "a:1" + DIGEST}, "ForceUpdate": 2,
                              "Runtime": "container", "Placement": {"Platforms": [{"OS": "linux"}]}},
             "EndpointSpec": {"Mode": "vip"}, "Mode": {"Replicated": {"Replicas": 0}}}
-    assert canonical(spec) == {"TaskTemplate": {"ContainerSpec": {"Image": "a:1"}}, "Mode": {"Replicated": {"Replicas": 0}}}
+    assert canonical(spec) == {"TaskTemplate": {"ContainerSpec": {"Image": "a:1"}},
+                               "Mode": {"Replicated": {"Replicas": 0}}}
     pinned = canonical(spec, pin_digests=True)["TaskTemplate"]
     assert pinned["ContainerSpec"]["Image"] == "a:1" + DIGEST and pinned["Placement"]["Platforms"] == [{"OS": "linux"}]
     assert canonical({"EndpointSpec": {"Mode": "dnsrr"}}) == {"EndpointSpec": {"Mode": "dnsrr"}}

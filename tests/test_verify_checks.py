@@ -29,7 +29,8 @@ def test_even_spread_passes_and_names_the_nodes():
 def test_uneven_spread_after_a_node_returned_suggests_rebalance():
     c = checks.placement_check(Placement("p", 6, 6, {"node1": 3, "node3": 3}), THREE)
     assert not c.ok
-    assert "replicas on 2 nodes, 3 possible" in c.detail and "node1:3, node2:0, node3:3 differ by more than one" in c.detail
+    assert ("replicas on 2 nodes, 3 possible" in c.detail
+            and "node1:3, node2:0, node3:3 differ by more than one" in c.detail)
     assert "swarmml rebalance" in c.detail
 
 

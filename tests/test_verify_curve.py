@@ -25,7 +25,8 @@ def test_efficiency_and_curve_check():
     ])
     assert [s["efficiency"] for s in steps] == [1.0, 0.95, 0.75, 0.9]
     ok, problems = curve.curve_check(steps, curve.parse_thresholds("0.8"))
-    assert not ok and problems == ["E(4) = 0.75 < 0.8 (limited by machine)", "2 failed requests at 4 replicas (http_503 2)",
+    assert not ok and problems == ["E(4) = 0.75 < 0.8 (limited by machine)",
+                                   "2 failed requests at 4 replicas (http_503 2)",
                                    "5 of 6 replicas answered during the step"]
     ok, problems = curve.curve_check(steps[:2], curve.parse_thresholds("2=0.96"))
     assert problems == ["E(2) = 0.95 < 0.96"]

@@ -40,7 +40,8 @@ def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
     checks = {c["name"]: c for c in report["checks"]}
     assert {n: c["ok"] for n, c in checks.items()} == {
         "placement": True, "every_replica_answers": True, "golden_predictions": True}
-    assert checks["every_replica_answers"]["data"]["seen"] == 3 and checks["golden_predictions"]["data"]["replicas"] == 3
+    assert (checks["every_replica_answers"]["data"]["seen"] == 3
+            and checks["golden_predictions"]["data"]["replicas"] == 3)
     assert sorted(checks["placement"]["data"]["per_node"].values()) == [1, 1, 1]
 
     assert [s["replicas"] for s in report["steps"]] == [1, 2, 3]
@@ -62,7 +63,8 @@ def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
     assert drill["requests"] > 0 and drill["node"] in cluster.node_names()
     assert drill["replicas_on_node"] >= 1 and drill["desired"] == 3
     assert sorted(drill["rebalance"]["after"].values()) == [1, 1, 1]
-    print(f"curve: {[(s['replicas'], s['requests_per_s'], s['efficiency'], s['bottleneck']) for s in report['steps']]}; "
+    print("curve: "
+          f"{[(s['replicas'], s['requests_per_s'], s['efficiency'], s['bottleneck']) for s in report['steps']]}; "
           f"drill: recovered {drill['recovery_s']} s, {drill['failed']}/{drill['requests']} failed")
 
     assert sorted(p.name for p in out.iterdir()) == ["report.json", "report.md", "scaling.png"]

@@ -34,7 +34,8 @@ def test_report_files(tmp_path):
     for key in ("replicas", "requests_per_s", "p50_ms", "p99_ms", "errors", "efficiency"):
         assert key in data["steps"][0]
     md = (tmp_path / "out" / "report.md").read_text()
-    assert "PASS" in md and "| 6 | 253.4 |" in md and "| 0.90 | 0.8 | - | 0.250 | 0.050 | 0.020 | 1.80 | replicas |" in md
+    assert ("PASS" in md and "| 6 | 253.4 |" in md
+            and "| 0.90 | 0.8 | - | 0.250 | 0.050 | 0.020 | 1.80 | replicas |" in md)
     assert "**1 of 3000 requests failed**" in md and "node1:3 node3:3 -> node1:2 node2:2 node3:2" in md
     assert (tmp_path / "out" / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     failed = report.markdown(_report(ok=False))

@@ -50,6 +50,7 @@ def test_cpu_snapshot_reads_cgroup_v1_and_v2_files(tmp_path, monkeypatch):
     assert s["cores"] == os.cpu_count() and s["machine"][0] <= s["machine"][1] and s["thread_cpu"] > 0
     v2 = tmp_path / "v2"
     (v2 / "system.slice" / "docker-def.scope").mkdir(parents=True)
-    (v2 / "system.slice" / "docker-def.scope" / "cpu.stat").write_text("usage_usec 2000\nnr_periods 5\nnr_throttled 1\n")
+    (v2 / "system.slice" / "docker-def.scope" / "cpu.stat").write_text(
+        "usage_usec 2000\nnr_periods 5\nnr_throttled 1\n")
     monkeypatch.setattr(verify_io, "CGROUP", str(v2))
     assert verify_io.cpu_snapshot({"r": ["def"]})["containers"]["r"]["def"] == (2_000_000, 1, 5)

@@ -37,7 +37,8 @@ def split_body(raw: bytes, header_length: Optional[int]) -> tuple:
 
 def header_length(value: bytes) -> int:
     if not value.isdigit():
-        raise BadRequest(f"Inference-Header-Content-Length must be a byte count, got {value.decode(errors='replace')!r}")
+        raise BadRequest("Inference-Header-Content-Length must be a byte count, "
+                         f"got {value.decode(errors='replace')!r}")
     return int(value)
 
 

@@ -7,7 +7,7 @@ from swarmml import services as svcs
 from swarmml.console import emit_json, note, out, table
 from swarmml.engine import swarm as engine
 from swarmml.engine import target_client
-from swarmml.errors import NotFound, SwarmmlError
+from swarmml.errors import SwarmmlError
 from swarmml.stack.plan import rows as plan_rows
 
 OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")
@@ -21,7 +21,8 @@ OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), de
 @click.option("--with-registry-auth", is_flag=True,
               help="send this machine's registry credentials (~/.docker/config.json) to the swarm, so that "
                    "the nodes can pull private images")
-@click.option("--env-file", default=None, type=click.Path(dir_okay=False), help="variables (default: .env beside the file)")
+@click.option("--env-file", default=None, type=click.Path(dir_okay=False),
+              help="variables (default: .env beside the file)")
 @click.option("--dry-run", is_flag=True, help="show the plan and stop")
 @click.option("--detach", "-d", is_flag=True, help="do not wait for the services to converge")
 @click.option("--timeout", type=click.IntRange(1, 3600), default=300, show_default=True, help="seconds to wait")
@@ -71,7 +72,8 @@ def ps(stack, output):
         emit_json(result.to_json())
         return
     table(result.tasks, ["task", "node", "desired", "state", "error"])
-    table(placements.rows(result.placements), ["service", "replicas", "per_node", "image", "problems"], title="placement")
+    table(placements.rows(result.placements), ["service", "replicas", "per_node", "image", "problems"],
+          title="placement")
 
 
 @click.command()

@@ -529,7 +529,8 @@ def image(v, p, ctx=None):
 
 # Keys docker/cli's schema accepts and `docker stack deploy` then ignores: a warning, never a silent drop.
 IGNORED_BY_SWARM = {
-    "build": "build and push the image first, with swarmml build --push", "cgroupns_mode": "not supported by Swarm services",
+    "build": "build and push the image first, with swarmml build --push",
+    "cgroupns_mode": "not supported by Swarm services",
     "cgroup_parent": "not supported by Swarm services", "devices": "not supported by Swarm services",
     "domainname": "not supported by Swarm services", "external_links": "use networks", "ipc": "not supported by Swarm "
     "services", "links": "use networks", "mac_address": "not supported by Swarm services",

@@ -49,7 +49,8 @@ def node_exclusions(nodes, placement_spec=None, reservations=None):
                     if not constraint_holds(c, n)]
         platforms = placement_spec.get("Platforms") or []
         if platforms and not any((not p.get("OS") or p["OS"].lower() == (have.get("OS") or "").lower()) and
-                                 (not p.get("Architecture") or _arch(p["Architecture"]) == _arch(have.get("Architecture")))
+                                 (not p.get("Architecture")
+                                  or _arch(p["Architecture"]) == _arch(have.get("Architecture")))
                                  for p in platforms):
             reasons.append(f"the image has no {have.get('OS')}/{have.get('Architecture')} variant")
         cpus, mem = reservations.get("NanoCPUs"), reservations.get("MemoryBytes")
@@ -82,7 +83,8 @@ def placement_check(place, nodes, placement_spec=None, reservations=None):
     if len(used) < need:
         problems.append(f"replicas on {len(used)} nodes, {need} possible")
     if counts and max(counts.values()) - min(counts.values()) > 1:
-        problems.append("per-node counts " + ", ".join(f"{n}:{c}" for n, c in counts.items()) + " differ by more than one")
+        problems.append("per-node counts " + ", ".join(f"{n}:{c}" for n, c in counts.items())
+                        + " differ by more than one")
     max_per_node = placement_spec.get("MaxReplicas")
     if problems:
         if not eligible:

@@ -73,10 +73,12 @@ def curve_check(steps, thresholds, max_errors=0):
         want = threshold_for(s["replicas"], thresholds)
         if s["replicas"] != base and want is not None and s["efficiency"] < want:
             problems.append(f"E({s['replicas']}) = {s['efficiency']:.2f} < {want}"
-                            + (f" (limited by {s['bottleneck']})" if s.get("bottleneck") not in (None, "replicas") else ""))
+                            + (f" (limited by {s['bottleneck']})"
+                               if s.get("bottleneck") not in (None, "replicas") else ""))
         if s.get("replicas_answering") is not None and s["replicas_answering"] != s["replicas"]:
             problems.append(f"{s['replicas_answering']} of {s['replicas']} replicas answered during the step")
         if s["errors"] > max_errors:
             problems.append(f"{s['errors']} failed requests at {s['replicas']} replicas"
-                            + (f" ({', '.join(f'{k} {v}' for k, v in s['error_kinds'].items())})" if s.get("error_kinds") else ""))
+                            + (f" ({', '.join(f'{k} {v}' for k, v in s['error_kinds'].items())})"
+                               if s.get("error_kinds") else ""))
     return not problems, problems

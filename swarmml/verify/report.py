@@ -28,7 +28,8 @@ def markdown(report):
         lines.append(f"| {c['name']} | {'yes' if c['ok'] else 'NO'} | {c['detail']} |")
     if report.get("steps"):
         lines += ["", "## Scaling curve", "",
-                  "| replicas | requests/s | p50 ms | p95 ms | p99 ms | errors | E(N) | min E | E per CPU | CPU per replica | "
+                  "| replicas | requests/s | p50 ms | p95 ms | p99 ms | errors | E(N) | min E | E per CPU | "
+                  "CPU per replica | "
                   "gateway CPU | load generator CPU | machine busy (cores) | limited by |",
                   "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
         for s in report["steps"]:
@@ -47,8 +48,10 @@ def markdown(report):
                   f"Stopped {d['node']} ({d['replicas_on_node']} of {d['desired']} replicas) under "
                   f"{d['rate']:g} requests/s (open loop): **{d['failed']} of {d['requests']} requests failed** "
                   f"({d['failed_pct']:.3f}%, limit {d['limits']['max_failed_pct']}%); the {d['desired']} replicas ran "
-                  f"again on the other nodes after **{_f(d['recovery_s'])} s** (limit {d['limits']['max_recovery_s']:g} s; "
-                  f"Swarm marked the node down after {_f(d.get('marked_down_s'))} s, heartbeat {_f(d.get('heartbeat_s'), '{:g}')} s). "
+                  f"again on the other nodes after **{_f(d['recovery_s'])} s** "
+                  f"(limit {d['limits']['max_recovery_s']:g} s; "
+                  f"Swarm marked the node down after {_f(d.get('marked_down_s'))} s, "
+                  f"heartbeat {_f(d.get('heartbeat_s'), '{:g}')} s). "
                   f"Node back after {_f(d['node_back_after_s'])} s; rebalance: "
                   f"{_counts(d['rebalance']['before'])} -> {_counts(d['rebalance']['after'])}.", "",
                   "| phase | from (s after the stop) | requests | failed |", "| --- | ---: | ---: | ---: |"]
