@@ -5,7 +5,7 @@ creates it, the session removes it at the end (SWARMML_KEEP_CLUSTER=1 keeps it
 for the next run); a cluster that was already up is reused and left up. Tests
 remove the stacks and services they create.
 
-In CI (CI=1) an engine that can't be started is an error, never a skip.
+An engine that can't be started is an error, never a skip: integration tests always run.
 """
 import os
 from dataclasses import dataclass, field
