@@ -6,7 +6,7 @@ fields, so the docker CLI sees swarmml stacks and swarmml sees the CLI's.
 import time
 from dataclasses import dataclass, field
 
-from swarmml import converge, imageref
+from swarmml import converge, imageref, rollout
 from swarmml.console import note
 from swarmml.engine import swarm as engine
 from swarmml.engine import target_client
@@ -140,6 +140,7 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
                          "swarm-scoped network first (nothing was deployed)")
     created = []  # (remove function, id): undone if a later step fails, so nothing is left half-made
     since = converge.now(client)
+    markers = {name: rollout.update_marker(have) for name, have in current["services"].items()}
     touched = []
     try:
         for a in the_plan.of("create", "network"):
@@ -176,8 +177,8 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
     if record and the_plan.changes_anything:
         result.revision = history.record_revision(client, desired.namespace, desired)
     if not detach and touched:
-        result.convergence = converge.wait(client, touched, timeout=timeout, since=since, show=show_progress,
-                                           give_up_after=GIVE_UP_AFTER)
+        result.convergence = converge.wait(client, touched, "deploy", markers, timeout=timeout, since=since,
+                                           show=show_progress, give_up_after=GIVE_UP_AFTER)
     _cleanup(client, the_plan, current, detach)
     return result
 

@@ -76,9 +76,15 @@ def service(client, name_or_id):
     return _call(f"service {name_or_id}", client.api.inspect_service, name_or_id)
 
 
-def tasks(client, service_ids=None, desired_running=False):
-    """The tasks Swarm keeps (running, pending and recent history) of one service id, several, or all."""
+def tasks(client, service_ids=None, desired_running=False, up_to_date=False):
+    """The tasks Swarm keeps (running, pending and recent history) of one service id, several, or all.
+
+    up_to_date: only those the manager finds up to date with their service's spec (the filter
+    docker/cli's progress uses; see swarmml.rollout for the rule).
+    """
     filters = {}
+    if up_to_date:
+        filters["_up-to-date"] = "true"
     if service_ids:
         filters["service"] = [service_ids] if isinstance(service_ids, str) else list(service_ids)
     if desired_running:

@@ -1,7 +1,7 @@
 """`swarmml rollback`: one service to Swarm's previous spec, or a whole stack to a recorded revision."""
 import time
 
-from swarmml import services
+from swarmml import rollout, services
 from swarmml.engine import swarm as engine
 from swarmml.errors import UsageError
 from swarmml.ops import history, state
@@ -21,7 +21,7 @@ def rollback(client, name, stack=None, detach=False, timeout=600, show=True):
                          "already rolled its last update back)")
     result = RollbackResult(stack=(svc["Spec"].get("Labels") or {}).get(state.STACK_LABEL))
     result.changes = spec_changes(full, svc["Spec"], svc["PreviousSpec"])
-    marker = state.update_marker(svc)
+    marker = rollout.update_marker(svc)
     since = state.parse_ts(engine.now(client))
     engine.update_service(client, svc["ID"], svc["Version"]["Index"], svc["Spec"], rollback=True)
     result.timings["submit_s"] = time.monotonic() - started

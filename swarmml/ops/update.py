@@ -10,7 +10,7 @@ import copy
 import os
 import time
 
-from swarmml import services
+from swarmml import rollout, services
 from swarmml.engine import swarm as engine
 from swarmml.errors import SwarmmlError, UsageError
 from swarmml.ops import state
@@ -148,7 +148,7 @@ def update(client, name, stack=None, detach=False, timeout=600, show=True, resol
         result.placements = [state.placement(svc, engine.tasks(client, svc["ID"]), engine.nodes(client))]
         result.duration_s = time.monotonic() - started
         return result
-    marker = state.update_marker(svc)
+    marker = rollout.update_marker(svc)
     since = state.parse_ts(engine.now(client))
     engine.update_service(client, svc["ID"], svc["Version"]["Index"], new_spec)
     result.timings["submit_s"] = time.monotonic() - started

@@ -9,7 +9,7 @@ import json
 import os
 import time
 
-from swarmml import converge, ops, placement, services
+from swarmml import converge, ops, placement, rollout, services
 from swarmml.console import progress
 from swarmml.engine import swarm as engine
 from swarmml.engine import verify_io
@@ -162,8 +162,9 @@ def _fast_update(client, name, mutate, timeout=300):
     svc = engine.service(client, name)
     spec = mutate(copy.deepcopy(svc["Spec"]))
     spec.setdefault("UpdateConfig", {}).update({"Parallelism": 0, "Delay": 0, "Monitor": 1_000_000_000})
+    marker = rollout.update_marker(svc)
     engine.update_service(client, svc["ID"], svc["Version"]["Index"], spec)
-    conv = converge.wait(client, [name], timeout=timeout, show=False)
+    conv = converge.wait(client, [name], "update", {name: marker}, timeout=timeout, show=False)
     if not conv.ok:
         raise SwarmmlError("; ".join(conv.problems))
 
