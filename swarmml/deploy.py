@@ -6,11 +6,12 @@ fields, so the docker CLI sees swarmml stacks and swarmml sees the CLI's.
 import time
 from dataclasses import dataclass, field
 
-from swarmml import converge, imageref, rollout
+from swarmml import converge, errors, imageref, rollout
 from swarmml.console import note
 from swarmml.engine import swarm as engine
 from swarmml.engine import target_client
-from swarmml.errors import NotFound, SwarmmlError, UsageError
+from swarmml.engine.errors import InUse, NotFound
+from swarmml.errors import SwarmmlError, UsageError
 from swarmml.ops import history
 from swarmml.stack import convert, load
 from swarmml.stack.convert import IMAGE_LABEL
@@ -166,12 +167,13 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
                 force = have["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
                 if force:
                     spec["TaskTemplate"]["ForceUpdate"] = force
-                said = engine.update_service(client, have["ID"], have["Version"], spec, auth=auth)
+                said = engine.update_service(client, have, spec, auth=auth)
             result.warnings += [f"{a.name}: {w}" for w in said]
             touched.append(a.name)
     except SwarmmlError as exc:
-        undone = _undo(client, created)
-        raise type(exc)(f"{exc} (deploy stopped; removed the {undone} objects it had created)") from None
+        undone, left = _undo(client, created)
+        kept = f"; could not remove {len(left)}: {'; '.join(left)}" if left else ""
+        raise type(exc)(f"{exc} (deploy stopped; removed the {undone} objects it had created{kept})") from None
     for a in the_plan.of("remove", "service"):
         engine.remove_service(client, current["services"][a.name]["ID"])
     if record and the_plan.changes_anything:
@@ -228,8 +230,10 @@ def _cleanup(client, the_plan, current, detach=False):
         for a in the_plan.of("remove", kind):
             try:
                 remove(client, current[kind + "s"][a.name]["ID"])
-            except SwarmmlError as exc:
-                note(f"kept {kind} {a.name}: {exc}")
+            except InUse:
+                note(f"kept {kind} {a.name}: still in use")
+            except NotFound:
+                pass  # removed by someone else meanwhile: what we wanted
     networks = {a.name: current["networks"][a.name] for a in the_plan.of("remove", "network")}
     # Tasks of services pruned (or moved off the network) a moment ago may still hold it: give them
     # time to stop, unless the user asked not to wait.
@@ -238,7 +242,10 @@ def _cleanup(client, the_plan, current, detach=False):
 
 
 def _remove_networks(client, networks, timeout):
-    """Remove networks ({name: {"ID"}}), retrying while they are in use until timeout; returns those left."""
+    """Remove networks ({name: {"ID"}}), retrying while they are in use until timeout; returns those left.
+
+    Only "in use" is waited out (tasks are still shutting down); any other refusal is raised.
+    """
     deadline = time.monotonic() + timeout
     pending = dict(networks)
     while pending:
@@ -248,8 +255,8 @@ def _remove_networks(client, networks, timeout):
                 pending.pop(name)
             except NotFound:
                 pending.pop(name)
-            except SwarmmlError:
-                pass  # in use: tasks are still shutting down
+            except InUse:
+                pass
         if not pending or time.monotonic() >= deadline:
             break
         time.sleep(0.5)
@@ -257,21 +264,24 @@ def _remove_networks(client, networks, timeout):
 
 
 def _undo(client, created):
-    undone = 0
+    """Remove what a failed deploy created, newest first: (how many went, [why each other one stayed])."""
+    undone, left = 0, []
     for remove, ident in reversed(created):
         try:
             remove(client, ident)
             undone += 1
-        except SwarmmlError:
-            pass
-    return undone
+        except NotFound:
+            undone += 1  # already gone
+        except SwarmmlError as exc:
+            left.append(str(exc))
+    return undone, left
 
 
 def remove_stack(client, namespace, timeout=60):
     """Like `docker stack rm`, but waits until the stack's networks are gone."""
     current = engine.stack_objects(client, namespace)
     if not any(current.values()):
-        raise NotFound(f"no stack named {namespace!r}")
+        raise errors.NotFound(f"no stack named {namespace!r}")
     for s in current["services"].values():
         engine.remove_service(client, s["ID"])
     for kind, remove in (("secret", engine.remove_secret), ("config", engine.remove_config)):

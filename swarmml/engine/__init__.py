@@ -6,7 +6,7 @@ answers back into plain data. Engine errors a person can act on become
 SwarmmlError with one line of explanation.
 
 - this file: choosing and connecting to an engine;
-- nodes.py: the containers, networks and volumes of a local cluster (lead);
+- nodes.py: the containers, networks and volumes of a local cluster;
 - swarm.py: services, tasks, nodes, networks, secrets, configs of a Swarm (stacks/ops).
 """
 import os
@@ -28,6 +28,11 @@ SOCKET_ROOT = os.environ.get("SWARMML_RUN_DIR", "/run/swarmml")
 
 def cluster_socket(cluster):
     return os.path.join(SOCKET_ROOT, cluster, "docker.sock")
+
+
+def node_socket(cluster, hostname):
+    """Where the engine of a local cluster's node (hostname node<i>) listens, reached from this machine."""
+    return os.path.join(SOCKET_ROOT, cluster, hostname, "docker.sock")
 
 
 @dataclass

@@ -174,11 +174,11 @@ def _by_scaling(client, svc, extra, timeout, show, started):
     full = svc["Spec"]["Name"]
     want = state.desired_replicas(svc["Spec"])
     marker = rollout.update_marker(svc)
-    engine.update_service(client, svc["ID"], svc["Version"]["Index"], with_replicas(svc["Spec"], want + extra))
+    engine.update_service(client, svc, with_replicas(svc["Spec"], want + extra))
     up = converge.wait(client, [full], "scale", {full: marker}, timeout=timeout, show=show, started=started)
     # Back down whatever happened: the service must end with the replicas it had.
     current = engine.service(client, full)
-    engine.update_service(client, current["ID"], current["Version"]["Index"], with_replicas(current["Spec"], want))
+    engine.update_service(client, current, with_replicas(current["Spec"], want))
     down = converge.wait(client, [full], "scale", {full: rollout.update_marker(current)}, timeout=timeout,
                          show=show, started=started)
     return up.problems + down.problems
@@ -192,7 +192,7 @@ def _by_forced_update(client, svc, timeout, show, started):
     own_config = copy.deepcopy(spec.get("UpdateConfig"))
     spec["UpdateConfig"] = {**(own_config or {}), "Order": "start-first"}
     marker = rollout.update_marker(svc)
-    engine.update_service(client, svc["ID"], svc["Version"]["Index"], spec)
+    engine.update_service(client, svc, spec)
     outcome = converge.wait(client, [full], "update", {full: marker}, timeout=timeout, show=show, started=started)
     if (own_config or {}).get("Order") != "start-first":
         current = engine.service(client, full)
@@ -202,5 +202,5 @@ def _by_forced_update(client, svc, timeout, show, started):
         else:
             restored["UpdateConfig"] = own_config
         # UpdateConfig alone replaces no task.
-        engine.update_service(client, current["ID"], current["Version"]["Index"], restored)
+        engine.update_service(client, current, restored)
     return outcome.problems

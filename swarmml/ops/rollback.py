@@ -23,7 +23,7 @@ def rollback(client, name, stack=None, detach=False, timeout=600, show=True):
     result.changes = spec_changes(full, svc["Spec"], svc["PreviousSpec"])
     marker = rollout.update_marker(svc)
     since = state.parse_ts(engine.now(client))
-    engine.update_service(client, svc["ID"], svc["Version"]["Index"], svc["Spec"], rollback=True)
+    engine.update_service(client, svc, svc["Spec"], rollback=True)
     result.timings["submit_s"] = time.monotonic() - started
     return finish(client, result, [full], "rollback", {full: marker}, detach, timeout, show, started, since)
 

@@ -81,7 +81,7 @@ def scale(client, replicas, stack=None, detach=False, timeout=300, show=True):
         old = state.desired_replicas(svc["Spec"])
         if old == n:
             continue
-        engine.update_service(client, svc["ID"], svc["Version"]["Index"], new_spec)
+        engine.update_service(client, svc, new_spec)
         result.changes.append(Change(svc["Spec"]["Name"], "replicas", old, n))
     result.timings["submit_s"] = time.monotonic() - started
     finish(client, result, names, "scale", markers, detach, timeout, show, started, since)

@@ -9,7 +9,6 @@ from collections import Counter
 
 from swarmml import placement as placements
 from swarmml.engine import swarm as engine
-from swarmml.engine import verify_io
 from swarmml.errors import SwarmmlError, UsageError
 from swarmml.loadgen import Background
 
@@ -142,7 +141,7 @@ def node_loss(client, name, gateway_name, infer_url, body, cluster, rebalance, s
 
 def _heartbeat_s(client):
     """How often nodes report to the managers: Swarm marks a silent node down after a few periods."""
-    period = ((verify_io.swarm_spec(client) or {}).get("Dispatcher") or {}).get("HeartbeatPeriod")
+    period = ((engine.swarm_spec(client) or {}).get("Dispatcher") or {}).get("HeartbeatPeriod")
     return period / 1e9 if period else None
 
 
