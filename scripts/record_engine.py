@@ -64,6 +64,7 @@ class Recorder:
 
     def event(self, text):
         self.events.append({"at_s": round(time.monotonic() - self.t0, 2), "event": text})
+        self._last = None  # a frame right after every event, changed or not: what a caller reads next
         print(f"  {self.name}: {text}")
 
     def frame(self, logs_of_failed=False):
@@ -72,7 +73,8 @@ class Recorder:
         fresh = sorted(t["ID"] for t in engine.tasks(self.client, [self.sid], up_to_date=True))
         nodes = engine.nodes(self.client)
         seen = (json.dumps(svc.get("UpdateStatus"), sort_keys=True), svc["Version"]["Index"], tuple(fresh),
-                tuple(sorted((t["ID"], t["Status"]["State"], t["DesiredState"], t.get("NodeID", "")) for t in tasks)),
+                tuple(sorted((t["ID"], t["Status"]["State"], t["DesiredState"], t.get("NodeID", ""),
+                             t["Status"].get("Err", "")) for t in tasks)),
                 tuple(sorted((n["ID"], n["Status"]["State"]) for n in nodes)))
         if seen == self._last:
             return False
@@ -83,7 +85,7 @@ class Recorder:
             f["swarm"] = self.client.api.inspect_swarm()
         if logs_of_failed:
             failed = [t for t in tasks if t["Status"]["State"] == "failed"]
-            f["logs"] = {t["ID"]: engine.task_log_tail(self.client, t["ID"], lines=1) for t in failed[-2:]}
+            f["logs"] = {t["ID"]: engine.task_log_tail(self.client, t["ID"], lines=1) for t in failed}
         self.frames.append(f)
         return True
 
@@ -236,8 +238,8 @@ def node_down(client, image, cluster):
                    "it down and ran its replicas elsewhere, then started again")
     create(client, service_spec("nodedown", image, replicas=6), rec)
     rec.poll(lambda f: running(f, 6), 90)
-    rec.event("stopped node3")
     clusters.stop_node(cluster, "node3")
+    rec.event("stopped node3")
     try:
         down = [n["ID"] for n in engine.nodes(client) if n["Description"]["Hostname"] == "node3"]
 
@@ -246,9 +248,10 @@ def node_down(client, image, cluster):
                          and t.get("NodeID") not in down]
             return len(elsewhere) >= 6
         rec.poll(recovered, 120, max_frames=30)
+        rec.poll(lambda f: False, 4, max_frames=32)  # a moment more: the drill waits after the recovery
     finally:
-        rec.event("started node3")
         clusters.start_node(cluster, "node3")
+        rec.event("started node3")
     rec.poll(lambda f: all(n["Status"]["State"] == "ready" for n in f["nodes"]), 60, max_frames=40)
     return rec
 

@@ -17,6 +17,10 @@ POLL_S = 0.5
 # Tasks the scheduler can't place for this long (with nothing else on its way) end the wait:
 # Swarm would keep them pending forever.
 STUCK_S = 8.0
+# After tasks failed during the change, "done" must hold this long (or the service's update monitor
+# period) before we believe it, as docker/cli waits: a crash-looping container is caught running
+# for a moment between two failures (recorded: tests/data/engine/crash-loop.json).
+SETTLE_S = 5.0
 
 
 def now(client):
@@ -77,7 +81,7 @@ def wait(client, names, mode="deploy", markers=None, timeout=300, since=None, sh
     t0 = time.monotonic()
     pending = list(names)
     statuses, batches, problems = {}, [], []
-    last_fresh, stuck_since, seen = {}, {}, {}
+    last_fresh, stuck_since, seen, settled_since = {}, {}, {}, {}
 
     def poll():
         nodes = engine.nodes(client)
@@ -98,6 +102,12 @@ def wait(client, names, mode="deploy", markers=None, timeout=300, since=None, sh
                 stuck_since.setdefault(name, time.monotonic())
             else:
                 stuck_since.pop(name, None)
+            if r.done and r.ok and r.placement.failed:
+                settled_since.setdefault(name, time.monotonic())
+                if time.monotonic() - settled_since[name] < settle_s(svc):
+                    r.done, r.phase = False, "checking that the tasks stay up"
+            else:
+                settled_since.pop(name, None)
             if r.done:
                 pending.remove(name)
                 if not r.ok:
@@ -129,6 +139,12 @@ def wait(client, names, mode="deploy", markers=None, timeout=300, since=None, sh
     for name in pending:
         problems.append(f"{name}: not done after {timeout:.0f} s" + _why_not(statuses.get(name)))
     return Outcome(not problems, time.monotonic() - t0, statuses, batches, problems)
+
+
+def settle_s(service):
+    """How long a converged reading must last after failures: the update monitor period, else SETTLE_S."""
+    monitor = (service["Spec"].get("UpdateConfig") or {}).get("Monitor")
+    return monitor / 1e9 if monitor else SETTLE_S
 
 
 def _why_not(r):

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from swarmml.engine import verify_io
+from swarmml.verify import cpu as verify_io
 from swarmml.errors import UsageError
 from swarmml.loadgen import Record
 from swarmml.verify import curve, drill, report, usage

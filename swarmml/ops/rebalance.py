@@ -174,13 +174,15 @@ def _by_scaling(client, svc, extra, timeout, show, started):
     full = svc["Spec"]["Name"]
     want = state.desired_replicas(svc["Spec"])
     marker = rollout.update_marker(svc)
+    since = converge.now(client)
     engine.update_service(client, svc, with_replicas(svc["Spec"], want + extra))
-    up = converge.wait(client, [full], "scale", {full: marker}, timeout=timeout, show=show, started=started)
+    up = converge.wait(client, [full], "scale", {full: marker}, timeout=timeout, show=show, started=started,
+                       since=since)
     # Back down whatever happened: the service must end with the replicas it had.
     current = engine.service(client, full)
     engine.update_service(client, current, with_replicas(current["Spec"], want))
     down = converge.wait(client, [full], "scale", {full: rollout.update_marker(current)}, timeout=timeout,
-                         show=show, started=started)
+                         show=show, started=started, since=since)
     return up.problems + down.problems
 
 
@@ -192,8 +194,10 @@ def _by_forced_update(client, svc, timeout, show, started):
     own_config = copy.deepcopy(spec.get("UpdateConfig"))
     spec["UpdateConfig"] = {**(own_config or {}), "Order": "start-first"}
     marker = rollout.update_marker(svc)
+    since = converge.now(client)
     engine.update_service(client, svc, spec)
-    outcome = converge.wait(client, [full], "update", {full: marker}, timeout=timeout, show=show, started=started)
+    outcome = converge.wait(client, [full], "update", {full: marker}, timeout=timeout, show=show, started=started,
+                            since=since)
     if (own_config or {}).get("Order") != "start-first":
         current = engine.service(client, full)
         restored = copy.deepcopy(current["Spec"])

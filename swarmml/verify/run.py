@@ -162,9 +162,9 @@ def _fast_update(client, name, mutate, timeout=300):
     svc = engine.service(client, name)
     spec = mutate(copy.deepcopy(svc["Spec"]))
     spec.setdefault("UpdateConfig", {}).update({"Parallelism": 0, "Delay": 0, "Monitor": 1_000_000_000})
-    marker = rollout.update_marker(svc)
+    marker, since = rollout.update_marker(svc), converge.now(client)
     engine.update_service(client, svc, spec)
-    conv = converge.wait(client, [name], "update", {name: marker}, timeout=timeout, show=False)
+    conv = converge.wait(client, [name], "update", {name: marker}, timeout=timeout, since=since, show=False)
     if not conv.ok:
         raise SwarmmlError("; ".join(conv.problems))
 
