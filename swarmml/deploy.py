@@ -237,17 +237,20 @@ def _cleanup(client, the_plan, current, detach=False):
     networks = {a.name: current["networks"][a.name] for a in the_plan.of("remove", "network")}
     # Tasks of services pruned (or moved off the network) a moment ago may still hold it: give them
     # time to stop, unless the user asked not to wait.
-    for name in _remove_networks(client, networks, 0 if detach else 20):
+    in_use, refused = _remove_networks(client, networks, 0 if detach else 20)
+    for name in in_use:
         note(f"kept network {name}: still in use")
+    for name, why in refused.items():
+        note(f"kept network {name}: {why}")
 
 
 def _remove_networks(client, networks, timeout):
-    """Remove networks ({name: {"ID"}}), retrying while they are in use until timeout; returns those left.
+    """Remove networks ({name: {"ID"}}): (names still in use at the timeout, {name: why the engine refused}).
 
-    Only "in use" is waited out (tasks are still shutting down); any other refusal is raised.
+    Only "in use" is waited out (tasks are still shutting down); any other refusal is final.
     """
     deadline = time.monotonic() + timeout
-    pending = dict(networks)
+    pending, refused = dict(networks), {}
     while pending:
         for name, net in list(pending.items()):
             try:
@@ -257,10 +260,13 @@ def _remove_networks(client, networks, timeout):
                 pending.pop(name)
             except InUse:
                 pass
+            except SwarmmlError as exc:
+                refused[name] = str(exc)
+                pending.pop(name)
         if not pending or time.monotonic() >= deadline:
             break
         time.sleep(0.5)
-    return pending
+    return list(pending), refused
 
 
 def _undo(client, created):
@@ -289,7 +295,9 @@ def remove_stack(client, namespace, timeout=60):
             remove(client, obj["ID"])
     history.forget(client, namespace)
     deadline = time.monotonic() + timeout
-    pending = _remove_networks(client, current["networks"], timeout)
+    pending, refused = _remove_networks(client, current["networks"], timeout)
+    if refused:
+        raise SwarmmlError("; ".join(refused.values()))
     # Removal is asynchronous on the managers: wait until the networks are no longer listed either,
     # so that a deploy right after `rm` does not find a network that is about to vanish.
     while not pending and time.monotonic() < deadline and engine.stack_objects(client, namespace)["networks"]:

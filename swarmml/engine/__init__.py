@@ -2,10 +2,12 @@
 
 Everything else works on plain data (dicts, lists, dataclasses); these modules
 turn that into Docker Engine API calls through the Docker SDK and turn the
-answers back into plain data. Engine errors a person can act on become
-SwarmmlError with one line of explanation.
+answers back into plain data: no SDK object leaves this package. Engine errors
+keep their kind and status code (errors.py), and are retried there when that
+can help.
 
-- this file: choosing and connecting to an engine;
+- this file: choosing and connecting to an engine, where local clusters' sockets live;
+- errors.py: the error kinds and the one retry policy;
 - nodes.py: the containers, networks and volumes of a local cluster;
 - swarm.py: services, tasks, nodes, networks, secrets, configs of a Swarm (stacks/ops).
 """
