@@ -28,12 +28,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]  # a script: swarmml and the tiny image from this checkout
 
-from swarmml import cluster as clusters  # noqa: E402
-from swarmml import engine as engines  # noqa: E402
-from swarmml.engine import swarm as engine  # noqa: E402
-from swarmml.errors import SwarmmlError  # noqa: E402
+import tiny_image
 
-import tiny_image  # noqa: E402
+from swarmml import cluster as clusters
+from swarmml import engine as engines
+from swarmml.engine import swarm as engine
+from swarmml.errors import SwarmmlError
 
 OUT = os.path.join(ROOT, "tests", "data", "engine")
 POLL_S = 0.5

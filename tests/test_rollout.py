@@ -5,8 +5,8 @@ Swarm itself finds up to date. The replayed recordings (test_rollout_replay.py) 
 rules on real answers.
 """
 import pytest
-
 from ops_helpers import NODES, TEMPLATE, node, service, spec, task, with_image
+
 from swarmml import rollout
 
 NEW = with_image(TEMPLATE, "registry:5000/swarmml/predictor:2@sha256:bb")

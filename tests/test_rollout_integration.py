@@ -8,10 +8,11 @@
 import textwrap
 
 import pytest
-
 import tiny_image
+
 from swarmml import deploy
 from swarmml.engine import swarm as engine
+from swarmml.errors import SwarmmlError
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +56,7 @@ def fresh_stack(cluster, tiny, request):
     yield name
     try:
         deploy.remove_stack(cluster.client, name)
-    except Exception as exc:  # the test's own failure matters more than the cleanup's
+    except SwarmmlError as exc:  # the test's own failure matters more than the cleanup's
         print(f"cleanup of {name}: {exc}")
 
 

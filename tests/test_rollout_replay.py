@@ -7,8 +7,8 @@ engine, on a clock that moves only when it sleeps.
 import copy
 
 import pytest
-
 from engine_replay import Clock, Replay, recording
+
 from swarmml import converge, placement, rollout
 
 
@@ -58,7 +58,7 @@ def test_a_change_of_networks_alone_waits_for_every_task_to_move(clock):
     first = replay.frame_after("updated")
     # The tasks' specs look current to anyone who compares ContainerSpec, Resources, Placement and
     # ForceUpdate (the old deploy reader); only their Networks differ, and Swarm says they are stale.
-    old = [t for t in first["tasks"] if t["DesiredState"] == "running"][0]
+    old = next(t for t in first["tasks"] if t["DesiredState"] == "running")
     template = first["service"]["Spec"]["TaskTemplate"]
     assert old["Spec"]["ContainerSpec"] == template["ContainerSpec"] and old["Spec"]["Networks"] != template["Networks"]
     assert not read(first, "deploy", marker).done
@@ -138,11 +138,11 @@ def test_a_paused_update_ends_the_wait_with_swarms_reason(clock):
 
 
 def test_a_crash_loop_fails_the_deploy_at_the_third_failure_with_what_the_container_printed(clock):
-    replay, marker, since = start("crash-loop", clock, event="created")
+    replay, _, since = start("crash-loop", clock, event="created")
     name = replay.frames[0]["service"]["Spec"]["Name"]
     out = converge.wait(replay, [name], "deploy", {}, since=since, show=False, give_up_after=3)
-    assert out.problems == [f"{name}.1 failed 3 times: task: non-zero exit (3); "
-                            "it printed: model file missing: /models/x.skops"]
+    assert out.problems == [(f"{name}.1 failed 3 times: task: non-zero exit (3); "
+                             "it printed: model file missing: /models/x.skops")]
     assert out.duration_s < 5  # the third failure, not the deadline
     without_limit = converge.wait(Replay("crash-loop", clock, start="created"), [name], "deploy", {}, since=since,
                                   show=False, timeout=20)
@@ -150,11 +150,11 @@ def test_a_crash_loop_fails_the_deploy_at_the_third_failure_with_what_the_contai
 
 
 def test_tasks_no_node_can_take_end_the_wait_with_the_schedulers_reason(clock):
-    replay, marker, since = start("unplaceable", clock, event="created")
+    replay, _, since = start("unplaceable", clock, event="created")
     name = replay.frames[0]["service"]["Spec"]["Name"]
     out = converge.wait(replay, [name], "deploy", {}, since=since, show=False, timeout=60)
-    assert out.problems == [f"{name}: 0 of 2 replicas run; 2 can't be placed: "
-                            "no suitable node (insufficient resources on 3 nodes)"]
+    assert out.problems == [(f"{name}: 0 of 2 replicas run; 2 can't be placed: "
+                             "no suitable node (insufficient resources on 3 nodes)")]
     assert converge.STUCK_S <= out.duration_s < converge.STUCK_S + 2
 
 
@@ -176,5 +176,5 @@ def test_a_node_marked_down_runs_nothing_the_reader_counts():
     r = read(edited, "scale")
     assert on_lost == 2 and not r.done and r.running == len(edited["tasks"]) - on_lost
     assert placement.placement(edited["service"], edited["tasks"], edited["nodes"]).running == len(edited["tasks"])
-    back = [f for f in frames if f["at_s"] > down["at_s"] and sum(map(rollout.is_live, f["tasks"])) == 6][0]
+    back = next(f for f in frames if f["at_s"] > down["at_s"] and sum(map(rollout.is_live, f["tasks"])) == 6)
     assert read(back, "scale").done
