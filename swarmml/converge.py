@@ -17,10 +17,6 @@ POLL_S = 0.5
 # Tasks the scheduler can't place for this long (with nothing else on its way) end the wait:
 # Swarm would keep them pending forever.
 STUCK_S = 8.0
-# After tasks failed during the change, "done" must hold this long (or the service's update monitor
-# period) before we believe it, as docker/cli waits: a crash-looping container is caught running
-# for a moment between two failures (recorded: tests/data/engine/crash-loop.json).
-SETTLE_S = 5.0
 
 
 def now(client):
@@ -102,10 +98,9 @@ def wait(client, names, mode="deploy", markers=None, timeout=300, since=None, sh
                 stuck_since.setdefault(name, time.monotonic())
             else:
                 stuck_since.pop(name, None)
-            if r.done and r.ok and r.placement.failed:
+            if r.done and r.ok:
                 settled_since.setdefault(name, time.monotonic())
-                if time.monotonic() - settled_since[name] < settle_s(svc):
-                    r.done, r.phase = False, "checking that the tasks stay up"
+                rollout.hold_until_settled(r, svc, time.monotonic() - settled_since[name])
             else:
                 settled_since.pop(name, None)
             if r.done:
@@ -139,12 +134,6 @@ def wait(client, names, mode="deploy", markers=None, timeout=300, since=None, sh
     for name in pending:
         problems.append(f"{name}: not done after {timeout:.0f} s" + _why_not(statuses.get(name)))
     return Outcome(not problems, time.monotonic() - t0, statuses, batches, problems)
-
-
-def settle_s(service):
-    """How long a converged reading must last after failures: the update monitor period, else SETTLE_S."""
-    monitor = (service["Spec"].get("UpdateConfig") or {}).get("Monitor")
-    return monitor / 1e9 if monitor else SETTLE_S
 
 
 def _why_not(r):

@@ -49,6 +49,12 @@ ours):
 - completed, or none (a scale, or a change that replaces no task): done when
   converged.
 
+After tasks failed during the change, "done" is believed only once it has
+held for the service's update monitor period (5 s without one), as docker/cli
+waits "to verify that tasks are stable": a crash-looping container is caught
+running for a moment between two failures (tests/data/engine/crash-loop.json).
+Without failures, done is done at once.
+
 And two ways to stop before Swarm gives up, which it never does:
 
 - a replica whose tasks failed `give_up_after` times since the change
@@ -60,7 +66,8 @@ from dataclasses import dataclass, field
 
 from swarmml import placement as placements
 
-PHASES = ("scaling", "updating", "rolling back", "rolled back", "paused", "rollback paused", "done")
+PHASES = ("scaling", "updating", "rolling back", "rolled back", "paused", "rollback paused", "settling", "done")
+SETTLE_S = 5.0  # how long "done" must hold after failures, for a service without an update monitor period
 MODES = ("deploy", "scale", "update", "rollback")
 
 
@@ -112,6 +119,21 @@ def is_live(task, down_nodes=()):
     """Meant to run, running, and on a node Swarm has not marked down."""
     return (task.get("DesiredState") == "running" and task["Status"]["State"] == "running"
             and task.get("NodeID") not in down_nodes)
+
+
+def settle_s(service):
+    monitor = (service["Spec"].get("UpdateConfig") or {}).get("Monitor")
+    return monitor / 1e9 if monitor else SETTLE_S
+
+
+def hold_until_settled(r, service, done_for_s):
+    """Take back a successful `done` that came after failures and has held less than settle_s(service).
+
+    done_for_s: how long the successive reads have said done (the caller keeps the time).
+    """
+    if r.done and r.ok and r.placement is not None and r.placement.failed and done_for_s < settle_s(service):
+        r.done, r.phase = False, "settling"
+    return r
 
 
 def _is_job(spec):

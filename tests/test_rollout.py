@@ -186,3 +186,16 @@ def test_zero_replicas_are_done_at_once_and_jobs_when_complete():
 def test_an_unknown_mode_is_a_bug_of_the_caller():
     with pytest.raises(ValueError, match="mode"):
         rollout.read(service(spec(1)), [], set(), NODES, mode="scal")
+
+
+def test_done_after_failures_is_believed_only_once_it_held_for_the_monitor_period():
+    s = spec(1)
+    s["UpdateConfig"]["Monitor"] = 2_000_000_000
+    tasks = [failed(1, "2026-01-01T00:00:02Z"), task("n1", 1, tid="again")]
+    r = rollout.read(service(s), tasks, ids(tasks), NODES, since=SINCE)
+    assert r.done
+    assert rollout.hold_until_settled(r, service(s), 1.0).phase == "settling" and not r.done
+    r = rollout.read(service(s), tasks, ids(tasks), NODES, since=SINCE)
+    assert rollout.hold_until_settled(r, service(s), 2.0).done
+    clean = rollout.read(service(spec(1)), tasks[1:], {"again"}, NODES, since=SINCE)
+    assert rollout.hold_until_settled(clean, service(spec(1)), 0.0).done  # no failure: done at once
