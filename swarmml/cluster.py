@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from swarmml import engine, images
 from swarmml import expose as exposing
-from swarmml.console import note
 from swarmml.engine import nodes as io
 from swarmml.errors import NotFound, SwarmmlError, UsageError
 
@@ -58,7 +57,7 @@ def registry_container(name):
 
 
 def socket_dir(name, i):
-    return os.path.join(engine.SOCKET_ROOT, name, f"node{i}")
+    return os.path.dirname(engine.node_socket(name, f"node{i}"))
 
 
 def node_index(name, node):
@@ -103,14 +102,14 @@ def up(name="local", nodes=3, managers=1, image_mode="auto", expose=()):
     client = ensure_engine()
     result = UpResult(name)
 
-    existing = {c.name: c for c in io.cluster_containers(client, name)}
+    existing = {c["name"]: c for c in io.cluster_containers(client, name)}
     if expose and node_container(name, 1) in existing:
         missing = set(expose) - set(exposing.load_record(expose_record_path(name)).get("kinds", []))
         if missing:
             raise UsageError(f"cluster {name!r} runs without --expose {','.join(sorted(missing))}, which can only be "
                              f"set when it starts; `swarmml cluster down --name {name}` first")
     wanted = [node_container(name, i) for i in range(1, nodes + 1)] + [registry_container(name)]
-    if all(n in existing and existing[n].status == "running" for n in wanted):
+    if all(n in existing and existing[n]["status"] == "running" for n in wanted):
         st = status(name, client=client)
         if sum(1 for r in st["nodes"] if r["state"] == "ready") >= nodes:
             result.already_up, result.status = True, st
@@ -132,16 +131,16 @@ def up(name="local", nodes=3, managers=1, image_mode="auto", expose=()):
         io.run_registry(client, cluster=name, container_name=reg, image=chosen.registry, network=net,
                         volume=reg, data_path=chosen.registry_data)
         result.created.append(reg)
-    elif existing[reg].status != "running":
-        existing[reg].start()
+    elif existing[reg]["status"] != "running":
+        io.start_container(client, existing[reg]["id"])
         result.created.append(reg)
 
     for i in range(1, nodes + 1):
         cname = node_container(name, i)
         role = "manager" if i <= managers else "worker"
         if cname in existing:
-            if existing[cname].status != "running":
-                existing[cname].start()
+            if existing[cname]["status"] != "running":
+                io.start_container(client, existing[cname]["id"])
                 result.created.append(cname)
             continue
         os.makedirs(socket_dir(name, i), mode=0o700, exist_ok=True)
@@ -227,7 +226,8 @@ def env(name="local", via=None):
     _require(name, client)
     sock = engine.cluster_socket(name)
     if not os.path.exists(sock):
-        raise SwarmmlError(f"cluster {name!r} exists but its manager is not running; `swarmml cluster up --name {name}`")
+        raise SwarmmlError(f"cluster {name!r} exists but its manager is not running; "
+                           f"`swarmml cluster up --name {name}`")
     if via:
         return "\n".join(exposing.env_lines(name, via, exposure(name, client)))
     return f"export DOCKER_HOST=unix://{sock}"
@@ -252,11 +252,12 @@ def exposure(name, client=None):
     if not kinds:
         return rec
     client = client or engine.host_client()
-    container = client.containers.get(node_container(name, 1))
-    ports = {k: io.published_port(container, f"{p}/tcp") for k, p in
+    manager = node_container(name, 1)
+    ports = {k: io.published_port(client, manager, f"{p}/tcp") for k, p in
              (("tls", exposing.TLS_PORT), ("ssh", exposing.SSH_PORT)) if k in kinds}
     if None in ports.values():
-        raise SwarmmlError(f"the manager of cluster {name!r} is not running; `swarmml cluster start-node --name {name} node1`")
+        raise SwarmmlError(f"the manager of cluster {name!r} is not running; "
+                           f"`swarmml cluster start-node --name {name} node1`")
     rec = exposing.record(name, kinds, ports, client_dir(name))
     exposing.save_record(expose_record_path(name), rec)
     if "ssh" in kinds:
@@ -279,23 +280,23 @@ def _home():
 def status(name="local", client=None):
     client = client or engine.host_client()
     _require(name, client)
-    containers = {c.name: c for c in io.cluster_containers(client, name)}
+    containers = {c["name"]: c for c in io.cluster_containers(client, name)}
     by_host = {}
     for cname, c in containers.items():
         m = re.fullmatch(rf"swarmml-{re.escape(name)}-(node\d+)", cname)
         if m:
-            by_host[m.group(1)] = c.status
+            by_host[m.group(1)] = c["status"]
     try:
         manager = manager_client(name)
         nodes, tasks = io.swarm_nodes(manager), io.running_tasks(manager)
     except SwarmmlError:
         nodes, tasks = [], []
     reg = containers.get(registry_container(name))
-    port = io.published_port(reg) if reg is not None and reg.status == "running" else None
+    port = io.published_port(client, reg["id"]) if reg is not None and reg["status"] == "running" else None
     return {
         "cluster": name,
         "docker_host": f"unix://{engine.cluster_socket(name)}",
-        "registry": {"container": reg.status if reg else "missing",
+        "registry": {"container": reg["status"] if reg else "missing",
                      "push_prefix": f"127.0.0.1:{port}" if port else None, "pull_prefix": "registry:5000"},
         "nodes": summarize(nodes, tasks, by_host),
     }
@@ -327,8 +328,8 @@ def stop_node(name, node):
     client = engine.host_client()
     _require(name, client)
     c = _node(client, name, node)
-    c.stop(timeout=10)
-    return c.name
+    io.stop_container(client, c["id"], timeout=10)
+    return c["name"]
 
 
 def start_node(name, node, wait=True):
@@ -336,7 +337,7 @@ def start_node(name, node, wait=True):
     _require(name, client)
     i = node_index(name, node)
     c = _node(client, name, node)
-    c.start()
+    io.start_container(client, c["id"])
     if wait:
         io.wait_node_engine(os.path.join(socket_dir(name, i), "docker.sock"))
         manager = manager_client(name)
@@ -349,13 +350,13 @@ def start_node(name, node, wait=True):
             raise SwarmmlError(f"node{i} started but did not become ready within 60 s")
         if i == 1 and exposing.load_record(expose_record_path(name)).get("kinds"):
             exposure(name, client)
-    return c.name
+    return c["name"]
 
 
 def _node(client, name, node):
     i = node_index(name, node)
     cname = node_container(name, i)
     for c in io.cluster_containers(client, name):
-        if c.name == cname:
+        if c["name"] == cname:
             return c
     raise NotFound(f"cluster {name!r} has no node {node!r}")

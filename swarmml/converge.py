@@ -1,18 +1,22 @@
-"""Waiting for services to converge, with a progress bar per service.
+"""Waiting until Swarm has carried a change out: the one polling loop, with progress per service and batch.
 
-A service has converged when its running tasks match what its spec asks for
-and any update Swarm is rolling has completed. A rollback, a paused update,
-a replica whose tasks keep failing (when the caller sets give_up_after), or a
-deadline passing is a failure that names the task errors.
+Every verb that changes services waits here (deploy, scale, update, rollback,
+rebalance, verify's restore). What "done" means is decided by
+swarmml.rollout.read (pure); this module only asks the engine, keeps the
+time, draws progress on stderr and turns the end into problems to report.
 """
 import time
 from dataclasses import dataclass, field
 
 from swarmml import placement as placements
+from swarmml import rollout
 from swarmml.console import progress
 from swarmml.engine import swarm as engine
 
-BAD_UPDATE_STATES = ("paused", "rollback_started", "rollback_completed", "rollback_paused")
+POLL_S = 0.5
+# Tasks the scheduler can't place for this long (with nothing else on its way) end the wait:
+# Swarm would keep them pending forever.
+STUCK_S = 8.0
 
 
 def now(client):
@@ -25,136 +29,127 @@ def now(client):
 
 
 @dataclass
-class Convergence:
+class Outcome:
     ok: bool
     duration_s: float
-    placements: list = field(default_factory=list)  # Placement
+    statuses: dict = field(default_factory=dict)  # service -> rollout.Rollout at the end
+    batches: list = field(default_factory=list)  # rollout.Batch, in order
     problems: list = field(default_factory=list)  # one line each
 
-
-def _task_shape(task_spec):
-    """The parts of a task spec an update changes, canonical (engine defaults dropped)."""
-    from swarmml.stack.plan import canonical
-    return canonical({k: task_spec.get(k) for k in ("ContainerSpec", "Resources", "Placement", "ForceUpdate")},
-                     pin_digests=True)
+    @property
+    def placements(self):
+        return [s.placement for s in self.statuses.values()]
 
 
-def failing_replicas(service, tasks, since, give_up_after):
-    """Pure: [(replica, failures, last error, last failed task ID)] for replicas whose tasks failed give_up_after times
-    since `since` (fewer when the restart policy gives up sooner) and that have no running task.
+def snapshot(client, names):
+    """service -> its update marker, read just before changing it."""
+    return {n: rollout.update_marker(engine.service(client, n)) for n in names}
 
-    A replica is a slot of a replicated service, a node of a global one.
-    """
-    policy = service["Spec"]["TaskTemplate"].get("RestartPolicy") or {}
-    limit = give_up_after
-    if policy.get("Condition") == "none":
-        limit = 1
-    elif policy.get("MaxAttempts"):
-        limit = min(limit, policy["MaxAttempts"])
-    by_replica = {}
-    for t in tasks:
-        key = t.get("Slot") or t.get("NodeID") or t["ID"]
-        r = by_replica.setdefault(key, {"failed": [], "running": False})
-        if t.get("DesiredState") == "running" and t["Status"]["State"] == "running":
-            r["running"] = True
-        if placements.failed_since(t, since):
-            r["failed"].append(t)
+
+def observe(client, name):
+    """(service, tasks, fresh task ids) as the engine answers now: the reader's input for one service."""
+    svc = engine.service(client, name)
+    tasks = engine.tasks(client, [svc["ID"]])
+    fresh = {t["ID"] for t in engine.tasks(client, [svc["ID"]], up_to_date=True)}
+    return svc, tasks, fresh
+
+
+def started_where(tasks, fresh, hosts, seen):
+    """Hostnames of fresh running tasks not in `seen` (which this adds them to): a batch's nodes."""
     out = []
-    for key, r in sorted(by_replica.items(), key=lambda kv: str(kv[0])):
-        if len(r["failed"]) >= limit and not r["running"]:
-            last = max(r["failed"], key=placements.task_time)
-            why = last["Status"].get("Err") or last["Status"].get("Message") or last["Status"]["State"]
-            out.append((key, len(r["failed"]), why, last["ID"]))
-    return out
+    for t in tasks:
+        if rollout.is_live(t) and t["ID"] in fresh and t["ID"] not in seen:
+            seen.add(t["ID"])
+            out.append(hosts.get(t.get("NodeID"), "?"))
+    return sorted(out)
 
 
-def status_of(service, tasks, nodes, since, rollback=False, give_up_after=None):
-    """(done, failed, placement) for one service: pure. rollback: a rollback is what we asked for.
+def wait(client, names, mode="deploy", markers=None, timeout=300, since=None, show=True, started=None,
+         give_up_after=None):
+    """Poll until every service in `names` is done, failed, stuck, or out of time; returns an Outcome.
 
-    give_up_after: fail once a replica's tasks failed that many times with none running
-    (see failing_replicas); None waits for the deadline, as Swarm retries forever.
+    mode, give_up_after: see rollout.read. markers: snapshot() taken before the change (a service
+    missing from it had no update status to mistake for this one's). started: the monotonic time the
+    operation began, for the batches' times.
     """
-    p = placements.placement(service, tasks, nodes, since)
-    update = (service.get("UpdateStatus") or {}).get("State")
-    spec_mode = service["Spec"].get("Mode", {})
-    if rollback and update in ("rollback_started", "rollback_completed"):
-        update = "updating" if update == "rollback_started" else "completed"
-    if update in BAD_UPDATE_STATES:
-        return True, f"{service['Spec']['Name']}: update {update.replace('_', ' ')}: " + \
-            ((service.get("UpdateStatus") or {}).get("Message") or "") + \
-            ("; " + p.failed[-1] if p.failed else ""), p
-    if p.desired is None:
-        # Global: one task per node its constraints and platforms allow (counted from the nodes, not
-        # from the tasks: right after a create, Swarm may not have made the tasks yet).
-        want = len(placements.eligible_nodes(service["Spec"], nodes))
-    else:
-        want = p.desired
-    if "ReplicatedJob" in spec_mode or "GlobalJob" in spec_mode:
-        done = sum(1 for t in tasks if t["Status"]["State"] == "complete")
-        return done >= want, None, p
-    updating = update in ("updating",)
-    # A running task made from an older spec (other env, limits, image...) means an update is not done,
-    # even before Swarm reports the update as started.
-    current = _task_shape(service["Spec"]["TaskTemplate"])
-    stale = [t for t in tasks if t.get("DesiredState") == "running" and t["Status"]["State"] == "running"
-             and _task_shape(t["Spec"]) != current]
-    done = p.running == want and not updating and not stale
-    if not done and give_up_after:
-        failing = failing_replicas(service, tasks, since, give_up_after)
-        if failing:
-            replica, count, why, _ = failing[0]
-            name = service["Spec"]["Name"]
-            label = f"{name}.{replica}" if isinstance(replica, int) else f"{name} on node {replica[:12]}"
-            others = len(failing) - 1
-            more = f" ({others} other replica{'s' if others > 1 else ''} failing too)" if others else ""
-            return True, f"{label} failed {count} times: {why}{more}", p
-    return done, None, p
-
-
-def _last_output(client, service, tasks, since, give_up_after):
-    """What the last failed container printed last: usually why it could not start."""
-    failing = failing_replicas(service, tasks, since, give_up_after or 1)
-    if not failing:
-        return ""
-    lines = engine.task_log_tail(client, failing[0][3], lines=1)
-    return f"; it printed: {lines[-1].strip()[:200]}" if lines else ""
-
-
-def wait(client, service_names, timeout=300, since=None, show=True, rollback=False, give_up_after=None):
-    started = time.monotonic()
-    pending = list(service_names)
-    results, problems = {}, []
+    markers = markers or {}
+    started = started if started is not None else time.monotonic()
+    t0 = time.monotonic()
+    pending = list(names)
+    statuses, batches, problems = {}, [], []
+    last_fresh, stuck_since, seen, settled_since = {}, {}, {}, {}
 
     def poll():
         nodes = engine.nodes(client)
+        hosts = placements.hostnames(nodes)
         for name in list(pending):
-            svc = engine.service(client, name)
-            tasks = engine.tasks(client, [svc["ID"]])
-            done, failed, p = status_of(svc, tasks, nodes, since, rollback, give_up_after)
-            results[name] = p
-            if failed:
-                problems.append(failed + _last_output(client, svc, tasks, since, give_up_after))
+            svc, tasks, fresh = observe(client, name)
+            r = rollout.read(svc, tasks, fresh, nodes, mode, markers.get(name), since, give_up_after)
+            statuses[name] = r
+            where = started_where(tasks, fresh, hosts, seen.setdefault(name, set()))
+            # Fresh tasks that were already there when we started are no batch of this change.
+            before = last_fresh.get(name, r.fresh if r.phase == "done" else 0)
+            if mode != "scale" and r.fresh > before:
+                batches.append(rollout.Batch(name, r.fresh, r.desired, round(time.monotonic() - started, 2),
+                                             where))
+                yield "batch", name, r
+            last_fresh[name] = r.fresh
+            if r.stuck:
+                stuck_since.setdefault(name, time.monotonic())
+            else:
+                stuck_since.pop(name, None)
+            if r.done and r.ok:
+                settled_since.setdefault(name, time.monotonic())
+                rollout.hold_until_settled(r, svc, time.monotonic() - settled_since[name])
+            else:
+                settled_since.pop(name, None)
+            if r.done:
                 pending.remove(name)
-            elif done:
+                if not r.ok:
+                    problems.append(r.problem + (_last_output(client, r) if r.failing else ""))
+            elif name in stuck_since and time.monotonic() - stuck_since[name] >= STUCK_S:
                 pending.remove(name)
-            yield name, p
+                problems.append(f"{name}: {r.running} of {r.desired} replicas run; "
+                                f"{len(r.stuck)} can't be placed: {_reason(r.stuck[0])}")
+            yield "status", name, r
 
     with progress(show=show) as bar:
         ids = {}
         while True:
-            for name, p in poll():
-                total = p.desired if p.desired is not None else max(p.running, 1)
-                status = "; ".join((p.unplaceable + p.pending)[:1]) if name in pending else "done"
+            for kind, name, r in poll():
+                total = max(r.desired, 1)
+                count = r.running if mode == "scale" else r.fresh
+                text = r.phase if r.done else f"{r.phase}: {r.message}" if r.message else r.phase
                 if name not in ids:
                     ids[name] = bar.add_task(name, total=total, status="")
-                bar.update(ids[name], completed=min(p.running, total), total=total, status=status[:70])
-            if not pending or time.monotonic() - started > timeout:
+                bar.update(ids[name], completed=min(count, total), total=total, status=text[:90])
+                if kind == "batch":
+                    b = batches[-1]
+                    on = f" on {', '.join(b.nodes)}" if b.nodes else ""
+                    bar.console.print(f"{name}: {b.updated}/{b.desired} tasks on the new spec{on} ({b.at_s:.1f} s)")
+            if not pending or time.monotonic() - t0 > timeout:
                 break
-            time.sleep(0.5)
+            time.sleep(POLL_S)
 
     for name in pending:
-        p = results.get(name)
-        why = "; ".join((p.failed[-1:] + (p.unplaceable + p.pending)[:1])) if p else ""
-        problems.append(f"{name}: not converged after {timeout:.0f} s" + (f" ({why})" if why else ""))
-    return Convergence(not problems, time.monotonic() - started,
-                       [results[n] for n in service_names if n in results], problems)
+        problems.append(f"{name}: not done after {timeout:.0f} s" + _why_not(statuses.get(name)))
+    return Outcome(not problems, time.monotonic() - t0, statuses, batches, problems)
+
+
+def _why_not(r):
+    if r is None:
+        return ""
+    p = r.placement
+    why = [f"{r.phase}; {r.running}/{r.desired} running, {r.fresh} on the current spec"]
+    why += (p.failed[-1:] + (p.unplaceable + p.pending)[:1]) if p else []
+    return f" ({'; '.join(why)})"
+
+
+def _last_output(client, r):
+    """What the last failed container of a crash loop printed last: usually why it could not start."""
+    lines = engine.task_log_tail(client, r.failing[0][3], lines=1)
+    return f"; it printed: {lines[-1].strip()[:200]}" if lines else ""
+
+
+def _reason(line):
+    return line.split(": ", 1)[1] if ": " in line else line

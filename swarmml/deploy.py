@@ -6,11 +6,12 @@ fields, so the docker CLI sees swarmml stacks and swarmml sees the CLI's.
 import time
 from dataclasses import dataclass, field
 
-from swarmml import converge, imageref
+from swarmml import converge, errors, imageref, rollout
 from swarmml.console import note
 from swarmml.engine import swarm as engine
 from swarmml.engine import target_client
-from swarmml.errors import NotFound, SwarmmlError, UsageError
+from swarmml.engine.errors import InUse, NotFound
+from swarmml.errors import SwarmmlError, UsageError
 from swarmml.ops import history
 from swarmml.stack import convert, load
 from swarmml.stack.convert import IMAGE_LABEL
@@ -140,6 +141,7 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
                          "swarm-scoped network first (nothing was deployed)")
     created = []  # (remove function, id): undone if a later step fails, so nothing is left half-made
     since = converge.now(client)
+    markers = {name: rollout.update_marker(have) for name, have in current["services"].items()}
     touched = []
     try:
         for a in the_plan.of("create", "network"):
@@ -165,19 +167,20 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
                 force = have["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
                 if force:
                     spec["TaskTemplate"]["ForceUpdate"] = force
-                said = engine.update_service(client, have["ID"], have["Version"], spec, auth=auth)
+                said = engine.update_service(client, have, spec, auth=auth)
             result.warnings += [f"{a.name}: {w}" for w in said]
             touched.append(a.name)
     except SwarmmlError as exc:
-        undone = _undo(client, created)
-        raise type(exc)(f"{exc} (deploy stopped; removed the {undone} objects it had created)") from None
+        undone, left = _undo(client, created)
+        kept = f"; could not remove {len(left)}: {'; '.join(left)}" if left else ""
+        raise type(exc)(f"{exc} (deploy stopped; removed the {undone} objects it had created{kept})") from None
     for a in the_plan.of("remove", "service"):
         engine.remove_service(client, current["services"][a.name]["ID"])
     if record and the_plan.changes_anything:
         result.revision = history.record_revision(client, desired.namespace, desired)
     if not detach and touched:
-        result.convergence = converge.wait(client, touched, timeout=timeout, since=since, show=show_progress,
-                                           give_up_after=GIVE_UP_AFTER)
+        result.convergence = converge.wait(client, touched, "deploy", markers, timeout=timeout, since=since,
+                                           show=show_progress, give_up_after=GIVE_UP_AFTER)
     _cleanup(client, the_plan, current, detach)
     return result
 
@@ -227,19 +230,27 @@ def _cleanup(client, the_plan, current, detach=False):
         for a in the_plan.of("remove", kind):
             try:
                 remove(client, current[kind + "s"][a.name]["ID"])
-            except SwarmmlError as exc:
-                note(f"kept {kind} {a.name}: {exc}")
+            except InUse:
+                note(f"kept {kind} {a.name}: still in use")
+            except NotFound:
+                pass  # removed by someone else meanwhile: what we wanted
     networks = {a.name: current["networks"][a.name] for a in the_plan.of("remove", "network")}
     # Tasks of services pruned (or moved off the network) a moment ago may still hold it: give them
     # time to stop, unless the user asked not to wait.
-    for name in _remove_networks(client, networks, 0 if detach else 20):
+    in_use, refused = _remove_networks(client, networks, 0 if detach else 20)
+    for name in in_use:
         note(f"kept network {name}: still in use")
+    for name, why in refused.items():
+        note(f"kept network {name}: {why}")
 
 
 def _remove_networks(client, networks, timeout):
-    """Remove networks ({name: {"ID"}}), retrying while they are in use until timeout; returns those left."""
+    """Remove networks ({name: {"ID"}}): (names still in use at the timeout, {name: why the engine refused}).
+
+    Only "in use" is waited out (tasks are still shutting down); any other refusal is final.
+    """
     deadline = time.monotonic() + timeout
-    pending = dict(networks)
+    pending, refused = dict(networks), {}
     while pending:
         for name, net in list(pending.items()):
             try:
@@ -247,30 +258,36 @@ def _remove_networks(client, networks, timeout):
                 pending.pop(name)
             except NotFound:
                 pending.pop(name)
-            except SwarmmlError:
-                pass  # in use: tasks are still shutting down
+            except InUse:
+                pass
+            except SwarmmlError as exc:
+                refused[name] = str(exc)
+                pending.pop(name)
         if not pending or time.monotonic() >= deadline:
             break
         time.sleep(0.5)
-    return pending
+    return list(pending), refused
 
 
 def _undo(client, created):
-    undone = 0
+    """Remove what a failed deploy created, newest first: (how many went, [why each other one stayed])."""
+    undone, left = 0, []
     for remove, ident in reversed(created):
         try:
             remove(client, ident)
             undone += 1
-        except SwarmmlError:
-            pass
-    return undone
+        except NotFound:
+            undone += 1  # already gone
+        except SwarmmlError as exc:
+            left.append(str(exc))
+    return undone, left
 
 
 def remove_stack(client, namespace, timeout=60):
     """Like `docker stack rm`, but waits until the stack's networks are gone."""
     current = engine.stack_objects(client, namespace)
     if not any(current.values()):
-        raise NotFound(f"no stack named {namespace!r}")
+        raise errors.NotFound(f"no stack named {namespace!r}")
     for s in current["services"].values():
         engine.remove_service(client, s["ID"])
     for kind, remove in (("secret", engine.remove_secret), ("config", engine.remove_config)):
@@ -278,7 +295,9 @@ def remove_stack(client, namespace, timeout=60):
             remove(client, obj["ID"])
     history.forget(client, namespace)
     deadline = time.monotonic() + timeout
-    pending = _remove_networks(client, current["networks"], timeout)
+    pending, refused = _remove_networks(client, current["networks"], timeout)
+    if refused:
+        raise SwarmmlError("; ".join(refused.values()))
     # Removal is asynchronous on the managers: wait until the networks are no longer listed either,
     # so that a deploy right after `rm` does not find a network that is about to vanish.
     while not pending and time.monotonic() < deadline and engine.stack_objects(client, namespace)["networks"]:

@@ -1,8 +1,6 @@
 """Reading a service's state: placement, eligible nodes, rollout progress, why a task failed. Pure, no daemon."""
 import datetime
 
-import pytest
-
 from ops_helpers import NODES, TEMPLATE, node, service, spec, task, with_image
 from swarmml.ops import state
 
@@ -45,83 +43,6 @@ def test_capacity_under_max_replicas_per_node():
     one = state.capacity_problem(spec(max_per_node=1, constraints=["node.role==manager"]), 2, NODES)
     assert "1 node is eligible, so at most 1" in one
     assert state.capacity_problem(spec(), 100, NODES) is None
-
-
-def test_a_scale_is_done_when_the_replicas_run():
-    svc = service(spec(3))
-    tasks = [task("n1", 1), task("n2", 2)]
-    st = state.rollout_status(svc, tasks, NODES, mode="scale")
-    assert not st.done and (st.running, st.desired) == (2, 3)
-    st = state.rollout_status(svc, tasks + [task("n3", 3)], NODES, mode="scale")
-    assert st.done and st.ok and st.phase == "done"
-
-
-def test_an_update_waits_for_every_task_to_carry_the_new_spec():
-    svc = service(spec(3, template=NEW), update_status={"State": "updating", "StartedAt": "2026-01-01T00:01:00Z"})
-    old = [task("n1", 1), task("n2", 2), task("n3", 3)]
-    st = state.rollout_status(svc, old, NODES, marker_before=None)
-    assert (st.done, st.updated, st.phase) == (False, 0, "updating")
-    half = [task("n1", 1, template=NEW, tid="new1"), task("n2", 2), task("n3", 3)]
-    assert state.rollout_status(svc, half, NODES).updated == 1
-    done = [task(f"n{i}", i, template=NEW, tid=f"new{i}") for i in (1, 2, 3)]
-    svc["UpdateStatus"]["State"] = "completed"
-    st = state.rollout_status(svc, done, NODES)
-    assert st.done and st.ok and st.updated == 3
-
-
-def test_before_swarm_reports_the_update_old_tasks_still_mean_not_done():
-    # Swarm writes UpdateStatus a moment after the spec: the old "completed" is not this update's.
-    svc = service(spec(3, template=NEW), update_status={"State": "completed", "StartedAt": "2026-01-01T00:00:00Z"})
-    st = state.rollout_status(svc, [task(f"n{i}", i) for i in (1, 2, 3)], NODES,
-                              marker_before="2026-01-01T00:00:00Z")
-    assert not st.done and st.updated == 0
-
-
-def test_an_older_rollback_is_not_taken_for_this_updates():
-    svc = service(spec(3), update_status={"State": "rollback_completed", "StartedAt": "2026-01-01T00:00:00Z"})
-    tasks = [task(f"n{i}", i) for i in (1, 2, 3)]
-    st = state.rollout_status(svc, tasks, NODES, marker_before="2026-01-01T00:00:00Z", mode="scale")
-    assert st.done and st.ok
-
-
-def test_an_automatic_rollback_fails_the_update_once_it_has_converged():
-    us = {"State": "rollback_started", "StartedAt": "2026-01-01T00:01:00Z",
-          "Message": "update rolled back due to failure or early termination of task t1"}
-    svc = service(spec(3), update_status=us)
-    tasks = [task(f"n{i}", i) for i in (1, 2, 3)] + [
-        task("n1", 1, state="complete", desired="shutdown", template=NEW, tid="bad")]
-    st = state.rollout_status(svc, tasks, NODES)
-    assert not st.done and st.phase == "rolling back" and "rolled back" in st.message
-    us["State"] = "rollback_completed"
-    st = state.rollout_status(svc, tasks, NODES)
-    assert st.done and not st.ok and st.phase == "rolled back"
-    # Asked for (swarmml rollback), the same end is a success.
-    assert state.rollout_status(svc, tasks, NODES, mode="rollback").ok
-
-
-@pytest.mark.parametrize("paused", ["paused", "rollback_paused"])
-def test_a_paused_update_ends_the_wait_as_a_failure(paused):
-    svc = service(spec(3, template=NEW), update_status={"State": paused, "StartedAt": "2026-01-01T00:01:00Z",
-                                                        "Message": "update paused due to failure"})
-    st = state.rollout_status(svc, [task(f"n{i}", i) for i in (1, 2, 3)], NODES)
-    assert st.done and not st.ok and st.phase == paused.replace("_", " ")
-
-
-def test_an_earlier_paused_update_does_not_block_a_scale():
-    svc = service(spec(4, template=NEW), update_status={"State": "paused", "StartedAt": "2026-01-01T00:00:00Z"})
-    tasks = [task("n1", 1, template=NEW, tid="x"), task("n2", 2), task("n3", 3), task("n1", 4)]
-    st = state.rollout_status(svc, tasks, NODES, marker_before="2026-01-01T00:00:00Z", mode="scale")
-    assert st.done and st.ok
-
-
-def test_tasks_no_node_can_take_are_reported_as_stuck():
-    err = "no suitable node (max replicas per node limit exceed; scheduling constraints not satisfied on 1 node)"
-    tasks = [task("n1", 1), task("n2", 2), task(None, 3, state="pending", err=err)]
-    st = state.rollout_status(service(spec(3, max_per_node=1)), tasks, NODES[:2], mode="scale")
-    assert not st.done and len(st.stuck) == 1 and "max replicas per node" in st.stuck[0]
-    # A task still on its way somewhere means we are not stuck yet.
-    more = tasks + [task("n1", 4, state="preparing")]
-    assert state.rollout_status(service(spec(4, max_per_node=2)), more, NODES[:2], mode="scale").stuck == []
 
 
 def test_the_task_that_explains_a_failed_update():

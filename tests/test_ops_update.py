@@ -44,7 +44,8 @@ def test_spec_changes_name_each_changed_leaf():
     ({"cpus": "0.0000000001"}, "--cpus"), ({"memory": "huge"}, "--memory"), ({"memory": "0"}, "--memory"),
     ({"delay": "soon"}, "--delay"), ({"delay": "-2s"}, "--delay"), ({"monitor": "10 parsecs"}, "--monitor"),
     ({"order": "random"}, "--order"), ({"replicas": "-2"}, "--replicas"), ({"parallelism": "x"}, "--parallelism"),
-    ({"failure_action": "explode"}, "--failure-action"), ({"image": "two words"}, "--image"), ({"image": ""}, "--image"),
+    ({"failure_action": "explode"}, "--failure-action"), ({"image": "two words"}, "--image"),
+    ({"image": ""}, "--image"),
 ])
 def test_update_options_are_checked(kwargs, fragment):
     with pytest.raises(UsageError, match=fragment):

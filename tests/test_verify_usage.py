@@ -1,7 +1,7 @@
 """verify's CPU accounting: rates between two snapshots, bottlenecks, and the cgroup files read. No daemon."""
 import os
 
-from swarmml.engine import verify_io
+from swarmml.verify import cpu as verify_io
 from swarmml.verify import usage
 
 

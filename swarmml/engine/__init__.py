@@ -2,11 +2,13 @@
 
 Everything else works on plain data (dicts, lists, dataclasses); these modules
 turn that into Docker Engine API calls through the Docker SDK and turn the
-answers back into plain data. Engine errors a person can act on become
-SwarmmlError with one line of explanation.
+answers back into plain data: no SDK object leaves this package. Engine errors
+keep their kind and status code (errors.py), and are retried there when that
+can help.
 
-- this file: choosing and connecting to an engine;
-- nodes.py: the containers, networks and volumes of a local cluster (lead);
+- this file: choosing and connecting to an engine, where local clusters' sockets live;
+- errors.py: the error kinds and the one retry policy;
+- nodes.py: the containers, networks and volumes of a local cluster;
 - swarm.py: services, tasks, nodes, networks, secrets, configs of a Swarm (stacks/ops).
 """
 import json
@@ -18,7 +20,7 @@ import docker.errors
 import requests
 
 from swarmml.engine import endpoint
-from swarmml.errors import EngineUnavailable, NotFound, SwarmmlError, UsageError
+from swarmml.errors import EngineUnavailable, NotFound, UsageError
 
 # Labels that mark everything a local swarmml cluster creates, so that
 # `cluster down` removes exactly that and nothing else.
@@ -30,6 +32,11 @@ SOCKET_ROOT = os.environ.get("SWARMML_RUN_DIR", "/run/swarmml")
 
 def cluster_socket(cluster):
     return os.path.join(SOCKET_ROOT, cluster, "docker.sock")
+
+
+def node_socket(cluster, hostname):
+    """Where the engine of a local cluster's node (hostname node<i>) listens, reached from this machine."""
+    return os.path.join(SOCKET_ROOT, cluster, hostname, "docker.sock")
 
 
 @dataclass
@@ -60,7 +67,8 @@ def resolve_target(cluster=None, host=None, context=None):
     if cluster:
         sock = cluster_socket(cluster)
         if not os.path.exists(sock):
-            raise NotFound(f"no running swarmml cluster named '{cluster}' (no socket at {sock}); start it with `swarmml cluster up --name {cluster}`")
+            raise NotFound(f"no running swarmml cluster named '{cluster}' (no socket at {sock}); "
+                           f"start it with `swarmml cluster up --name {cluster}`")
         return Target(f"unix://{sock}", f"cluster '{cluster}'", cluster)
     # -H/--host, --context, DOCKER_HOST, DOCKER_CONTEXT, `docker context use`: the docker CLI's order.
     ep = endpoint.resolve(os.environ, host=host or os.environ.get("SWARMML_HOST") or None,

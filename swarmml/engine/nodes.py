@@ -81,22 +81,39 @@ def labels_for(cluster, role):
 
 
 def ensure_network(client, name, cluster):
-    found = client.networks.list(names=[name])
-    found = [n for n in found if n.name == name]
-    if found:
-        return found[0]
-    return client.networks.create(name, driver="bridge", labels=labels_for(cluster, "network"))
+    if any(n.name == name for n in client.networks.list(names=[name])):
+        return
+    client.networks.create(name, driver="bridge", labels=labels_for(cluster, "network"))
 
 
 def ensure_volume(client, name, cluster, role):
     try:
-        return client.volumes.get(name)
+        client.volumes.get(name)
     except docker.errors.NotFound:
-        return client.volumes.create(name, labels=labels_for(cluster, role))
+        client.volumes.create(name, labels=labels_for(cluster, role))
+
+
+def _container(c):
+    return {"id": c.id, "name": c.name, "status": c.status, "labels": dict(c.labels)}
 
 
 def cluster_containers(client, cluster):
-    return client.containers.list(all=True, filters={"label": f"{CLUSTER_LABEL}={cluster}"})
+    """The cluster's containers as plain dicts: id, name, status (running, exited, ...), labels."""
+    return [_container(c) for c in client.containers.list(all=True, filters={"label": f"{CLUSTER_LABEL}={cluster}"})]
+
+
+def stop_container(client, container_id, timeout=10):
+    try:
+        client.api.stop(container_id, timeout=timeout)
+    except docker.errors.APIError as exc:
+        raise SwarmmlError(f"stopping container {container_id[:12]} failed: {explain(exc)}") from None
+
+
+def start_container(client, container_id):
+    try:
+        client.api.start(container_id)
+    except docker.errors.APIError as exc:
+        raise SwarmmlError(f"starting container {container_id[:12]} failed: {explain(exc)}") from None
 
 
 def all_cluster_names(client):
@@ -139,7 +156,7 @@ def run_node(client, *, cluster, container_name, hostname, image, network, volum
             networking_config=api.create_networking_config({network: api.create_endpoint_config()}),
         )
         api.start(created["Id"])
-        return client.containers.get(created["Id"])
+        return created["Id"]
     except docker.errors.APIError as exc:
         raise SwarmmlError(f"starting node {container_name} failed: {explain(exc)}") from None
 
@@ -159,25 +176,26 @@ def run_registry(client, *, cluster, container_name, image, network, volume, dat
     # Nodes find it as registry:5000 whatever the container is called.
     client.networks.get(network).disconnect(container)
     client.networks.get(network).connect(container, aliases=["registry"])
-    return container
+    return container.id
 
 
-def published_port(container, port="5000/tcp"):
-    container.reload()
-    bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(port) or []
+def published_port(client, container_id, port="5000/tcp"):
+    """The host port a container's `port` is published on, or None."""
+    settings = client.api.inspect_container(container_id)["NetworkSettings"]
+    bindings = (settings["Ports"] or {}).get(port) or []
     return int(bindings[0]["HostPort"]) if bindings else None
 
 
-def container_ip(container, network):
-    container.reload()
-    return container.attrs["NetworkSettings"]["Networks"].get(network, {}).get("IPAddress") or None
+def container_ip(client, container_id, network):
+    settings = client.api.inspect_container(container_id)["NetworkSettings"]
+    return settings["Networks"].get(network, {}).get("IPAddress") or None
 
 
 def remove_cluster_objects(client, cluster):
     """Remove containers, then networks and volumes labelled with this cluster. Returns counts."""
     removed = {"containers": 0, "networks": 0, "volumes": 0}
     for c in cluster_containers(client, cluster):
-        c.remove(force=True, v=True)
+        client.api.remove_container(c["id"], force=True, v=True)
         removed["containers"] += 1
     for n in client.networks.list(filters={"label": f"{CLUSTER_LABEL}={cluster}"}):
         n.remove()
@@ -269,7 +287,7 @@ def engine_facts(client):
 
 
 def node_ip(client, container_name, network):
-    return container_ip(client.containers.get(container_name), network)
+    return container_ip(client, container_name, network)
 
 
 def tag_image(client, ref, new_ref):

@@ -2,28 +2,25 @@
 
 The only module that deploy, ops and verify use to read and change a swarm.
 Specs go in and come out as the Engine API's JSON, as plain dicts; engine
-errors become one-line SwarmmlErrors.
+errors keep their kind (swarmml.engine.errors); transient ones are retried there.
 """
 import base64
+import os
 
 import docker
 import docker.auth
 import docker.errors
 import requests
 
-from swarmml.engine import explain
-from swarmml.errors import NotFound, SwarmmlError
+from swarmml.engine import errors, explain, node_socket, resolve_target
+from swarmml.engine.errors import Conflict, OutOfSequence
+from swarmml.errors import SwarmmlError
 
 NAMESPACE_LABEL = "com.docker.stack.namespace"
 
 
 def _call(what, fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except docker.errors.NotFound as exc:
-        raise NotFound(f"{what}: {explain(exc)}") from None
-    except docker.errors.APIError as exc:
-        raise SwarmmlError(f"{what}: {explain(exc)}") from None
+    return errors.call(what, fn, *args, **kwargs)
 
 
 class RegistryLookupFailed(SwarmmlError):
@@ -33,9 +30,10 @@ class RegistryLookupFailed(SwarmmlError):
 
 
 def require_manager(client):
-    info = client.info()["Swarm"]
+    info = _call("engine info", client.info)["Swarm"]
     if info.get("LocalNodeState") != "active":
-        raise SwarmmlError("this engine is not part of a swarm; `swarmml cluster up`, or point DOCKER_HOST at a manager")
+        raise SwarmmlError("this engine is not part of a swarm; `swarmml cluster up`, "
+                           "or point DOCKER_HOST at a manager")
     if not info.get("ControlAvailable"):
         raise SwarmmlError("this engine is a swarm worker; point DOCKER_HOST at a manager")
 
@@ -45,23 +43,25 @@ def require_manager(client):
 def stack_objects(client, namespace):
     """Everything labelled with this stack, as the plan's `current` dict."""
     f = {"label": f"{NAMESPACE_LABEL}={namespace}"}
+    what = f"reading stack {namespace}"
+    api = client.api
     return {
         "services": {s["Spec"]["Name"]: {"ID": s["ID"], "Version": s["Version"]["Index"], "Spec": s["Spec"],
                                           "PreviousSpec": s.get("PreviousSpec"), "UpdateStatus": s.get("UpdateStatus")}
-                     for s in client.api.services(filters=f)},
+                     for s in _call(what, api.services, filters=f)},
         "networks": {n["Name"]: {"ID": n["Id"], "Labels": n.get("Labels") or {}}
-                     for n in client.api.networks(filters=f)},
+                     for n in _call(what, api.networks, filters=f)},
         "secrets": {s["Spec"]["Name"]: {"ID": s["ID"], "Labels": s["Spec"].get("Labels") or {}}
-                    for s in client.api.secrets(filters=f)},
+                    for s in _call(what, api.secrets, filters=f)},
         "configs": {c["Spec"]["Name"]: {"ID": c["ID"], "Labels": c["Spec"].get("Labels") or {}}
-                    for c in client.api.configs(filters=f)},
+                    for c in _call(what, api.configs, filters=f)},
     }
 
 
 def stacks(client):
     """namespace -> number of services, for every stack on the swarm (ours or docker/cli's)."""
     out = {}
-    for s in client.api.services(filters={"label": NAMESPACE_LABEL}):
+    for s in _call("listing stacks", client.api.services, filters={"label": NAMESPACE_LABEL}):
         ns = s["Spec"]["Labels"][NAMESPACE_LABEL]
         out[ns] = out.get(ns, 0) + 1
     return out
@@ -76,9 +76,15 @@ def service(client, name_or_id):
     return _call(f"service {name_or_id}", client.api.inspect_service, name_or_id)
 
 
-def tasks(client, service_ids=None, desired_running=False):
-    """The tasks Swarm keeps (running, pending and recent history) of one service id, several, or all."""
+def tasks(client, service_ids=None, desired_running=False, up_to_date=False):
+    """The tasks Swarm keeps (running, pending and recent history) of one service id, several, or all.
+
+    up_to_date: only those the manager finds up to date with their service's spec (the filter
+    docker/cli's progress uses; see swarmml.rollout for the rule).
+    """
     filters = {}
+    if up_to_date:
+        filters["_up-to-date"] = "true"
     if service_ids:
         filters["service"] = [service_ids] if isinstance(service_ids, str) else list(service_ids)
     if desired_running:
@@ -110,19 +116,21 @@ def own_node_id(client):
 
 def network_names(client):
     """network id -> name, to read Targets back as names."""
-    return {n["Id"]: n["Name"] for n in client.api.networks()}
+    return {n["Id"]: n["Name"] for n in _call("listing networks", client.api.networks)}
 
 
 def network_exists(client, name):
-    return any(n["Name"] == name for n in client.api.networks(names=[name]))
+    return any(n["Name"] == name for n in _call(f"network {name}", client.api.networks, names=[name]))
 
 
 def secret_ids(client, names):
-    return {s["Spec"]["Name"]: s["ID"] for s in client.api.secrets() if s["Spec"]["Name"] in names}
+    return {s["Spec"]["Name"]: s["ID"] for s in _call("listing secrets", client.api.secrets)
+            if s["Spec"]["Name"] in names}
 
 
 def config_ids(client, names):
-    return {c["Spec"]["Name"]: c["ID"] for c in client.api.configs() if c["Spec"]["Name"] in names}
+    return {c["Spec"]["Name"]: c["ID"] for c in _call("listing configs", client.api.configs)
+            if c["Spec"]["Name"] in names}
 
 
 def distribution(client, image):
@@ -139,6 +147,19 @@ def distribution(client, image):
                   "OS": p.get("os", "")}
                  for p in found.get("Platforms") or []]
     return found["Descriptor"]["digest"], platforms
+
+
+def info(client):
+    """GET /info: the engine's facts, its swarm membership (Swarm.NodeID, ControlAvailable) and clock."""
+    return _call("engine info", client.info)
+
+
+def swarm_spec(client):
+    """The swarm's own settings (Dispatcher.HeartbeatPeriod, ...), or None where this engine can't tell."""
+    try:
+        return _call("swarm settings", client.api.inspect_swarm).get("Spec")
+    except SwarmmlError:
+        return None
 
 
 def now(client):
@@ -165,12 +186,12 @@ def config_data(client, config_id):
 def create_network(client, spec):
     _call(f"creating network {spec['Name']}", client.api.create_network, spec["Name"], driver=spec["Driver"],
           options=spec.get("Options") or None, ipam=spec.get("IPAM"), internal=spec.get("Internal", False),
-          labels=spec.get("Labels"), attachable=spec.get("Attachable", False), scope="swarm")
+          labels=spec.get("Labels"), attachable=spec.get("Attachable", False), scope="swarm", retry=())
 
 
 def create_secret(client, spec):
     return _call(f"creating secret {spec['Name']}", client.api.create_secret, spec["Name"],
-                 base64.b64decode(spec["Data"]), labels=spec.get("Labels"))["ID"]
+                 base64.b64decode(spec["Data"]), labels=spec.get("Labels"), retry=())["ID"]
 
 
 def create_config(client, spec):
@@ -178,7 +199,7 @@ def create_config(client, spec):
     if spec.get("Templating"):
         kwargs["templating"] = spec["Templating"]
     return _call(f"creating config {spec['Name']}", client.api.create_config, spec["Name"],
-                 base64.b64decode(spec["Data"]), labels=spec.get("Labels"), **kwargs)["ID"]
+                 base64.b64decode(spec["Data"]), labels=spec.get("Labels"), retry=(), **kwargs)["ID"]
 
 
 def registry_auth(client, image):
@@ -199,22 +220,43 @@ def _post_spec(client, path, spec, params=None, auth=None):
 
 def create_service(client, spec, auth=None):
     """Create a service from a ServiceSpec dict; auth: X-Registry-Auth to store with it. Returns (ID, warnings)."""
-    done = _call(f"creating service {spec['Name']}", _post_spec, client, "/services/create", spec, auth=auth)
+    # Not retried: a create whose answer was lost may have happened, and a second one would be refused.
+    done = _call(f"creating service {spec['Name']}", _post_spec, client, "/services/create", spec, auth=auth,
+                 retry=())
     return done["ID"], done.get("Warnings") or []
 
 
-def update_service(client, service_id, version, spec, rollback=False, auth=None):
-    """Replace a service's spec (version: the one read with it). Returns the engine's warnings.
+def update_service(client, current, spec, rollback=False, auth=None):
+    """Replace a service's spec. current: the service as read (ID, Version, Spec). Returns the engine's warnings.
 
     Without auth the engine keeps the credentials stored with the service. rollback=True asks
     Swarm for its own rollback to PreviousSpec (what `docker service rollback` sends), so that
     it applies the service's RollbackConfig and reports rollback states.
+
+    A version conflict is retried with the version read again, but only while the service's
+    spec is still the one the change was made from: Swarm bumps the version itself when it
+    records an update's status, and that must not fail a change; a person's change in between
+    must not be overwritten (Conflict).
     """
-    params = {"version": version}
-    if rollback:
-        params["rollback"] = "previous"
     what = f"{'rolling back' if rollback else 'updating'} service {spec['Name']}"
-    done = _call(what, _post_spec, client, f"/services/{service_id}/update", spec, params=params, auth=auth)
+    sent = {"version": current["Version"]["Index"] if isinstance(current["Version"], dict) else current["Version"]}
+
+    def attempt():
+        params = {"version": sent["version"]}
+        if rollback:
+            params["rollback"] = "previous"
+        try:
+            return _call(what, _post_spec, client, f"/services/{current['ID']}/update", spec, params=params,
+                         auth=auth)
+        except OutOfSequence:
+            again = service(client, current["ID"])
+            if again["Spec"] != current["Spec"]:
+                raise Conflict(f"{what}: the service was changed by someone else since it was read; "
+                               "nothing was changed (run the command again)") from None
+            sent["version"] = again["Version"]["Index"]
+            raise
+
+    done = errors.retrying((OutOfSequence,))(attempt)
     return done.get("Warnings") or []
 
 
@@ -246,6 +288,33 @@ def node_engine(base_url, node_id):
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
         pass
     return None
+
+
+def task_container_facts(client, task, hostname):
+    """container_facts() of a task's container, asked of the engine of the node that ran it; None where
+    that engine can't be reached (a remote swarm's workers, a node gone) or has no such container.
+
+    hostname: the node's. On a local swarmml cluster each node's engine has a socket on this machine.
+    """
+    cid = (task["Status"].get("ContainerStatus") or {}).get("ContainerID")
+    node_id = task.get("NodeID")
+    if not cid or not node_id:
+        return None
+    if node_id == own_node_id(client):
+        return container_facts(client, cid)
+    try:
+        cluster = resolve_target().cluster
+    except SwarmmlError:
+        cluster = None
+    if not cluster or not hostname or not os.path.exists(node_socket(cluster, hostname)):
+        return None
+    node_client = node_engine(f"unix://{node_socket(cluster, hostname)}", node_id)
+    if node_client is None:
+        return None
+    try:
+        return container_facts(node_client, cid)
+    finally:
+        node_client.close()
 
 
 def container_facts(client, container_id, log_lines=5):

@@ -20,10 +20,10 @@ ever running fewer replicas than asked:
 import copy
 import time
 
-from swarmml import services
+from swarmml import converge, rollout, services
 from swarmml.engine import swarm as engine
 from swarmml.errors import SwarmmlError, UsageError
-from swarmml.ops import state, watch
+from swarmml.ops import state
 from swarmml.ops.results import Change, Imbalance, RebalanceResult
 from swarmml.ops.scale import with_replicas
 
@@ -173,14 +173,16 @@ def _counts(imb):
 def _by_scaling(client, svc, extra, timeout, show, started):
     full = svc["Spec"]["Name"]
     want = state.desired_replicas(svc["Spec"])
-    marker = state.update_marker(svc)
-    engine.update_service(client, svc["ID"], svc["Version"]["Index"], with_replicas(svc["Spec"], want + extra))
-    up = watch.follow(client, [full], "scale", {full: marker}, timeout=timeout, show=show, started=started)
+    marker = rollout.update_marker(svc)
+    since = converge.now(client)
+    engine.update_service(client, svc, with_replicas(svc["Spec"], want + extra))
+    up = converge.wait(client, [full], "scale", {full: marker}, timeout=timeout, show=show, started=started,
+                       since=since)
     # Back down whatever happened: the service must end with the replicas it had.
     current = engine.service(client, full)
-    engine.update_service(client, current["ID"], current["Version"]["Index"], with_replicas(current["Spec"], want))
-    down = watch.follow(client, [full], "scale", {full: state.update_marker(current)}, timeout=timeout, show=show,
-                        started=started)
+    engine.update_service(client, current, with_replicas(current["Spec"], want))
+    down = converge.wait(client, [full], "scale", {full: rollout.update_marker(current)}, timeout=timeout,
+                         show=show, started=started, since=since)
     return up.problems + down.problems
 
 
@@ -191,9 +193,11 @@ def _by_forced_update(client, svc, timeout, show, started):
     spec["TaskTemplate"]["ForceUpdate"] = (spec["TaskTemplate"].get("ForceUpdate") or 0) + 1
     own_config = copy.deepcopy(spec.get("UpdateConfig"))
     spec["UpdateConfig"] = {**(own_config or {}), "Order": "start-first"}
-    marker = state.update_marker(svc)
-    engine.update_service(client, svc["ID"], svc["Version"]["Index"], spec)
-    outcome = watch.follow(client, [full], "update", {full: marker}, timeout=timeout, show=show, started=started)
+    marker = rollout.update_marker(svc)
+    since = converge.now(client)
+    engine.update_service(client, svc, spec)
+    outcome = converge.wait(client, [full], "update", {full: marker}, timeout=timeout, show=show, started=started,
+                            since=since)
     if (own_config or {}).get("Order") != "start-first":
         current = engine.service(client, full)
         restored = copy.deepcopy(current["Spec"])
@@ -202,5 +206,5 @@ def _by_forced_update(client, svc, timeout, show, started):
         else:
             restored["UpdateConfig"] = own_config
         # UpdateConfig alone replaces no task.
-        engine.update_service(client, current["ID"], current["Version"]["Index"], restored)
+        engine.update_service(client, current, restored)
     return outcome.problems

@@ -3,6 +3,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 from swarmml.placement import Placement  # noqa: F401  (part of the results API)
+from swarmml.rollout import Batch  # noqa: F401  (part of the results API)
 
 
 class Change(NamedTuple):
@@ -12,17 +13,6 @@ class Change(NamedTuple):
     field: str
     old: Any
     new: Any
-
-
-@dataclass
-class Batch:
-    """A step of a rolling update: `updated` of `desired` tasks carried the new spec `at_s` seconds in."""
-
-    service: str
-    updated: int
-    desired: int
-    at_s: float
-    nodes: list = field(default_factory=list)  # where the tasks of this step started
 
 
 @dataclass

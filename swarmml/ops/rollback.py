@@ -1,7 +1,7 @@
 """`swarmml rollback`: one service to Swarm's previous spec, or a whole stack to a recorded revision."""
 import time
 
-from swarmml import services
+from swarmml import rollout, services
 from swarmml.engine import swarm as engine
 from swarmml.errors import UsageError
 from swarmml.ops import history, state
@@ -22,9 +22,9 @@ def rollback(client, name, stack=None, detach=False, timeout=600, show=True):
                          "already rolled its last update back)")
     result = RollbackResult(stack=services.stack_of(svc))
     result.changes = spec_changes(full, svc["Spec"], svc["PreviousSpec"])
-    marker = state.update_marker(svc)
+    marker = rollout.update_marker(svc)
     since = state.parse_ts(engine.now(client))
-    engine.update_service(client, svc["ID"], svc["Version"]["Index"], svc["Spec"], rollback=True)
+    engine.update_service(client, svc, svc["Spec"], rollback=True)
     result.timings["submit_s"] = time.monotonic() - started
     return finish(client, result, [full], "rollback", {full: marker}, detach, timeout, show, started, since)
 

@@ -3,10 +3,10 @@ import copy
 import re
 import time
 
-from swarmml import services
+from swarmml import converge, rollout, services
 from swarmml.engine import swarm as engine
 from swarmml.errors import UsageError
-from swarmml.ops import state, watch
+from swarmml.ops import state
 from swarmml.ops.results import Change, ScaleResult
 
 
@@ -76,12 +76,12 @@ def scale(client, replicas, stack=None, detach=False, timeout=300, show=True):
 
     result = ScaleResult()
     since = state.parse_ts(engine.now(client))
-    markers = {svc["Spec"]["Name"]: state.update_marker(svc) for svc, _, _ in plan}
+    markers = {svc["Spec"]["Name"]: rollout.update_marker(svc) for svc, _, _ in plan}
     for svc, n, new_spec in plan:
         old = state.desired_replicas(svc["Spec"])
         if old == n:
             continue
-        engine.update_service(client, svc["ID"], svc["Version"]["Index"], new_spec)
+        engine.update_service(client, svc, new_spec)
         result.changes.append(Change(svc["Spec"]["Name"], "replicas", old, n))
     result.timings["submit_s"] = time.monotonic() - started
     finish(client, result, names, "scale", markers, detach, timeout, show, started, since)
@@ -96,8 +96,8 @@ def finish(client, result, names, mode, markers, detach, timeout, show, started,
         result.placements = [state.placement(s, engine.tasks(client, s["ID"]), nodes, since)
                              for s in (engine.service(client, n) for n in names)]
     else:
-        outcome = watch.follow(client, names, mode, markers, timeout=timeout, show=show, started=started,
-                               since=since)
+        outcome = converge.wait(client, names, mode, markers, timeout=timeout, since=since, show=show,
+                                started=started)
         result.placements = outcome.placements
         result.ok, result.problems = outcome.ok, outcome.problems
         result.timings["converge_s"] = outcome.duration_s

@@ -1,16 +1,15 @@
-"""Reading a service's state from the engine's task and node lists: pure functions, no daemon.
+"""What the day-2 verbs read from the engine's task and node lists: pure functions, no daemon.
 
-What runs where, which tasks carry the service's current spec, whether a
-rolling update is ours and how far it got, which tasks can't be placed and
-why. The waiting loop (watch.py) and every verb build on these.
+Which nodes a service may use and how many replicas fit, which task explains
+a failed update and why it stopped. How far a rollout got is not decided
+here but in swarmml.rollout, for every verb alike.
 """
-from dataclasses import dataclass, field
-
 from swarmml.placement import (ACTIVE, ENDED, FAILED, UNPLACEABLE, Placement, desired_replicas,  # noqa: F401
                                eligible_nodes, hostnames, parse_ts, placement, task_name, task_time)
 
-# TaskTemplate fields whose change makes Swarm replace a task. Placement is left out: Swarm keeps a
-# task whose node still satisfies new constraints; Runtime is left out: tasks don't carry it.
+# To find the tasks an attempted (maybe since rolled back) TaskTemplate made, after the fact, when the
+# engine can no longer tell: the fields that differ between two templates' tasks. Placement is left out
+# (Swarm keeps tasks across a constraint change); Runtime too (tasks don't carry it).
 TASK_FIELDS = ("ContainerSpec", "Resources", "ForceUpdate", "Networks", "LogDriver")
 STACK_LABEL = "com.docker.stack.namespace"
 
@@ -68,81 +67,8 @@ def _canonical(value):
 
 
 def task_shape(task_spec):
-    """The parts of a task spec whose change replaces the task, canonical."""
+    """The parts of a task spec that tell tasks of two templates apart, canonical."""
     return _canonical({k: (task_spec or {}).get(k) for k in TASK_FIELDS})
-
-
-# --- rolling updates -------------------------------------------------------------------------
-
-def update_marker(service):
-    """What identifies the service's current rolling update (or rollback): its state's start time."""
-    us = service.get("UpdateStatus") or {}
-    return us.get("StartedAt")
-
-
-@dataclass
-class Status:
-    """How far a change to one service has got."""
-
-    service: str
-    desired: int  # tasks that should run (for global services: the tasks Swarm made)
-    running: int  # running tasks that should run
-    updated: int  # of those, the ones carrying the current spec
-    phase: str  # scaling / updating / rolling back / rolled back / paused / done
-    done: bool = False
-    ok: bool = True
-    message: str = ""  # Swarm's update message, or the first pending task's reason
-    placement: Placement = None
-    stuck: list = field(default_factory=list)  # tasks the scheduler finds no node for
-
-
-def rollout_status(service, tasks, nodes, marker_before=None, mode="update", since=None):
-    """Pure: the state of a change to `service`.
-
-    marker_before: update_marker() read just before the change, so an older
-    update's status (a rollback hours ago) is not taken for this one's.
-    mode: "scale", "update", or "rollback" (a rollback is what was asked for,
-    so rollback_completed is success).
-    """
-    spec = service["Spec"]
-    p = placement(service, tasks, nodes, since)
-    us = service.get("UpdateStatus") or {}
-    ours = bool(us) and update_marker(service) != marker_before
-    state = us.get("State") if ours else None
-    earlier_paused = not ours and us.get("State") in ("paused", "rollback_paused")
-
-    current = task_shape(spec["TaskTemplate"])
-    live = [t for t in tasks if t.get("DesiredState") == "running" and t["Status"]["State"] == "running"]
-    updated = sum(1 for t in live if task_shape(t["Spec"]) == current)
-    desired = p.desired if p.desired is not None else sum(1 for t in tasks if t.get("DesiredState") == "running")
-    # A paused update from before leaves tasks of an older spec on purpose; they don't make us wait.
-    converged = p.running == desired and (updated == desired or earlier_paused)
-    st = Status(spec["Name"], desired, p.running, updated, "scaling" if mode == "scale" else "updating",
-                placement=p, message=us.get("Message", "") if ours else "")
-
-    if state in ("paused", "rollback_paused"):
-        st.phase, st.done, st.ok = state.replace("_", " "), True, False
-        return st
-    if state == "rollback_started":
-        st.phase = "rolling back"
-    elif state == "rollback_completed":
-        st.phase = "rolled back"
-        st.ok = mode == "rollback"
-        st.done = converged
-    elif state == "updating":
-        pass
-    else:  # completed, or no rolling update at all (a scale, a change Swarm applies without replacing tasks)
-        st.done = converged
-    if st.done:
-        st.phase = "rolled back" if state == "rollback_completed" else "done"
-        return st
-    # Tasks the scheduler can't place stay pending forever: say so instead of waiting for the deadline.
-    waiting = desired - p.running
-    if p.unplaceable and len(p.unplaceable) >= waiting > 0 and not p.pending:
-        st.stuck = list(p.unplaceable)
-    if not st.message:
-        st.message = (p.unplaceable + p.pending)[0] if (p.unplaceable or p.pending) else ""
-    return st
 
 
 def tasks_of_spec(tasks, task_template):

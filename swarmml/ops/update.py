@@ -7,12 +7,11 @@ restore the previous spec by itself; we wait for that to finish, then say
 what failed.
 """
 import copy
-import os
 import time
 
-from swarmml import services
+from swarmml import rollout, services
 from swarmml.engine import swarm as engine
-from swarmml.errors import SwarmmlError, UsageError
+from swarmml.errors import UsageError
 from swarmml.ops import state
 from swarmml.ops.results import Change, UpdateResult
 from swarmml.ops.scale import finish, parse_replicas, with_replicas
@@ -148,9 +147,9 @@ def update(client, name, stack=None, detach=False, timeout=600, show=True, resol
         result.placements = [state.placement(svc, engine.tasks(client, svc["ID"]), engine.nodes(client))]
         result.duration_s = time.monotonic() - started
         return result
-    marker = state.update_marker(svc)
+    marker = rollout.update_marker(svc)
     since = state.parse_ts(engine.now(client))
-    engine.update_service(client, svc["ID"], svc["Version"]["Index"], new_spec)
+    engine.update_service(client, svc, new_spec)
     result.timings["submit_s"] = time.monotonic() - started
     finish(client, result, [full], "update", {full: marker}, detach, timeout, show, started, since)
     if not detach and not result.ok:
@@ -184,36 +183,5 @@ def explain(client, result, name, attempted):
 
 
 def _container_facts(client, task, nodes):
-    """Inspect the failed task's container where we can reach its node's engine, else None."""
-    cid = ((task["Status"].get("ContainerStatus") or {}).get("ContainerID"))
-    node_id = task.get("NodeID")
-    if not cid or not node_id:
-        return None
-    if node_id == engine.own_node_id(client):
-        return engine.container_facts(client, cid)
-    for url in _node_engine_urls(node_id, nodes):
-        node_client = engine.node_engine(url, node_id)
-        if node_client is not None:
-            try:
-                return engine.container_facts(node_client, cid)
-            finally:
-                node_client.close()
-    return None
-
-
-def _node_engine_urls(node_id, nodes):
-    """Where a node's engine may answer: a local swarmml cluster keeps a socket per node."""
-    from swarmml import cluster as clusters
-    from swarmml.engine import resolve_target
-    try:
-        name = resolve_target().cluster
-    except SwarmmlError:
-        return []
-    host = state.hostnames(nodes).get(node_id)
-    if not name or not host:
-        return []
-    try:
-        sock = os.path.join(clusters.socket_dir(name, clusters.node_index(name, host)), "docker.sock")
-    except (SwarmmlError, AttributeError):
-        return []
-    return [f"unix://{sock}"] if os.path.exists(sock) else []
+    """Inspect the failed task's container where its node's engine can be reached, else None."""
+    return engine.task_container_facts(client, task, state.hostnames(nodes).get(task.get("NodeID")))

@@ -9,10 +9,10 @@ import json
 import os
 import time
 
-from swarmml import converge, ops, placement, services
+from swarmml import converge, ops, placement, rollout, services
 from swarmml.console import progress
 from swarmml.engine import swarm as engine
-from swarmml.engine import verify_io
+from swarmml.verify import cpu as verify_io
 from swarmml.errors import NotFound, SwarmmlError, UsageError
 from swarmml.loadgen import run as run_load
 from swarmml.verify import checks, curve, drill as drills, usage
@@ -162,8 +162,9 @@ def _fast_update(client, name, mutate, timeout=300):
     svc = engine.service(client, name)
     spec = mutate(copy.deepcopy(svc["Spec"]))
     spec.setdefault("UpdateConfig", {}).update({"Parallelism": 0, "Delay": 0, "Monitor": 1_000_000_000})
-    engine.update_service(client, svc["ID"], svc["Version"]["Index"], spec)
-    conv = converge.wait(client, [name], timeout=timeout, show=False)
+    marker, since = rollout.update_marker(svc), converge.now(client)
+    engine.update_service(client, svc, spec)
+    conv = converge.wait(client, [name], "update", {name: marker}, timeout=timeout, since=since, show=False)
     if not conv.ok:
         raise SwarmmlError("; ".join(conv.problems))
 
@@ -180,7 +181,7 @@ def restore(client, name, original):
         return out
     _fast_update(client, name, back)
     svc = engine.service(client, name)
-    engine.update_service(client, svc["ID"], svc["Version"]["Index"], back(svc["Spec"]))
+    engine.update_service(client, svc, back(svc["Spec"]))
 
 
 def _wait_exact_replicas(client, name, infer_url, body, timeout=90):

@@ -17,7 +17,7 @@ def _delta(before, after):
 
 
 def rates(before, after):
-    """Two swarmml.engine.verify_io.cpu_snapshot()s -> cores used per group, the machine, the load generator."""
+    """Two swarmml.verify.cpu.cpu_snapshot()s -> cores used per group, the machine, the load generator."""
     seconds = after["at"] - before["at"]
     if seconds <= 0:
         raise ValueError("snapshots out of order")

@@ -1,4 +1,6 @@
-"""What verify reads from this machine: CPU time of containers (cgroups), of the machine, of this thread.
+"""What verify reads from this machine, not from an engine.
+
+CPU time of containers (cgroups), of the machine, of this thread.
 
 A scaling step is only meaningful if the replicas, not the gateway, the load
 generator or the machine, were the limit. Containers of a local
@@ -78,13 +80,3 @@ def cpu_snapshot(groups):
         "cores": os.cpu_count(),
         "thread_cpu": _thread_cpu(),
     }
-
-
-def swarm_spec(client):
-    """The swarm's own settings (dispatcher heartbeat, ...), or None where this engine can't tell."""
-    import docker.errors
-    try:
-        client.swarm.reload()
-        return client.swarm.attrs.get("Spec")
-    except docker.errors.APIError:
-        return None
