@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from swarmml import cluster as clusters
-from swarmml import images, predictor_image
+from swarmml import images, labels, predictor_image
 from swarmml.artifacts import ModelSource, check_model, check_version_flag, image_sklearn_version, unique_sources
 from swarmml.console import note
 from swarmml.engine import host_client, resolve_target
@@ -19,8 +19,6 @@ from swarmml.engine import nodes as io
 from swarmml.errors import UsageError
 
 IMAGES = ("predictor", "gateway")
-IMAGE_LABEL = "io.swarmml.image"
-MODELS_LABEL = "io.swarmml.models"
 # The models the image trains for itself when no --model is given.
 DEFAULT_MODELS = ("iris-logreg", "iris-rf")
 
@@ -79,17 +77,17 @@ def build(tag: str = "latest", base_mode: str = "auto", push: bool = False, clus
     for name in names:
         ref = f"swarmml/{name}:{tag}"
         args = {"BASE_IMAGE": base}
-        labels = {IMAGE_LABEL: name}
+        image_labels = {labels.IMAGE: name}
         if name == "predictor":
             context = predictor_image.prepare(checked, trusted, sklearn_version, version)
             args.update(MODEL_VERSION=version, ALLOW_PICKLE="1" if models.allow_pickle else "0")
-            labels[MODELS_LABEL] = ",".join(result.models)
+            image_labels[labels.MODELS] = ",".join(result.models)
             note(f"building {ref} ({', '.join(result.models)}; base {base}) ...")
-            io.build_image(client, context, ref, buildargs=args, labels=labels)
+            io.build_image(client, context, ref, buildargs=args, labels=image_labels)
         else:
             with resources.as_file(resources.files("swarmml") / "data" / name) as recipe:
                 note(f"building {ref} (base {base}) ...")
-                io.build_image(client, str(recipe), ref, buildargs=args, labels=labels)
+                io.build_image(client, str(recipe), ref, buildargs=args, labels=image_labels)
         result.built[name] = ref
     if push:
         result.pushed = push_to_cluster(client, result.built, cluster)

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from importlib import resources
 
-from swarmml import __version__
+from swarmml import __version__, labels
 from swarmml.console import note
 from swarmml.engine import nodes as engine_nodes
 from swarmml.errors import SwarmmlError, UsageError
@@ -66,7 +66,7 @@ def image_set(client, mode="auto"):
             note(f"building {ref} from {base} (Debian packages, once) ...")
             with resources.as_file(resources.files("swarmml") / "data" / name) as ctx:
                 engine_nodes.build_image(client, str(ctx), ref, buildargs={"BASE_IMAGE": base},
-                                         labels={"io.swarmml.image": name})
+                                         labels={labels.IMAGE: name})
     return LOCAL
 
 

@@ -82,7 +82,3 @@ def test_why_a_task_stopped_uses_the_last_log_line_for_a_crash():
     oom = dict(facts, oom_killed=True, exit_code=137, log_tail=[])
     assert "killed: out of memory" in state.explain_failure(svc, t, NODES, oom)
 
-
-def test_short_names_are_relative_to_the_stack():
-    assert state.short_name(service(spec(name="ml_predictor"))) == "predictor"
-    assert state.short_name({"Spec": {"Name": "solo", "Labels": {}}}) == "solo"

@@ -19,13 +19,13 @@ import docker
 import docker.errors
 import requests
 
+from swarmml import labels
 from swarmml.engine import endpoint
 from swarmml.errors import EngineUnavailable, NotFound, UsageError
 
 # Labels that mark everything a local swarmml cluster creates, so that
 # `cluster down` removes exactly that and nothing else.
-CLUSTER_LABEL = "io.swarmml.cluster"
-ROLE_LABEL = "io.swarmml.role"
+CLUSTER_LABEL, ROLE_LABEL = labels.CLUSTER, labels.ROLE
 # The unix sockets of cluster managers live here, one root-only dir per cluster.
 SOCKET_ROOT = os.environ.get("SWARMML_RUN_DIR", "/run/swarmml")
 

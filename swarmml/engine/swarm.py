@@ -12,11 +12,12 @@ import docker.auth
 import docker.errors
 import requests
 
+from swarmml import labels
 from swarmml.engine import errors, explain, node_socket, resolve_target
 from swarmml.engine.errors import Conflict, OutOfSequence
 from swarmml.errors import SwarmmlError
 
-NAMESPACE_LABEL = "com.docker.stack.namespace"
+NAMESPACE_LABEL = labels.STACK_NAMESPACE
 
 
 def _call(what, fn, *args, **kwargs):

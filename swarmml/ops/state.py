@@ -11,7 +11,6 @@ from swarmml.placement import (ACTIVE, ENDED, FAILED, UNPLACEABLE, Placement, de
 # engine can no longer tell: the fields that differ between two templates' tasks. Placement is left out
 # (Swarm keeps tasks across a constraint change); Runtime too (tasks don't carry it).
 TASK_FIELDS = ("ContainerSpec", "Resources", "ForceUpdate", "Networks", "LogDriver")
-STACK_LABEL = "com.docker.stack.namespace"
 
 
 def is_global(spec):
@@ -22,12 +21,6 @@ def is_global(spec):
 def is_job(spec):
     mode = spec.get("Mode") or {}
     return "ReplicatedJob" in mode or "GlobalJob" in mode
-
-
-def short_name(service):
-    spec = service["Spec"]
-    ns = (spec.get("Labels") or {}).get(STACK_LABEL)
-    return spec["Name"][len(ns) + 1:] if ns and spec["Name"].startswith(ns + "_") else spec["Name"]
 
 
 # --- which nodes a service may use ------------------------------------------------------

@@ -9,7 +9,7 @@ what failed.
 import copy
 import time
 
-from swarmml import rollout, services
+from swarmml import labels, rollout, services
 from swarmml.engine import swarm as engine
 from swarmml.errors import UsageError
 from swarmml.ops import state
@@ -19,7 +19,7 @@ from swarmml.stack.units import duration_ns, nano_cpus, size_bytes
 
 ORDERS = ("start-first", "stop-first")
 FAILURE_ACTIONS = ("rollback", "pause", "continue")
-IMAGE_LABEL = "com.docker.stack.image"
+IMAGE_LABEL = labels.STACK_IMAGE
 
 
 def with_update(spec, image=None, env=(), replicas=None, cpus=None, memory=None, parallelism=None, delay=None,
@@ -174,7 +174,7 @@ def explain(client, result, name, attempted):
         line = f"{name}: the update failed and Swarm rolled it back to the previous spec ({swarm_says})"
     elif st in ("paused", "rollback_paused"):
         line = (f"{name}: the update is {st.replace('_', ' ')} ({swarm_says}); roll back with `swarmml rollback "
-                f"{state.short_name(svc)}` or retry with `swarmml update {state.short_name(svc)} --force`")
+                f"{services.short_name(svc)}` or retry with `swarmml update {services.short_name(svc)} --force`")
     else:
         line = "; ".join(result.problems) or f"{name}: the update did not finish ({swarm_says})"
     if result.cause:

@@ -37,11 +37,11 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+from swarmml import labels
 from swarmml.errors import UsageError
 from swarmml.stack.units import duration_ns, nano_cpus, size_bytes
 
-NAMESPACE_LABEL = "com.docker.stack.namespace"
-IMAGE_LABEL = "com.docker.stack.image"
+NAMESPACE_LABEL, IMAGE_LABEL = labels.STACK_NAMESPACE, labels.STACK_IMAGE
 LOGICAL_NAME_LABEL = "io.swarmml.logical-name"
 CONTENT_HASH_LABEL = "io.swarmml.content-hash"
 HASH_LEN = 10
