@@ -6,11 +6,14 @@ a root-only directory (/run/swarmml/<cluster>/), never through a TCP port.
 """
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 
 from swarmml import engine, images
 from swarmml import expose as exposing
+from swarmml.bootstrap import ensure_engine
+from swarmml.engine import endpoint
 from swarmml.engine import nodes as io
 from swarmml.errors import NotFound, SwarmmlError, UsageError
 
@@ -98,7 +101,6 @@ def up(name="local", nodes=3, managers=1, image_mode="auto", expose=()):
     validate(name, nodes, managers)
     expose = exposing.parse_kinds(expose)
     started = time.monotonic()
-    from swarmml.bootstrap import ensure_engine
     client = ensure_engine()
     result = UpResult(name)
 
@@ -269,7 +271,6 @@ def context(name="local", via="tls"):
     """Write docker context swarmml-<name> for this cluster's manager; returns the context's name."""
     client = engine.host_client()
     _require(name, client)
-    from swarmml.engine import endpoint
     return exposing.write_context(endpoint.config_dir(os.environ), name, via, exposure(name, client))
 
 
@@ -314,12 +315,10 @@ def down(name="local"):
     _require(name, client)
     removed = io.remove_cluster_objects(client, name)
     if exposing.load_record(expose_record_path(name)).get("kinds"):
-        from swarmml.engine import endpoint
         exposing.remove_ssh(_home(), name)
         exposing.remove_context(endpoint.config_dir(os.environ), name)
     root = os.path.join(engine.SOCKET_ROOT, name)
     if os.path.isdir(root):
-        import shutil
         shutil.rmtree(root, ignore_errors=True)
     return removed
 

@@ -12,7 +12,7 @@ from swarmml.engine import swarm as engine
 from swarmml.engine import target_client
 from swarmml.engine.errors import InUse, NotFound
 from swarmml.errors import SwarmmlError, UsageError
-from swarmml.ops import history
+from swarmml import history
 from swarmml.stack import convert, load
 from swarmml.stack.convert import IMAGE_LABEL
 from swarmml.stack.plan import plan as make_plan

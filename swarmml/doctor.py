@@ -8,6 +8,11 @@ from dataclasses import asdict, dataclass
 
 import requests
 
+from swarmml import cluster as clusters
+from swarmml import engine
+from swarmml.engine import nodes as io
+from swarmml.errors import SwarmmlError
+
 MIN_ENGINE = (20, 10)
 MIN_FREE_GB = 5.0
 
@@ -77,9 +82,6 @@ def kernel_has_ipvs():
 
 def gather(cluster=None):
     """Facts from the engine in use, this kernel, the disk and the cluster registry."""
-    from swarmml import engine
-    from swarmml.engine import nodes as io
-    from swarmml.errors import SwarmmlError
     facts = {"ipvs": kernel_has_ipvs()}
     try:
         target = engine.resolve_target(cluster)
@@ -95,7 +97,6 @@ def gather(cluster=None):
     facts["free_gb"] = shutil.disk_usage(path).free / 1e9
     name = cluster or (target.cluster if target else None)
     if name:
-        from swarmml import cluster as clusters
         try:
             reg = clusters.registry(name)
             url = f"http://{reg.push_prefix}/v2/"

@@ -14,6 +14,7 @@ from importlib import resources
 
 from swarmml import __version__, labels
 from swarmml.console import note
+from swarmml.engine import host_client
 from swarmml.engine import nodes as engine_nodes
 from swarmml.errors import SwarmmlError, UsageError
 
@@ -126,5 +127,4 @@ def _have_or_pull(client, refs):
 
 
 def _host():
-    from swarmml.engine import host_client
     return host_client()

@@ -2,7 +2,7 @@
 import zlib
 
 from ops_helpers import spec
-from swarmml.ops import history
+from swarmml import history
 
 
 def test_history_stores_no_secret_data_and_reads_back():

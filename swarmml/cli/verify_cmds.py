@@ -6,6 +6,8 @@ import click
 from swarmml.console import emit_json, note, table
 from swarmml.engine import target_client
 from swarmml.errors import SwarmmlError, UsageError
+from swarmml.verify import report as reports
+from swarmml.verify import verify as run_verify
 
 
 def _steps(value):
@@ -47,8 +49,6 @@ def _steps(value):
 def verify(service, stack, gateway, steps, cpus, model, batching, duration, connections, rate, min_efficiency, drill,
            drill_rate, max_recovery, max_failed, report_dir, output):
     """Prove SERVICE scales: placement, every replica answers, golden predictions, the curve, a node-loss drill."""
-    from swarmml.verify import report as reports
-    from swarmml.verify import verify as run_verify
     report = run_verify(target_client(), service, stack=stack, steps=_steps(steps), cpus=cpus, model=model,
                         duration=duration, connections=connections, rate=rate, min_efficiency=min_efficiency,
                         drill=drill, cluster=os.environ.get("SWARMML_CLUSTER"), gateway=gateway, batching=batching,

@@ -177,7 +177,7 @@ def target_client(cluster=None):
     """The engine that stack, scale and verify commands act on."""
     target = resolve_target(cluster)
     if os.environ.get("SWARMML_VERBOSE"):
-        from swarmml.console import note
+        from swarmml.console import note  # rich's console, only when -v asks for this line
         note(f"engine: {target.describe()}")
     return connect(target.base_url, tls=target.tls)
 

@@ -4,7 +4,9 @@ import time
 from swarmml import rollout, services
 from swarmml.engine import swarm as engine
 from swarmml.errors import UsageError
-from swarmml.ops import history, state
+from swarmml import deploy, history
+from swarmml.ops import state
+from swarmml.stack.convert import DesiredStack
 from swarmml.ops.results import Change, RollbackResult
 from swarmml.ops.scale import finish
 from swarmml.ops.update import spec_changes
@@ -66,8 +68,6 @@ def rollback_stack(client, stack, to=None, detach=False, timeout=600, show=True)
     The rollback is itself recorded as a new revision, so history only grows
     and rolling back twice returns to where you were.
     """
-    from swarmml import deploy
-    from swarmml.stack.convert import DesiredStack
 
     started = time.monotonic()
     revision, desired = history.load_revision(client, stack, to)

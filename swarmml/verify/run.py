@@ -9,13 +9,16 @@ import json
 import os
 import time
 
+from swarmml import cluster as clusters
 from swarmml import converge, ops, placement, rollout, services
 from swarmml.console import progress
+from swarmml.engine import resolve_target
 from swarmml.engine import swarm as engine
-from swarmml.verify import cpu as verify_io
 from swarmml.errors import NotFound, SwarmmlError, UsageError
 from swarmml.loadgen import run as run_load
-from swarmml.verify import checks, curve, drill as drills, usage
+from swarmml.verify import checks, curve, usage
+from swarmml.verify import cpu as verify_io
+from swarmml.verify import drill as drills
 
 GOLDEN_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3], [5.0, 3.4, 1.5, 0.2],
                [6.4, 3.2, 5.3, 2.3]]
@@ -57,7 +60,6 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
     infer_url = f"{services.url(client, gateway, ns)}/v2/models/{model}/infer"
     _preflight(infer_url, model, name)
     if drill == "node-loss" and not cluster:
-        from swarmml.engine import resolve_target
         cluster = resolve_target().cluster
         if not cluster:
             raise UsageError("--drill node-loss stops a node's container: it needs a local swarmml cluster "
@@ -96,7 +98,6 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
                 bar.update(task, completed=1, status="done")
             report["problems"] += curve.curve_check(report["steps"], thresholds)[1]
         if drill == "node-loss":
-            from swarmml import cluster as clusters
             task = bar.add_task("node-loss drill", total=None, status="")
             report["drill"] = drills.node_loss(
                 client, name, gw["Spec"]["Name"], infer_url, infer_body([ONE_ROW]), cluster,
@@ -113,7 +114,6 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
 
 
 def _node_running(cluster, hostname):
-    from swarmml import cluster as clusters
     return any(r["node"] == hostname and r["container"] == "running" for r in clusters.status(cluster)["nodes"])
 
 
