@@ -15,6 +15,7 @@ from swarmml.errors import UsageError
 from swarmml.ops import state
 from swarmml.ops.results import Change, UpdateResult
 from swarmml.ops.scale import finish, parse_replicas, with_replicas
+from swarmml.stack.plan import diff as plan_diff
 from swarmml.stack.units import duration_ns, nano_cpus, size_bytes
 
 ORDERS = ("start-first", "stop-first")
@@ -103,15 +104,9 @@ def _duration(value, flag):
 
 
 def spec_changes(service, old, new, prefix=""):
-    """Pure: [Change] for every leaf that differs between two specs (paths like TaskTemplate.ContainerSpec.Image)."""
-    out = []
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new), key=str):
-            out += spec_changes(service, old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key))
-        return out
-    if old != new:
-        out.append(Change(service, prefix, old, new))
-    return out
+    """Pure: [Change] for every leaf that differs between two specs (paths like TaskTemplate.ContainerSpec.Image),
+    by the same differ as deploy's plan."""
+    return [Change(service, path, a, b) for path, a, b in plan_diff(old, new, prefix)]
 
 
 def resolve_image(client, image):
