@@ -226,6 +226,8 @@ def _service_quantile(q: float, prev: dict, cur: dict, reps: list[dict]) -> floa
     """A quantile over all of a service's replicas: their histogram differences added up."""
     total: dict[float, float] = {}
     for r in reps:
+        if "requests_per_s" not in r:  # not a model-service replica (the gateway forwards /metrics)
+            continue
         a, b = _counters(prev, r["task"]) if prev else None, _counters(cur, r["task"])
         if a is None or b is None or b.requests < a.requests:
             continue
@@ -267,7 +269,8 @@ def render(snap: dict):
         if s.get("rollout") and s["rollout"].get("state") not in ("completed", "rollback_completed"):
             head += f"  rollout: {s['rollout']['state']}" + (f" ({s['rollout']['message']})"
                                                             if s["rollout"].get("message") else "")
-        t = Table(title=head, title_justify="left", show_edge=False, header_style="bold", expand=False)
+        parts.append(Text(head, style="bold"))  # a table title would be cut to the table's width
+        t = Table(show_edge=False, header_style="bold", expand=False)
         for col in ("replica", "node", "req/s", "in-flight", "p50 ms", "p99 ms", "err/s", "cpu", "mem", "gateway"):
             t.add_column(col, justify="left" if col in ("replica", "node", "gateway") else "right")
         for r in s["replicas"]:
@@ -277,7 +280,8 @@ def render(snap: dict):
                       _num(None if r.get("cpu_cores") is None else r["cpu_cores"] * 100, "{:.0f}%"),
                       _mib(r.get("memory_bytes")), f"{gw['status']} {gw['sessions']} conn" if gw else "")
         parts.append(t)
-    nt = Table(title="nodes", title_justify="left", show_edge=False, header_style="bold")
+    parts.append(Text("nodes", style="bold"))
+    nt = Table(show_edge=False, header_style="bold")
     for col in ("node", "state", "tasks", "cpu", "memory"):
         nt.add_column(col, justify="left" if col in ("node", "state") else "right")
     for n in snap["nodes"]:
