@@ -48,7 +48,8 @@ def read(client, services: list[dict], *, tail: int | None = None, since: float 
     seq = itertools.count()
     streams = []
     for task_id, source in _sources(client, services).items():
-        streams.append([_line(raw, next(seq), source) for raw in TaskLog(client, task_id, tail=tail, since=since).lines()])
+        log = TaskLog(client, task_id, tail=tail, since=since)
+        streams.append([_line(raw, next(seq), source) for raw in log.lines()])
     return logs.merge(streams)
 
 

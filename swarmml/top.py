@@ -128,7 +128,7 @@ def gateway_frontends(rows: list[dict[str, str]]) -> list[dict]:
 
 def _int(value: str | None) -> int:
     try:
-        return int(value)
+        return int(value or "")
     except (TypeError, ValueError):
         return 0
 
@@ -187,7 +187,8 @@ def snapshot(prev: dict | None, cur: dict) -> dict:
         for r in reps:
             per_node[r["node"]] = per_node.get(r["node"], 0) + 1
         services.append({
-            "name": s["name"], "running": len(reps), "desired": s["desired"], "per_node": dict(sorted(per_node.items())),
+            "name": s["name"], "running": len(reps), "desired": s["desired"],
+            "per_node": dict(sorted(per_node.items())),
             "requests_per_s": _sum(r.get("requests_per_s") for r in reps),
             "errors_per_s": _sum(r.get("errors_per_s") for r in reps),
             "in_flight": _sum(r.get("in_flight") for r in reps),
@@ -258,7 +259,7 @@ def render(snap: dict):
     from rich.table import Table
     from rich.text import Text
 
-    parts = []
+    parts: list = []
     when = f"every {snap['interval_s']:.1f} s" if snap.get("interval_s") else "first reading"
     parts.append(Text(f"stack {snap['stack']}  ·  {when}  ·  Ctrl-C to quit", style="bold"))
     for s in snap["services"]:

@@ -60,7 +60,7 @@ class Reader:
         network = choose_network(raw_tasks)
         tasks = [dict(plain_task(t, network), service=names[t["ServiceID"]]) for t in raw_tasks]
         problems = []
-        pages = {}
+        pages: dict[str, dict] = {}
         if network and self.network != network:
             self.close_probe()
             image = _probe_image(services)

@@ -109,7 +109,8 @@ def test_b_top_once_json_rates_add_up_to_the_load(cluster, stack):
     assert all(r["requests_per_s"] is not None for r in pred["replicas"])
     total = sum(r["requests_per_s"] for r in pred["replicas"])
     print(f"\ntop: {len(pred['replicas'])} replicas sum {total:.1f} req/s; load {RATE} req/s asked, "
-          f"{load.result.requests_per_s:.1f} done, {load.result.errors} errors; p50 {pred['p50_ms']} p99 {pred['p99_ms']}")
+          f"{load.result.requests_per_s:.1f} done, {load.result.errors} errors; "
+          f"p50 {pred['p50_ms']} p99 {pred['p99_ms']}")
     assert abs(total - RATE) <= 0.1 * RATE
     assert all(r["cpu_cores"] is not None and r["memory_bytes"] for r in pred["replicas"])
     assert all(r["gateway"]["status"] == "UP" for r in pred["replicas"])
