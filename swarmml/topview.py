@@ -61,6 +61,11 @@ class Reader:
         tasks = [dict(plain_task(t, network), service=names[t["ServiceID"]]) for t in raw_tasks]
         problems = []
         pages: dict[str, dict] = {}
+        # The engines' stats are read while the probe fetches the pages: a refresh costs the slower of the two.
+        if set(n["ID"] for n in nodes) - set(self.engines):
+            self.engines.update(probe.node_engines(self.client, self.cluster, nodes))
+        jobs = {t["id"]: self.pool.submit(probe.container_stats, self.engines[t["node_id"]], t["container_id"])
+                for t in tasks if t["container_id"] and t["node_id"] in self.engines}
         if network and self.network != network:
             self.close_probe()
             image = _probe_image(services)
@@ -74,13 +79,7 @@ class Reader:
             for key, page in probe.fetch(self.client, self.probe_id, urls).items():
                 task_id, kind = key.split(" ")
                 pages.setdefault(task_id, {})[kind] = page
-        if set(n["ID"] for n in nodes) - set(self.engines):
-            self.engines.update(probe.node_engines(self.client, self.cluster, nodes))
-        stats = {}
-        jobs = {t["id"]: self.pool.submit(probe.container_stats, self.engines[t["node_id"]], t["container_id"])
-                for t in tasks if t["container_id"] and t["node_id"] in self.engines}
-        for task_id, job in jobs.items():
-            stats[task_id] = job.result()
+        stats = {task_id: job.result() for task_id, job in jobs.items()}
         unmeasured = sorted({n["Description"]["Hostname"] for n in nodes if n["ID"] not in self.engines})
         if unmeasured:
             problems.append(f"no engine reachable on {', '.join(unmeasured)}: CPU and memory unknown there")

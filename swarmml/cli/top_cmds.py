@@ -56,9 +56,12 @@ def top_cmd(stack: str | None, interval: float, once: bool, output: str) -> None
 def _live(reader: topview.Reader, prev: dict, interval: float) -> None:
     from rich.live import Live
     with Live(tops.render(tops.snapshot(None, prev)), console=out, auto_refresh=False, screen=out.is_terminal) as live:
+        started = time.monotonic()
         try:
             while True:
-                time.sleep(max(0.0, interval - (time.time() - prev["time"])))
+                # Readings start every interval, however long one takes (when it takes longer, at once).
+                started = max(started + interval, time.monotonic())
+                time.sleep(max(0.0, started - time.monotonic()))
                 cur = reader.read()
                 live.update(tops.render(tops.snapshot(prev, cur)), refresh=True)
                 prev = cur
