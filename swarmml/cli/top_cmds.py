@@ -1,4 +1,5 @@
 """`swarmml top`: a live view of a stack (a thin layer over swarmml.topview and swarmml.top)."""
+import signal
 import time
 
 import click
@@ -37,6 +38,7 @@ def top_cmd(stack: str | None, interval: float, once: bool, output: str) -> None
         raise UsageError("-o json needs --once (one snapshot for scripts)")
     client = target_client()
     stack = stack or _only_stack(client)
+    signal.signal(signal.SIGTERM, _interrupt)  # a terminated top removes its probe too
     reader = topview.Reader(client, stack, resolve_target().cluster)
     try:
         prev = reader.read()
@@ -51,6 +53,10 @@ def top_cmd(stack: str | None, interval: float, once: bool, output: str) -> None
         _live(reader, prev, interval)
     finally:
         reader.close()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _live(reader: topview.Reader, prev: dict, interval: float) -> None:

@@ -64,7 +64,8 @@ def start_probe(client, network: str, image: str) -> str:
         host_config = client.api.create_host_config(network_mode=network, auto_remove=True, read_only=True,
                                                     tmpfs={"/tmp": "size=1m"}, mem_limit="64m", nano_cpus=500_000_000)
         cid = client.api.create_container(image, entrypoint=["python", "-c", _IDLE], name=name,
-                                          labels={PROBE_LABEL: network}, host_config=host_config)["Id"]
+                                          labels={PROBE_LABEL: network}, host_config=host_config,
+                                          healthcheck={"test": ["NONE"]})["Id"]  # not the image's server check
         client.api.start(cid)
         return cid
     except docker.errors.APIError as exc:
