@@ -86,3 +86,9 @@ def test_prometheus_query_answers():
                        ('{"status":"success","data":{"resultType":"matrix","result":[]}}', "matrix")):
         with pytest.raises(sig.BadMetrics, match=words):
             sig.read_query_answer(bad)
+
+
+def test_open_requests_that_did_not_complete_are_read_from_the_gauge():
+    before = sig.read_scrape(text(0, 0, 5, 0.5), at=0.0, model="iris-rf")
+    stuck = sig.read_scrape(text(0, 0, 5, 0.5), at=2.0, model="iris-rf")  # in flight gauge: 3, none completed
+    assert sig.replica_signal("t", stuck, before).in_flight == 3.0

@@ -12,8 +12,10 @@ from the gateway's per-server statistics, because:
 In flight is the mean concurrency between two scrapes, by Little's law:
 the growth of the request-duration histogram's sum over the wall time
 between them (request-seconds per second). A single read of the in-flight
-gauge is a coin toss at 10 ms per request; it is used only for a replica's
-first scrape, when there is no interval yet.
+gauge is a coin toss at 10 ms per request; it is used for a replica's first
+scrape, when there is no interval yet, and when no request completed in the
+interval while some are open (a stuck replica, or requests longer than the
+interval, which the histogram has not seen yet).
 """
 from __future__ import annotations
 
@@ -124,7 +126,10 @@ def replica_signal(task: str, now: Scrape | None, before: Scrape | None = None,
     done = now.requests - before.requests
     busy = max(0.0, now.seconds - before.seconds)
     p95 = quantile(0.95, {le: now.buckets.get(le, 0.0) - before.buckets.get(le, 0.0) for le in now.buckets})
-    return ReplicaSignal(task, True, in_flight=busy / dt, rps=done / dt,
+    # Nothing completed while requests are open: the replica is stuck or its requests are longer than the
+    # interval, and the histogram has not seen them yet; the gauge is then the better reading.
+    in_flight = now.in_flight if done == 0 and now.in_flight > busy / dt else busy / dt
+    return ReplicaSignal(task, True, in_flight=in_flight, rps=done / dt,
                          p95_ms=None if p95 is None else p95 * 1000.0)
 
 
