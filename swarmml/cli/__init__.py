@@ -53,8 +53,16 @@ def cli(cluster_name):
 
 def _register():
     # Imported here so that each area stays in its own module.
-    from swarmml.cli import build_cmds, cluster_cmds, generate_cmds, ops_cmds, stack_cmds, verify_cmds
-    for module in (cluster_cmds, build_cmds, generate_cmds, stack_cmds, ops_cmds, verify_cmds):
+    from swarmml.cli import (
+        autoscale_cmds,
+        build_cmds,
+        cluster_cmds,
+        generate_cmds,
+        ops_cmds,
+        stack_cmds,
+        verify_cmds,
+    )
+    for module in (cluster_cmds, build_cmds, generate_cmds, stack_cmds, ops_cmds, verify_cmds, autoscale_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
 
