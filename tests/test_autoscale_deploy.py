@@ -101,3 +101,19 @@ def test_an_unknown_metric_is_refused(tmp_path):
         "target-inflight: 4", "target-inflight: 4\n        io.swarmml.autoscale.metric: cpu"))
     with pytest.raises(UsageError, match=r"label io.swarmml.autoscale.metric: unknown metric 'cpu'"):
         deploy.deploy([str(f)], name="ml", environ={})
+
+
+def test_the_checkout_stack_with_its_autoscale_files_has_a_valid_policy():
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    files = [os.path.join(root, f) for f in ("docker-stack.yml", "stacks/autoscale.yml",
+                                             "stacks/autoscaler-service.yml")]
+    desired = convert(load(files, environ={}))
+    from swarmml.autoscale.policy import check_services
+    policies = check_services(desired.services)
+    assert list(policies) == ["ml_predictor"]
+    p = policies["ml_predictor"]
+    assert (p.min, p.max, p.targets, p.model) == (2, 8, {"inflight": 1.0}, "iris-rf")
+    ctl = desired.services["ml_autoscaler"]["TaskTemplate"]
+    assert ctl["Placement"]["Constraints"] == ["node.role == manager"]
+    assert "SWARMML_AUTOSCALE_HOLDER={{.Task.Name}}" in ctl["ContainerSpec"]["Env"]

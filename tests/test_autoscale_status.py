@@ -81,7 +81,8 @@ def test_install_context_holds_swarmml_source_and_no_image_recipes(tmp_path, mon
     import os
     assert os.path.exists(os.path.join(ctx, "swarmml", "autoscale", "controller.py"))
     assert not os.path.exists(os.path.join(ctx, "swarmml", "data"))
-    assert "swarmml.autoscale.controller" in open(os.path.join(ctx, "Dockerfile")).read()
+    with open(os.path.join(ctx, "Dockerfile")) as f:
+        assert "swarmml.autoscale.controller" in f.read()
 
 
 def test_the_cli_routes_a_service_name_to_the_loop_and_checks_options_first():
