@@ -149,12 +149,16 @@ def main():
     ap.add_argument("--target-inflight", default="2")
     ap.add_argument("--down-window", default="45s")
     ap.add_argument("--no-deploy", action="store_true")
+    ap.add_argument("--build", action="store_true", help="build and push swarmml/autoscaler from this checkout first")
     ap.add_argument("--out", default=os.path.join(ROOT, "scripts", "results", "autoscale"))
     args = ap.parse_args()
     os.environ["SWARMML_CLUSTER"] = args.cluster
     client = target_client(args.cluster)
     env = dict(os.environ, PREDICTOR_CPUS="0.25", AUTOSCALE_MIN=str(args.min), AUTOSCALE_MAX=str(args.max),
                AUTOSCALE_TARGET_INFLIGHT=args.target_inflight, AUTOSCALE_DOWN_WINDOW=args.down_window)
+    if args.build:
+        from swarmml.autoscale.install import build_and_push
+        build_and_push(cluster=args.cluster)
     if not args.no_deploy:
         print("deploying the stack ...", flush=True)
         deploy_stack(env)

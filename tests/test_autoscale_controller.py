@@ -91,7 +91,7 @@ def test_scales_up_on_in_flight_from_two_scrapes(monkeypatch):
     clock = Clock()
     counters = {"10.0.1.1": [0, 0.0], "10.0.1.2": [0, 0.0]}
 
-    def fetch(url):
+    def fetch(url, timeout=1.0):
         ip = url.split("/")[2].split(":")[0]
         assert url.endswith(":8080/metrics")
         c, s = counters[ip]
@@ -116,7 +116,7 @@ def test_a_replica_that_does_not_answer_is_unknown_and_blocks_scale_down(monkeyp
     w = setup(monkeypatch, replicas=4)
     clock = Clock()
 
-    def fetch(url):
+    def fetch(url, timeout=1.0):
         if "10.0.1.4" in url:
             return None, "http://10.0.1.4:8080/metrics: timed out"
         return metrics(0, 0.0), None
@@ -136,7 +136,7 @@ def test_a_replica_that_does_not_answer_is_unknown_and_blocks_scale_down(monkeyp
 def test_no_scaling_during_a_rolling_update(monkeypatch):
     w = setup(monkeypatch)
     w.svc["UpdateStatus"] = {"State": "updating", "StartedAt": "2026-01-01T00:00:00Z"}
-    c = ctl.Controller(w.client, holder="me", fetch=lambda url: (metrics(0, 0.0, inflight=50), None),
+    c = ctl.Controller(w.client, holder="me", fetch=lambda url, timeout=1.0: (metrics(0, 0.0, inflight=50), None),
                        scaler=lambda *a: w.scaled.append(a))
     d = c.tick()["ml_predictor"]
     assert d.action == "hold" and d.reason.startswith("rolling update in progress (updating)") and not w.scaled
@@ -145,7 +145,7 @@ def test_no_scaling_during_a_rolling_update(monkeypatch):
 def test_pending_tasks_stop_the_ask_for_more(monkeypatch):
     w = setup(monkeypatch)
     w.tasks.append(task(None, 3, state="pending", err="no suitable node (insufficient resources on 3 nodes)"))
-    c = ctl.Controller(w.client, holder="me", fetch=lambda url: (metrics(0, 0.0, inflight=50), None),
+    c = ctl.Controller(w.client, holder="me", fetch=lambda url, timeout=1.0: (metrics(0, 0.0, inflight=50), None),
                        scaler=lambda *a: w.scaled.append(a))
     d = c.tick()["ml_predictor"]
     assert d.action == "hold" and not w.scaled
@@ -155,7 +155,7 @@ def test_pending_tasks_stop_the_ask_for_more(monkeypatch):
 def test_one_controller_per_swarm(monkeypatch):
     w = setup(monkeypatch)
     clock = Clock()
-    busy = lambda url: (metrics(0, 0.0, inflight=50), None)
+    busy = lambda url, timeout=1.0: (metrics(0, 0.0, inflight=50), None)
     a = ctl.Controller(w.client, holder="a", clock_fn=clock, fetch=busy, scaler=lambda cl, n, r: w.scaled.append("a"))
     b = ctl.Controller(w.client, holder="b", clock_fn=clock, fetch=busy, scaler=lambda cl, n, r: w.scaled.append("b"))
     a.tick()
@@ -171,7 +171,7 @@ def test_one_controller_per_swarm(monkeypatch):
 
 def test_a_lost_race_is_standby_not_an_error(monkeypatch):
     w = setup(monkeypatch)
-    a = ctl.Controller(w.client, holder="a", fetch=lambda url: (metrics(0, 0.0), None), scaler=lambda *x: None)
+    a = ctl.Controller(w.client, holder="a", fetch=lambda url, timeout=1.0: (metrics(0, 0.0), None), scaler=lambda *x: None)
     a.tick()
     real_write = w.leases.write
 
@@ -188,7 +188,7 @@ def test_dry_run_takes_no_lease_and_scales_nothing(monkeypatch):
     w = setup(monkeypatch, labels={})
     c = ctl.Controller(w.client, only="ml_predictor", dry_run=True,
                        overrides={"min": 1, "max": 5, "target_inflight": 1.0},
-                       fetch=lambda url: (metrics(0, 0.0, inflight=3), None), scaler=lambda *a: w.scaled.append(a))
+                       fetch=lambda url, timeout=1.0: (metrics(0, 0.0, inflight=3), None), scaler=lambda *a: w.scaled.append(a))
     d = c.tick()["ml_predictor"]
     assert (d.action, d.desired) == ("up", 5) and d.reason.startswith("dry run, would scale up to 5")
     assert not w.scaled and w.leases.cfg is None
@@ -197,7 +197,7 @@ def test_dry_run_takes_no_lease_and_scales_nothing(monkeypatch):
 
 def test_a_bad_policy_in_the_swarm_is_reported_not_fatal(monkeypatch):
     w = setup(monkeypatch, labels={**POLICY, P + "max": "1"})
-    c = ctl.Controller(w.client, holder="me", fetch=lambda url: (metrics(0, 0.0), None), scaler=lambda *a: None)
+    c = ctl.Controller(w.client, holder="me", fetch=lambda url, timeout=1.0: (metrics(0, 0.0), None), scaler=lambda *a: None)
     assert c.tick() == {}
     assert c.status["ml_predictor"].error.startswith("service ml_predictor: label io.swarmml.autoscale.min")
 

@@ -227,7 +227,9 @@ class Controller:
             ip = task_address(task)
             if ip is None:
                 return task, name, None, "no overlay address"
-            text, error = self.fetch(f"http://{ip}:{policy.metrics_port}{policy.metrics_path}")
+            # A busy replica answers /metrics behind its queue of requests: wait up to about a tick for it.
+            text, error = self.fetch(f"http://{ip}:{policy.metrics_port}{policy.metrics_path}",
+                                     timeout=min(3.0, max(1.0, policy.interval_s * 1.25)))
             if text is None:
                 return task, name, None, error
             try:
@@ -319,9 +321,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def show(c, decisions):
         for name, d in decisions.items():
-            if d.action != "hold" or last_reason.get(name) != d.reason.split(":")[0]:
+            gist = " ".join(d.reason.split()[:2])
+            if d.action != "hold" or last_reason.get(name) != gist:
                 print(line(d, name), flush=True)
-            last_reason[name] = d.reason.split(":")[0]
+            last_reason[name] = gist
         if not c.holding:
             print(f"{clock(c.now())} standby: {c.lease_note}", flush=True)
 

@@ -10,6 +10,7 @@ run. The same labels carry the holder's status, for `swarmml autoscale status`.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 LEASE_NAME = "swarmml-autoscaler-lease"
@@ -45,7 +46,8 @@ def may_take(labels: dict | None, me: str, now: float) -> tuple[bool, str]:
     view = read(labels)
     if view.holder in (None, me) or view.expires is None or view.expires <= now:
         return True, ""
-    return False, f"the lease is held by {view.holder} until {view.expires:.0f} ({view.expires - now:.0f} s)"
+    until = time.strftime("%H:%M:%S", time.gmtime(view.expires))
+    return False, f"the lease is held by {view.holder} until {until} ({view.expires - now:.0f} s)"
 
 
 def labels_for(me: str, now: float, status: dict | None, ttl: float = TTL_S) -> dict[str, str]:
