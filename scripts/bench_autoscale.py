@@ -26,11 +26,11 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from swarmml import deploy, loadgen, ops, services  # noqa: E402
-from swarmml.autoscale import timeline  # noqa: E402
-from swarmml.engine import swarm as engine  # noqa: E402
-from swarmml.engine import target_client  # noqa: E402
-from swarmml.verify.run import ONE_ROW, infer_body  # noqa: E402
+from swarmml import deploy, loadgen, ops, services
+from swarmml.autoscale import timeline
+from swarmml.engine import swarm as engine
+from swarmml.engine import target_client
+from swarmml.verify.run import ONE_ROW, infer_body
 
 STACK = "ml"
 BENCH_OVERRIDE = """version: "3.8"
@@ -84,7 +84,7 @@ def run_profile(client, url, profile, connections=64):
             try:
                 running, desired = replicas(client, f"{STACK}_predictor")
                 samples.append((time.perf_counter() - t0, running, desired))
-            except Exception as exc:  # a slow manager must not end the run
+            except Exception as exc:  # noqa: BLE001 (a slow manager must not end the run)
                 print(f"sample failed: {exc}", file=sys.stderr)
             stop.wait(1.0)
 
@@ -146,7 +146,7 @@ def main():
     ap.add_argument("--p99-ms", type=float, default=250.0, help="the p99 target")
     ap.add_argument("--min", type=int, default=2)
     ap.add_argument("--max", type=int, default=8)
-    ap.add_argument("--target-inflight", default="2")
+    ap.add_argument("--target-inflight", default="0.6")
     ap.add_argument("--down-window", default="45s")
     ap.add_argument("--no-deploy", action="store_true")
     ap.add_argument("--build", action="store_true", help="build and push swarmml/autoscaler from this checkout first")

@@ -56,11 +56,11 @@ def test_within_tolerance_nothing_changes():
     assert decide(p, State(), obs(0, 4, load(4.5, 4.5, 4.5, 4.5))).desired == 5
 
 
-def test_unknown_replicas_count_as_idle_only_against_scaling_up_and_busy_against_scaling_down():
+def test_unknown_replicas_never_count_as_idle():
     p = policy(**{"up-window": "0s"})
-    # Known ones at 8 (2x target); the 2 unknown count as 0: mean 4 over 4 -> hold instead of 8.
+    # Known ones at 8 (2x target); the 2 unknown count like them (too busy to answer is not idle): 8.
     d = decide(p, State(), obs(0, 4, load(8, 8, unknown=2)))
-    assert d.desired == 4 and "2 of 4 replicas unknown" in d.reason
+    assert d.desired == 8 and "2 of 4 replicas unknown" in d.reason
     # Known ones idle; unknown count as at target: (0 + 0 + 4 + 4) / 4 = 2 per replica -> 2, not 1.
     s = State()
     d = decide(policy(**{"down-window": "0s"}), s, obs(0, 4, load(0, 0, unknown=2)))

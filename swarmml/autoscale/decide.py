@@ -6,10 +6,11 @@ One call per tick and service:
    where observed is the mean over the replicas that answered; no change
    while observed is within the tolerance (10%) of the target. Replicas
    that could not be scraped are unknown, not idle: when the known ones ask
-   for more, the unknown count as 0 (so we don't scale up on a guess);
-   when they ask for less, the unknown count as at target (so we don't
-   scale down a service whose replicas may be saturated). The metric that
-   asks for the most replicas wins.
+   for more, the unknown count like them (a replica too busy to answer in
+   time is not idle; Kubernetes counts missing pods as 0 here, which held a
+   drowning service back in our runs); when they ask for less, the unknown
+   count as at target, so a replica we can't see is never scaled away as
+   idle. The metric that asks for the most replicas wins.
 2. Windows: every recommendation is kept with its time. Scaling up goes
    only as high as the lowest recommendation of the up-window (the load
    must last), scaling down only as low as the highest of the down-window
@@ -137,11 +138,13 @@ def _replicas_for(mean: float, target: float, known: int, total: int, tolerance:
         return total if abs(ratio - 1) <= tolerance else math.ceil(total * ratio)
     if abs(ratio - 1) <= tolerance:
         return total
-    missing = total - known
-    # Unknown replicas push against the direction the known ones ask for.
-    assumed = 0.0 if ratio > 1 else target
-    adjusted = (mean * known + assumed * missing) / (total * target)
-    if abs(adjusted - 1) <= tolerance or (adjusted > 1) != (ratio > 1):
+    if ratio > 1:
+        # Asking for more: the unknown count like the known (a replica too busy to answer its /metrics in
+        # time is no evidence of idleness, and counting it as 0 would hold back a service that is drowning).
+        return math.ceil(total * ratio)
+    # Asking for less: the unknown count as at target, so a replica we can't see is never scaled away idle.
+    adjusted = (mean * known + target * (total - known)) / (total * target)
+    if abs(adjusted - 1) <= tolerance:
         return total
     return math.ceil(total * adjusted)
 
