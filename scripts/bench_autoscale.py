@@ -146,7 +146,7 @@ def main():
     ap.add_argument("--p99-ms", type=float, default=250.0, help="the p99 target")
     ap.add_argument("--min", type=int, default=2)
     ap.add_argument("--max", type=int, default=8)
-    ap.add_argument("--target-inflight", default="0.6")
+    ap.add_argument("--target-inflight", default="1.5")
     ap.add_argument("--down-window", default="45s")
     ap.add_argument("--no-deploy", action="store_true")
     ap.add_argument("--build", action="store_true", help="build and push swarmml/autoscaler from this checkout first")

@@ -222,3 +222,40 @@ def test_update_state(state, expected):
 def test_task_address_skips_the_ingress_network():
     assert ctl.task_address(with_address(task("n1", 1), "10.0.1.7")) == "10.0.1.7"
     assert ctl.task_address(task("n1", 1)) is None
+
+
+def test_a_controller_that_stops_expires_its_lease_for_the_next_one(monkeypatch):
+    w = setup(monkeypatch)
+    clock = Clock()
+    a = ctl.Controller(w.client, holder="a", clock_fn=clock, fetch=lambda url, timeout=1.0: (metrics(0, 0.0), None),
+                       scaler=lambda *x: None)
+    a.run(ticks=2, interval=0)
+    view = leases.read(w.leases.cfg[2])
+    assert view.holder == "a" and view.expires == clock.t and view.status["services"]["ml_predictor"]
+    b = ctl.Controller(w.client, holder="b", clock_fn=clock, fetch=lambda url, timeout=1.0: (metrics(0, 0.0), None),
+                       scaler=lambda *x: None)
+    b.tick()
+    assert b.holding
+
+
+def test_with_a_gateway_label_the_gateways_statistics_count_the_requests_in_flight(monkeypatch):
+    w = setup(monkeypatch, labels={**POLICY, P + "gateway": "gateway"})
+    gw_spec = spec(1, name="ml_gateway")
+    w.client.api._services.append(service(gw_spec, sid="gw1"))
+    gw_task = with_address(task("n1", 1, tid="gwtask"), "10.0.1.99")
+    tasks_of = {"svc1": w.tasks, "gw1": [gw_task]}
+    w.client.api.tasks = lambda filters=None: copy.deepcopy(tasks_of[filters["service"][0]])
+    csv = "# pxname,svname,qcur,scur\npredictor,replica1,0,30\npredictor,BACKEND,4,36\n"
+    seen = []
+
+    def fetch(url, timeout=1.0):
+        seen.append(url)
+        return (csv, None) if "10.0.1.99:8404/stats;csv" in url else (metrics(0, 0.0, inflight=1), None)
+
+    c = ctl.Controller(w.client, holder="me", fetch=fetch, scaler=lambda cl, n, r: w.scaled.append(r))
+    d = c.tick()["ml_predictor"]
+    assert d.observed == {"inflight": 20.0}  # 40 in flight at the gateway over 2 replicas
+    assert w.scaled == [6] and c.status["ml_predictor"].signal["gateway_inflight"] == 40.0
+    csv = "<html>"
+    d = c.tick()["ml_predictor"]
+    assert "gateway ml_gateway: not HAProxy" in c.status["ml_predictor"].signal["gateway_inflight"]

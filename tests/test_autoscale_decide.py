@@ -202,3 +202,22 @@ def test_idle_service_goes_to_min_after_the_window(replicas):
     for t in range(0, 30, 2):
         r.tick(t, 0.0)
     assert r.replicas == 1
+
+
+def test_the_gateways_count_is_the_total_in_flight_when_given():
+    """A one-at-a-time replica shows ~1 in flight in the model service while its queue grows in its socket."""
+    p = policy(**{"up-window": "0s"})
+    sig = Signal(load(1.0, 1.0).replicas, gateway_inflight=40.0)
+    d = decide(p, State(), obs(0, 2, sig))
+    assert (d.recommended, d.desired) == (10, 10) and d.observed == {"inflight": 20.0}
+    sig = Signal(load(0.1, 0.1).replicas, gateway_inflight=9.0)
+    assert decide(p, State(), obs(0, 2, sig)).desired == 3  # 9 / 4 -> 3 (8.2 would be within tolerance)
+    # No gateway answer: the replicas' own counts.
+    assert decide(p, State(), obs(0, 2, Signal(load(8, 8).replicas, gateway_error="timed out"))).desired == 4
+
+
+def test_gateway_label():
+    p = pol.parse({P + "min": "1", P + "max": "3", P + "target-inflight": "2", P + "gateway": "gateway:9000"})
+    assert (p.gateway, p.gateway_port) == ("gateway", 9000)
+    with pytest.raises(pol.UsageError, match="label io.swarmml.autoscale.gateway: expected SERVICE"):
+        pol.parse({P + "min": "1", P + "max": "3", P + "target-inflight": "2", P + "gateway": "gw:http"})

@@ -113,7 +113,7 @@ def test_the_checkout_stack_with_its_autoscale_files_has_a_valid_policy():
     policies = check_services(desired.services)
     assert list(policies) == ["ml_predictor"]
     p = policies["ml_predictor"]
-    assert (p.min, p.max, p.targets, p.model, p.panic_threshold) == (2, 8, {"inflight": 0.6}, "iris-rf", 1.5)
+    assert (p.min, p.max, p.targets, p.model, p.gateway) == (2, 8, {"inflight": 1.5}, "iris-rf", "gateway")
     ctl = desired.services["ml_autoscaler"]["TaskTemplate"]
     assert ctl["Placement"]["Constraints"] == ["node.role == manager"]
     assert "SWARMML_AUTOSCALE_HOLDER={{.Task.Name}}" in ctl["ContainerSpec"]["Env"]

@@ -39,7 +39,7 @@ def _bench():
 def stack(cluster, pushed_images):
     build_and_push(cluster=cluster.name)
     bench = _bench()
-    env = environ(PORT, PREDICTOR_CPUS="0.25", AUTOSCALE_MIN=2, AUTOSCALE_MAX=8, AUTOSCALE_TARGET_INFLIGHT=0.6,
+    env = environ(PORT, PREDICTOR_CPUS="0.25", AUTOSCALE_MIN=2, AUTOSCALE_MAX=8, AUTOSCALE_TARGET_INFLIGHT=1.5,
                   AUTOSCALE_DOWN_WINDOW=f"{DOWN_WINDOW_S}s")
     bench.deploy_stack(env)
     url = services.url(cluster.client, "gateway", STACK)

@@ -92,3 +92,20 @@ def test_open_requests_that_did_not_complete_are_read_from_the_gauge():
     before = sig.read_scrape(text(0, 0, 5, 0.5), at=0.0, model="iris-rf")
     stuck = sig.read_scrape(text(0, 0, 5, 0.5), at=2.0, model="iris-rf")  # in flight gauge: 3, none completed
     assert sig.replica_signal("t", stuck, before).in_flight == 3.0
+
+
+HAPROXY = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,status
+inference,FRONTEND,,,70,80,4096,100,OPEN
+predictor,replica1,0,0,51,64,,2382,UP 1/2
+predictor,replica2,0,0,0,64,,3717,MAINT (resolution)
+predictor,replica3,0,0,13,64,,1148,UP
+predictor,BACKEND,6,9,64,80,,7247,UP
+"""
+
+
+def test_haproxy_statistics_give_the_backends_requests_in_flight_and_queued():
+    assert sig.read_haproxy_csv(HAPROXY, "predictor") == 70.0  # 64 open to the replicas + 6 queued
+    with pytest.raises(sig.BadMetrics, match="no backend 'web'"):
+        sig.read_haproxy_csv(HAPROXY, "web")
+    with pytest.raises(sig.BadMetrics, match="not HAProxy"):
+        sig.read_haproxy_csv("<html>", "predictor")

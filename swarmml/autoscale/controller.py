@@ -35,6 +35,7 @@ from swarmml.autoscale.signals import (
     BadMetrics,
     Scrape,
     Signal,
+    read_haproxy_csv,
     read_query_answer,
     read_scrape,
     replica_signal,
@@ -248,6 +249,8 @@ class Controller:
         else:
             sig.replicas = [replica_signal(task_name(svc, t), None, error="not scraped: query metric")
                             for t in live]
+        if policy.gateway:
+            sig.gateway_inflight, sig.gateway_error = self._gateway(svc, policy)
         if policy.query and policy.metrics_url:
             body, error = self.fetch(io.query_url(policy.metrics_url, policy.query))
             if body is None:
@@ -258,6 +261,37 @@ class Controller:
                 except BadMetrics as exc:
                     sig.query_error = str(exc)
         return sig
+
+    def _gateway(self, svc: dict, policy: Policy) -> tuple[float | None, str | None]:
+        """(requests in flight through every task of the gateway to this service's backend, or the error)."""
+        spec = svc["Spec"]
+        ns = (spec.get("Labels") or {}).get(engine.NAMESPACE_LABEL)
+        backend = spec["Name"][len(ns) + 1:] if ns and spec["Name"].startswith(ns + "_") else spec["Name"]
+        gw = None
+        for name in ([f"{ns}_{policy.gateway}"] if ns else []) + [policy.gateway]:
+            try:
+                gw = engine.service(self.client, name)
+                break
+            except SwarmmlError:
+                continue
+        if gw is None:
+            return None, f"gateway service {policy.gateway} not found"
+        total = 0.0
+        live = running_tasks(engine.tasks(self.client, gw["ID"]))
+        if not live:
+            return None, f"gateway {gw['Spec']['Name']} runs no task"
+        for task in live:
+            ip = task_address(task)
+            if ip is None:
+                return None, f"gateway task {task_name(gw, task)} has no overlay address"
+            text, error = self.fetch(f"http://{ip}:{policy.gateway_port}/stats;csv", timeout=1.0)
+            if text is None:
+                return None, error
+            try:
+                total += read_haproxy_csv(text, backend)
+            except BadMetrics as exc:
+                return None, f"gateway {gw['Spec']['Name']}: {exc}"
+        return total, None
 
     def _renew(self, now: float) -> tuple[bool, str]:
         status = self.status_json() if self.status else None

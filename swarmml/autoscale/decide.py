@@ -113,6 +113,13 @@ def recommend(policy: Policy, signal: Signal, current: int) -> tuple[int | None,
             ratio = signal.query_value / (target * base)
             wanted.append(base if abs(ratio - 1) <= policy.tolerance else math.ceil(signal.query_value / target))
             continue
+        if metric == "inflight" and signal.gateway_inflight is not None and n:
+            # The gateway's count, spread over the replicas that run: Knative's total concurrency / target.
+            mean = signal.gateway_inflight / n
+            observed[metric] = round(mean, 3)
+            ratio = mean / target
+            wanted.append(n if abs(ratio - 1) <= policy.tolerance else math.ceil(signal.gateway_inflight / target))
+            continue
         values = signal.values(metric)
         if not values:
             continue

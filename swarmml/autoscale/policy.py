@@ -39,7 +39,7 @@ DEFAULTS = {
     "tolerance": 0.1,  # |observed/target - 1| under which nothing changes
     "interval": 2.0,  # s between two looks at the service
 }
-KNOWN = {"min", "max", "max-step", "metric", "model", "metrics-port", "metrics-path", "metrics-url", "query",
+KNOWN = {"min", "max", "max-step", "metric", "model", "metrics-port", "metrics-path", "metrics-url", "query", "gateway",
          *DEFAULTS, *TARGET_LABELS}
 
 
@@ -62,6 +62,8 @@ class Policy:
     metrics_path: str = "/metrics"
     metrics_url: str | None = None  # a Prometheus server, for metric "query"
     query: str | None = None
+    gateway: str | None = None  # the gateway service whose HAProxy statistics count requests in flight
+    gateway_port: int = 8404
     labels: dict[str, str] = field(default_factory=dict)  # the labels as written, for status
 
     def to_json(self) -> dict:
@@ -148,6 +150,13 @@ def parse(labels: dict | None, where: str = "service") -> Policy | None:
         if not found["metrics-path"].startswith("/"):
             raise bad("metrics-path", f"expected a path starting with /, got {found['metrics-path']!r}")
         opts["metrics_path"] = found["metrics-path"]
+    if found.get("gateway", "").strip():
+        name, _, port = found["gateway"].strip().partition(":")
+        if not name or (port and (not port.isdigit() or not 0 < int(port) < 65536)):
+            raise bad("gateway", f"expected SERVICE or SERVICE:PORT (its HAProxy statistics), got {found['gateway']!r}")
+        opts["gateway"] = name
+        if port:
+            opts["gateway_port"] = int(port)
     for key in ("model", "metrics-url", "query"):
         if found.get(key, "").strip():
             opts[key.replace("-", "_")] = found[key].strip()

@@ -161,6 +161,8 @@ class Signal:
     replicas: list[ReplicaSignal] = field(default_factory=list)
     query_value: float | None = None  # the Prometheus query's value (a total for the service), if used
     query_error: str | None = None
+    gateway_inflight: float | None = None  # requests the gateway has sent and not yet answered, plus its queue
+    gateway_error: str | None = None
 
     @property
     def known(self) -> list[ReplicaSignal]:
@@ -179,6 +181,8 @@ class Signal:
         for metric in ("inflight", "rps", "p95-ms"):
             vals = self.values(metric)
             out[metric] = round(sum(vals) / len(vals), 3) if vals else None
+        if self.gateway_inflight is not None or self.gateway_error:
+            out["gateway_inflight"] = self.gateway_inflight if self.gateway_error is None else self.gateway_error
         if self.query_value is not None or self.query_error:
             out["query"] = self.query_value if self.query_error is None else self.query_error
         out["per_replica"] = [asdict(r) for r in self.replicas]
@@ -206,3 +210,27 @@ def read_query_answer(body: str) -> float:
     if not math.isfinite(value):
         raise BadMetrics(f"the query returned {value}")
     return value
+
+
+def read_haproxy_csv(text: str, backend: str) -> float:
+    """In flight through one HAProxy for `backend`: its sessions open to the servers plus its queue.
+
+    From the stats CSV (`/stats;csv`): the backend's summary row, scur + qcur. BadMetrics when the
+    text is not HAProxy's CSV or has no such backend.
+    """
+    lines = [x for x in text.splitlines() if x.strip()]
+    if not lines or not lines[0].startswith("# "):
+        raise BadMetrics("not HAProxy statistics CSV")
+    header = lines[0][2:].split(",")
+    try:
+        px, sv, scur, qcur = (header.index(k) for k in ("pxname", "svname", "scur", "qcur"))
+    except ValueError:
+        raise BadMetrics("HAProxy statistics without pxname, svname, scur or qcur") from None
+    for row in lines[1:]:
+        cols = row.split(",")
+        if len(cols) > max(px, sv, scur, qcur) and cols[px] == backend and cols[sv] == "BACKEND":
+            try:
+                return float(cols[scur] or 0) + float(cols[qcur] or 0)
+            except ValueError:
+                raise BadMetrics(f"bad scur/qcur for backend {backend}") from None
+    raise BadMetrics(f"no backend {backend!r} in the gateway's statistics")

@@ -9,6 +9,7 @@ scale-down waited for its window, and how many times the count changed.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -56,7 +57,7 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def seconds(records: list, samples: list[tuple[float, int, int]], duration_s: float) -> list[Second]:
     """records: objects with at_s, latency_ms, error; samples: (t, running, desired) sorted by t."""
-    n = max(1, int(math.ceil(duration_s)))
+    n = max(1, math.ceil(duration_s))
     lat: list[list[float]] = [[] for _ in range(n)]
     sent = [0] * n
     failed = [0] * n
@@ -82,7 +83,7 @@ def summarize(mode: str, rows: list[Second], p99_target_ms: float, step_up_s: fl
               step_down_s: float | None = None, hold_s: int = 10) -> Summary:
     with_traffic = [r for r in rows if r.sent]
     ok = [r for r in with_traffic if r.p99_ms is not None and r.p99_ms <= p99_target_ms and not r.failed]
-    changes = sum(1 for a, b in zip(rows, rows[1:]) if a.desired != b.desired)
+    changes = sum(1 for a, b in itertools.pairwise(rows) if a.desired != b.desired)
     s = Summary(mode, len(rows), sum(r.sent for r in rows), sum(r.failed for r in rows),
                 float(sum(r.replicas for r in rows)), len(ok) / len(with_traffic) if with_traffic else 0.0,
                 p99_target_ms, changes, max((r.replicas for r in rows), default=0),
@@ -109,8 +110,8 @@ def summarize(mode: str, rows: list[Second], p99_target_ms: float, step_up_s: fl
 def markdown(summaries: list[Summary]) -> str:
     """The comparison table for the README."""
     base = next((x for x in summaries if x.mode == "static-max"), None)
-    lines = ["| provisioning | replica-seconds | vs static max | p99 under target | failed | scale changes | "
-             "peak replicas | peak reached after step up | p99 back under target after |",
+    lines = [("| provisioning | replica-seconds | vs static max | p99 under target | failed | scale changes | "
+              "peak replicas | peak reached after step up | p99 back under target after |"),
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for s in summaries:
         ratio = f"{s.replica_seconds / base.replica_seconds:.0%}" if base and base.replica_seconds else "-"
