@@ -221,3 +221,10 @@ def test_gateway_label():
     assert (p.gateway, p.gateway_port) == ("gateway", 9000)
     with pytest.raises(pol.UsageError, match="label io.swarmml.autoscale.gateway: expected SERVICE"):
         pol.parse({P + "min": "1", P + "max": "3", P + "target-inflight": "2", P + "gateway": "gw:http"})
+
+
+def test_at_max_is_the_reason_even_inside_the_up_window():
+    r = Run(policy(**{"up-window": "10s"}), 10)
+    r.tick(0, 10 * 4)
+    d = r.tick(2, 10 * 8)
+    assert d.reason.startswith("at max (10): 20 wanted")

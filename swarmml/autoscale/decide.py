@@ -221,6 +221,10 @@ def decide(policy: Policy, state: State, obs: Observation) -> Decision:
             reason += f" (burst: {wanted} wanted, {policy.panic_threshold:g}x or more: up-window skipped)"
     elif limit:
         reason = f"{limit}, {load}"
+    elif wanted > current >= policy.max:
+        reason = f"at max ({policy.max}): {wanted} wanted, {load}"
+    elif wanted < current <= policy.min:
+        reason = f"at min ({policy.min}), {load}"
     elif until is not None:
         reason = f"in {'up' if wanted > current else 'down'}-window until {clock(until)}: {wanted} wanted, {load}"
     else:
