@@ -228,3 +228,16 @@ def test_at_max_is_the_reason_even_inside_the_up_window():
     r.tick(0, 10 * 4)
     d = r.tick(2, 10 * 8)
     assert d.reason.startswith("at max (10): 20 wanted")
+
+
+def test_no_more_replicas_while_the_last_scale_up_still_starts():
+    p = policy(**{"up-window": "0s"})
+    s = State()
+    assert decide(p, s, obs(0, 2, load(8, 8))).desired == 4
+    d = decide(p, s, obs(2, 4, load(8, 8, 8), starting=1))
+    assert d.desired == 4 and d.reason == "scale-up in progress: 1 replicas starting; not asking for 6 until they run"
+    d = decide(p, State(), obs(2, 4, load(8, 8)))
+    assert d.desired == 4 and d.reason.startswith("4 wanted from 2 running of 4 (the others are on their way)")
+    assert decide(p, s, obs(4, 4, load(8, 8, 8, 8))).desired == 8  # started: go on
+    # A replica that never starts holds for the grace period only.
+    assert decide(p, s, obs(200, 8, load(*[8] * 8), starting=1)).desired == 10

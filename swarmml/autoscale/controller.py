@@ -43,7 +43,7 @@ from swarmml.autoscale.signals import (
 from swarmml.engine import autoscale_io as io
 from swarmml.engine import swarm as engine
 from swarmml.errors import SwarmmlError
-from swarmml.placement import placement, task_name
+from swarmml.placement import ACTIVE, UNPLACEABLE, placement, task_name
 
 POLICY_LABEL = PREFIX + "min"
 UPDATING = {"updating": "updating", "rollback_started": "rolling back", "paused": "update paused",
@@ -141,8 +141,10 @@ class Controller:
             live = running_tasks(tasks)
             seen_tasks |= {t["ID"] for t in live}
             signal = self._signal(svc, policy, live, now)
-            obs = Observation(now, replicas_of(svc), signal, update_state(svc),
-                              placement(svc, tasks, nodes).unplaceable)
+            where = placement(svc, tasks, nodes)
+            starting = sum(1 for t in tasks if t.get("DesiredState") == "running"
+                           and t["Status"]["State"] in ACTIVE and UNPLACEABLE not in (t["Status"].get("Err") or ""))
+            obs = Observation(now, replicas_of(svc), signal, update_state(svc), where.unplaceable, starting)
             state = self.states.setdefault(name, State())
             d = decide(policy, state, obs)
             runs = d.current

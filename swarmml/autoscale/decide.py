@@ -18,7 +18,8 @@ One call per tick and service:
 3. Burst: a recommendation of panic-threshold (2x) the current replicas or
    more skips the up-window, and goes straight to what it asks.
 4. Limits, in this order: max-step, min and max (always), then no more
-   replicas while tasks wait for a node (they would only wait too).
+   replicas while tasks wait for a node (they would only wait too), nor
+   while the replicas of the last scale-up still start (up to 90 s).
    Nothing changes while a rolling update of the service runs.
 
 The reason is always recorded: "at max (10)", "in down-window until
@@ -35,6 +36,10 @@ from swarmml.autoscale.policy import Policy
 from swarmml.autoscale.signals import Signal
 
 HISTORY = 20  # decisions kept per service, for status
+# After a scale-up, replicas that are still starting hold further scale-ups this long at most: they are
+# capacity on its way, and starting more only takes CPU from them (seen: 8 at once on 2 busy cores never got
+# healthy). A replica that never starts can't hold the service back for longer than this.
+STARTUP_GRACE_S = 90.0
 
 
 @dataclass
@@ -46,6 +51,7 @@ class Observation:
     signal: Signal
     updating: str | None = None  # the state of a rolling update that runs, e.g. "updating"
     pending: list[str] = field(default_factory=list)  # tasks that wait for a node, with the scheduler's reason
+    starting: int = 0  # tasks placed but not yet running (pulling, starting, health check not yet passed)
 
 
 @dataclass
@@ -227,6 +233,9 @@ def decide(policy: Policy, state: State, obs: Observation) -> Decision:
         reason = f"at min ({policy.min}), {load}"
     elif until is not None:
         reason = f"in {'up' if wanted > current else 'down'}-window until {clock(until)}: {wanted} wanted, {load}"
+    elif len(obs.signal.replicas) < current:
+        reason = (f"{wanted} wanted from {len(obs.signal.replicas)} running of {current} "
+                  f"(the others are on their way): {load}")
     else:
         reason = f"at target: {load} (within {policy.tolerance:.0%})"
     d = Decision(obs.at, current, bounded, wanted, mode if bounded != current else "hold", reason + note, observed,
@@ -235,9 +244,13 @@ def decide(policy: Policy, state: State, obs: Observation) -> Decision:
 
 
 def _finish(policy: Policy, state: State, d: Decision, obs: Observation) -> Decision:
-    """No more replicas while tasks wait for a node; remember the decision."""
+    """No more replicas while tasks wait for a node, or while the last scale-up's still start; remember."""
     if d.desired > d.current and obs.pending:
         d.reason = f"pending tasks: {obs.pending[0]}; not asking for {d.desired} until they run"
+        d.desired, d.mode, d.until = d.current, "hold", None
+    elif d.desired > d.current and obs.starting and state.last_change_at is not None \
+            and obs.at - state.last_change_at < STARTUP_GRACE_S:
+        d.reason = f"scale-up in progress: {obs.starting} replicas starting; not asking for {d.desired} until they run"
         d.desired, d.mode, d.until = d.current, "hold", None
     state.remember(d)
     return d
