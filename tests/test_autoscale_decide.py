@@ -241,3 +241,14 @@ def test_no_more_replicas_while_the_last_scale_up_still_starts():
     assert decide(p, s, obs(4, 4, load(8, 8, 8, 8))).desired == 8  # started: go on
     # A replica that never starts holds for the grace period only.
     assert decide(p, s, obs(200, 8, load(*[8] * 8), starting=1)).desired == 10
+
+
+def test_replicas_that_do_not_run_hold_a_scale_down():
+    """Seen: 6 asked for, none passing its health check, the gateway failing requests fast (0 in flight)."""
+    p = policy(**{"down-window": "0s"})
+    d = decide(p, State(), obs(0, 6, Signal([], gateway_inflight=0.0)))
+    assert d.desired == 6 and d.reason.startswith("no signal: no replica runs")
+    d = decide(p, State(), obs(0, 6, Signal(load(0.0).replicas, gateway_inflight=0.0)))
+    assert d.desired == 5  # one idle replica may go; the 5 that don't run count as at target
+    d = decide(p, State(), obs(0, 6, Signal(load(0.0, 0.0, 0.0, 0.0).replicas, gateway_inflight=0.0)))
+    assert d.desired == 2 + 2  # min 2 from the 4 that run, + the 2 that don't, at target

@@ -133,7 +133,13 @@ def recommend(policy: Policy, signal: Signal, current: int) -> tuple[int | None,
         observed[metric] = round(mean, 3)
         wanted.append(_replicas_for(mean, target, len(values), n, policy.tolerance))
     if wanted:
-        return max(wanted), observed, None
+        best = max(wanted)
+        missing = current - n
+        if best < current and missing > 0:
+            # Replicas the spec asks for that don't run (starting, or stopped by a failing health check) count
+            # as at target against scaling down: a fleet that is not all there is no reason to shrink it.
+            best = min(current, best + missing)
+        return best, observed, None
     if problems:
         return None, observed, "no signal: " + "; ".join(problems)
     if n == 0:
