@@ -250,5 +250,5 @@ def test_replicas_that_do_not_run_hold_a_scale_down():
     assert d.desired == 6 and d.reason.startswith("no signal: no replica runs")
     d = decide(p, State(), obs(0, 6, Signal(load(0.0).replicas, gateway_inflight=0.0)))
     assert d.desired == 5  # one idle replica may go; the 5 that don't run count as at target
-    d = decide(p, State(), obs(0, 6, Signal(load(0.0, 0.0, 0.0, 0.0).replicas, gateway_inflight=0.0)))
-    assert d.desired == 2 + 2  # min 2 from the 4 that run, + the 2 that don't, at target
+    d = decide(p, State(), obs(0, 6, Signal(load(0.0, 0.0, 0.0, 0.0).replicas, gateway_inflight=12.0)))
+    assert d.desired == 3 + 2  # 12 in flight / 4 for the 4 that run, + the 2 that don't, at target
