@@ -24,7 +24,10 @@ STACK, PORT = "ml", 8080  # the bench's stack name: stacks/autoscaler-service.ym
 PREDICTOR, CONTROLLER = f"{STACK}_predictor", f"{STACK}_autoscaler"
 DOWN_WINDOW_S = 30
 P99_TARGET_MS = 250.0
-PROFILE = [(20, 20), (150, 60), (20, 60)]
+# The step is 20 -> 150 -> 20; SWARMML_AUTOSCALE_PEAK lowers the peak on a machine whose cores are
+# shared (at load average 20, even 6 static replicas did not keep up with 150 req/s there).
+PEAK = float(os.environ.get("SWARMML_AUTOSCALE_PEAK", "150"))
+PROFILE = [(20 if PEAK >= 100 else 10, 20), (PEAK, 60), (20 if PEAK >= 100 else 10, 60)]
 
 
 def _bench():
@@ -39,7 +42,7 @@ def _bench():
 def stack(cluster, pushed_images):
     build_and_push(cluster=cluster.name)
     bench = _bench()
-    env = environ(PORT, PREDICTOR_CPUS="0.25", AUTOSCALE_MIN=2, AUTOSCALE_MAX=8, AUTOSCALE_TARGET_INFLIGHT=1.5,
+    env = environ(PORT, PREDICTOR_CPUS="0.25", AUTOSCALE_MIN=2, AUTOSCALE_MAX=6, AUTOSCALE_TARGET_INFLIGHT=1.5,
                   AUTOSCALE_DOWN_WINDOW=f"{DOWN_WINDOW_S}s")
     bench.deploy_stack(env)
     url = services.url(cluster.client, "gateway", STACK)
