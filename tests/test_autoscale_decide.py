@@ -252,3 +252,12 @@ def test_replicas_that_do_not_run_hold_a_scale_down():
     assert d.desired == 5  # one idle replica may go; the 5 that don't run count as at target
     d = decide(p, State(), obs(0, 6, Signal(load(0.0, 0.0, 0.0, 0.0).replicas, gateway_inflight=12.0)))
     assert d.desired == 3 + 2  # 12 in flight / 4 for the 4 that run, + the 2 that don't, at target
+
+
+def test_a_controller_that_just_started_waits_a_down_window_before_scaling_down():
+    """Seen: a deploy restarted the controller, whose first look at 6 idle replicas scaled them down at once."""
+    r = Run(policy(), 6)
+    d = r.tick(0, 0.0)
+    assert d.desired == 6 and d.reason.startswith("in down-window until 22:14:20")
+    assert r.tick(58, 0.0).desired == 6
+    assert r.tick(60, 0.0).desired == 2

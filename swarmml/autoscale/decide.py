@@ -83,6 +83,7 @@ class State:
     recommendations: deque = field(default_factory=deque)  # (at, replicas)
     decisions: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     last_change_at: float | None = None
+    first_at: float | None = None  # the first look: no scale-down before a whole down-window was seen
 
     def remember(self, decision: Decision) -> None:
         """Keep decisions that change something or say something new."""
@@ -189,6 +190,8 @@ def decide(policy: Policy, state: State, obs: Observation) -> Decision:
         d = Decision(obs.at, current, desired, None, "hold" if desired == current else "stable", reason, observed)
         return _finish(policy, state, d, obs)
 
+    if state.first_at is None:
+        state.first_at = obs.at
     recs = state.recommendations
     recs.append((obs.at, wanted))
     horizon = obs.at - max(policy.up_window_s, policy.down_window_s)
@@ -199,6 +202,10 @@ def decide(policy: Policy, state: State, obs: Observation) -> Decision:
     panic = current > 0 and wanted >= policy.panic_threshold * current
     up_rec = wanted if panic else min(in_up)
     down_rec = max(in_down)
+    # A controller that just started (or restarted) has not seen the load of a whole down-window yet.
+    young = obs.at - state.first_at < policy.down_window_s
+    if young:
+        down_rec = max(down_rec, current)
 
     desired = current
     desired = max(desired, up_rec)
@@ -208,7 +215,8 @@ def decide(policy: Policy, state: State, obs: Observation) -> Decision:
         # The lowest recommendation of the up-window held us: it ages out at its time + the window.
         until = max(t for t, r in recs if r <= current and t >= obs.at - policy.up_window_s) + policy.up_window_s
     if wanted < current and desired == current:
-        until = max(t for t, r in recs if r >= current and t >= obs.at - policy.down_window_s) + policy.down_window_s
+        held = [t for t, r in recs if r >= current and t >= obs.at - policy.down_window_s]
+        until = max(held) + policy.down_window_s if held else state.first_at + policy.down_window_s
 
     stepped = False
     if policy.max_step is not None and abs(desired - current) > policy.max_step:
