@@ -259,3 +259,12 @@ def test_with_a_gateway_label_the_gateways_statistics_count_the_requests_in_flig
     csv = "<html>"
     d = c.tick()["ml_predictor"]
     assert "gateway ml_gateway: not HAProxy" in c.status["ml_predictor"].signal["gateway_inflight"]
+
+
+def test_a_controller_told_to_stop_mid_tick_scales_nothing(monkeypatch):
+    w = setup(monkeypatch)
+    c = ctl.Controller(w.client, holder="me", fetch=lambda url, timeout=1.0: (metrics(0, 0.0, inflight=50), None),
+                       scaler=lambda *a: w.scaled.append(a))
+    c.stopping.set()
+    d = c.tick()["ml_predictor"]
+    assert not w.scaled and d.reason.startswith("stopping, would scale up")

@@ -74,11 +74,22 @@ def test_replicas_follow_a_step_load_with_no_request_lost(cluster, stack):
     assert s.scale_changes <= 4
 
 
+def _wait_gone(client, name, timeout=60):
+    """Until no task of the service runs: a scale to 0 returns while the old task still drains."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        svc = engine.service(client, name)
+        if not [t for t in engine.tasks(client, svc["ID"]) if t["Status"]["State"] in ("running", "starting")]:
+            return
+        time.sleep(0.5)
+
+
 def test_a_deploy_leaves_the_autoscalers_count(cluster, stack):
     bench, _, env = stack
     client = cluster.client
     # The count the autoscaler holds, set while it pauses so that it does not move during the deploy.
     ops.scale(client, {CONTROLLER: 0}, show=False)
+    _wait_gone(client, CONTROLLER)
     try:
         ops.scale(client, {PREDICTOR: 6}, show=False, timeout=180)
         bench.deploy_stack(env)

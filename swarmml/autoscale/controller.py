@@ -120,6 +120,7 @@ class Controller:
         self.holding = not self.use_lease
         self.lease_note = ""
         self._pool = ThreadPoolExecutor(max_workers=16)
+        self.stopping = threading.Event()
 
     # one tick ---------------------------------------------------------------------------
     def tick(self) -> dict[str, Decision]:
@@ -153,6 +154,9 @@ class Controller:
                     d.reason = "dry run, would " + d.reason
                 elif not self.holding:
                     d.reason = f"standby ({self.lease_note}), would " + d.reason
+                elif self.stopping.is_set():
+                    # Told to stop mid-tick (SIGTERM): what it read may already be stale; the next holder decides.
+                    d.reason = "stopping, would " + d.reason
                 else:
                     try:
                         self.scaler(self.client, name, d.desired)
@@ -178,7 +182,8 @@ class Controller:
     def run(self, stop: threading.Event | None = None, interval: float | None = None, show=None,
             ticks: int | None = None) -> None:
         """Tick until stop is set (or `ticks` ticks); show(decisions) after each tick."""
-        stop = stop or threading.Event()
+        stop = stop or self.stopping
+        self.stopping = stop
         n = 0
         while not stop.is_set():
             started = time.monotonic()
