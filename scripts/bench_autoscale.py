@@ -138,6 +138,21 @@ def plot(summaries, profile, path, p99_target):
     fig.savefig(path, dpi=110)
 
 
+def render(out):
+    with open(os.path.join(out, "report.json")) as f:
+        report = json.load(f)
+    rows = {r["mode"]: [timeline.Second(**x) for x in r["seconds"]] for r in report["runs"]}
+    profile = [tuple(p) for p in report["profile"]]
+    step_up = profile[0][1]
+    step_down = profile[0][1] + profile[1][1] if len(profile) > 2 else None
+    summaries = [timeline.summarize(m, r, report["p99_target_ms"], step_up, step_down) for m, r in rows.items()]
+    with open(os.path.join(out, "report.md")) as f:
+        head = f.read().split("\n\n")[0]
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write(head + "\n\n" + timeline.markdown(summaries))
+    plot(summaries, profile, os.path.join(out, "autoscale.png"), report["p99_target_ms"])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cluster", default=os.environ.get("SWARMML_CLUSTER", "autoscale"))
@@ -151,7 +166,10 @@ def main():
     ap.add_argument("--no-deploy", action="store_true")
     ap.add_argument("--build", action="store_true", help="build and push swarmml/autoscaler from this checkout first")
     ap.add_argument("--out", default=os.path.join(ROOT, "scripts", "results", "autoscale"))
+    ap.add_argument("--render", action="store_true", help="only redraw OUT's report.md and PNG from its report.json")
     args = ap.parse_args()
+    if args.render:
+        return render(args.out)
     os.environ["SWARMML_CLUSTER"] = args.cluster
     client = target_client(args.cluster)
     env = dict(os.environ, PREDICTOR_CPUS="0.25", AUTOSCALE_MIN=str(args.min), AUTOSCALE_MAX=str(args.max),

@@ -30,7 +30,7 @@ class Summary:
     duration_s: int
     requests: int
     failed: int
-    replica_seconds: float
+    replica_seconds: float  # running replicas, second by second
     p99_ok_share: float  # seconds with traffic whose p99 is under target
     p99_target_ms: float
     scale_changes: int
@@ -39,6 +39,7 @@ class Summary:
     p99_recovered_s: float | None = None  # from the step up until p99 stayed under target (10 s)
     first_scale_down_s: float | None = None  # from the step down until the first scale-down
     seconds: list = field(default_factory=list)
+    provisioned_replica_seconds: float = 0.0  # the replicas asked for (what static provisioning pays for)
 
     def to_json(self, with_seconds: bool = True) -> dict:
         out = asdict(self)
@@ -87,7 +88,7 @@ def summarize(mode: str, rows: list[Second], p99_target_ms: float, step_up_s: fl
     s = Summary(mode, len(rows), sum(r.sent for r in rows), sum(r.failed for r in rows),
                 float(sum(r.replicas for r in rows)), len(ok) / len(with_traffic) if with_traffic else 0.0,
                 p99_target_ms, changes, max((r.replicas for r in rows), default=0),
-                seconds=[asdict(r) for r in rows])
+                seconds=[asdict(r) for r in rows], provisioned_replica_seconds=float(sum(r.desired for r in rows)))
     if step_up_s is not None:
         end = step_down_s if step_down_s is not None else len(rows)
         during = [r for r in rows if step_up_s <= r.t < end]
@@ -110,13 +111,14 @@ def summarize(mode: str, rows: list[Second], p99_target_ms: float, step_up_s: fl
 def markdown(summaries: list[Summary]) -> str:
     """The comparison table for the README."""
     base = next((x for x in summaries if x.mode == "static-max"), None)
-    lines = [("| provisioning | replica-seconds | vs static max | p99 under target | failed | scale changes | "
-              "peak replicas | peak reached after step up | p99 back under target after |"),
+    lines = [("| provisioning | replica-seconds asked (running) | vs static max | p99 under target | failed | "
+              "scale changes | peak running | peak reached after step up | p99 back under target after |"),
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for s in summaries:
-        ratio = f"{s.replica_seconds / base.replica_seconds:.0%}" if base and base.replica_seconds else "-"
+        asked = s.provisioned_replica_seconds
+        ratio = f"{asked / base.provisioned_replica_seconds:.0%}" if base and base.provisioned_replica_seconds else "-"
         reach = "-" if s.reach_peak_s is None else f"{s.reach_peak_s:.0f} s"
         back = "-" if s.p99_recovered_s is None else f"{s.p99_recovered_s:.0f} s"
-        lines.append(f"| {s.mode} | {s.replica_seconds:.0f} | {ratio} | {s.p99_ok_share:.0%} | {s.failed} of "
-                     f"{s.requests} | {s.scale_changes} | {s.peak_replicas} | {reach} | {back} |")
+        lines.append(f"| {s.mode} | {asked:.0f} ({s.replica_seconds:.0f}) | {ratio} | {s.p99_ok_share:.0%} | "
+                     f"{s.failed} of {s.requests} | {s.scale_changes} | {s.peak_replicas} | {reach} | {back} |")
     return "\n".join(lines) + "\n"
