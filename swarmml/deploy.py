@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 
 from swarmml import converge, errors, imageref, rollout
+from swarmml.autoscale.policy import check_services
+from swarmml.autoscale.specs import hold_replicas
 from swarmml.console import note
 from swarmml.engine import swarm as engine
 from swarmml.engine import target_client
@@ -51,6 +53,7 @@ def deploy(files, name=None, prune=False, resolve_image="always", dry_run=False,
     started = time.monotonic()
     loaded = load(files, name=name, environ=environ, env_file=env_file)
     desired = convert(loaded)
+    check_services(desired.services)  # a bad autoscale policy is refused before any engine is asked
     client = client or target_client()
     engine.require_manager(client)
     result = apply(client, desired, prune=prune, resolve_image=resolve_image, dry_run=dry_run, detach=detach,
@@ -128,10 +131,14 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
     ns = desired.namespace
     current = engine.stack_objects(client, ns)
     net_names = engine.network_names(client)
+    # Autoscaled services keep the replicas the autoscaler chose; a bad policy stops here.
+    held = hold_replicas(desired.services, current.get("services", {}))
     warnings = _set_images(client, desired, current, resolve_image)
     # Images are now what the engine would store (pinned, kept or tagged), so compare them whole.
     the_plan = make_plan(desired, current, net_names, prune=prune, pin_digests=True)
     result = DeployResult(ns, the_plan, warnings, dry_run=dry_run)
+    for line in held:
+        note(line)
     if dry_run:
         return result
 

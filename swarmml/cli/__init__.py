@@ -66,9 +66,10 @@ def cli(cluster_name, host, context, verbose):
 
 def _register():
     # Imported here so that each area stays in its own module.
-    from swarmml.cli import build_cmds, cluster_cmds, generate_cmds, ops_cmds, stack_cmds, verify_cmds
-    from swarmml.cli import logs_cmds, top_cmds
-    for module in (cluster_cmds, build_cmds, generate_cmds, stack_cmds, ops_cmds, verify_cmds, logs_cmds, top_cmds):
+    from swarmml.cli import (autoscale_cmds, build_cmds, cluster_cmds, generate_cmds, logs_cmds, ops_cmds,
+                             stack_cmds, top_cmds, verify_cmds)
+    for module in (cluster_cmds, build_cmds, generate_cmds, stack_cmds, ops_cmds, verify_cmds, logs_cmds, top_cmds,
+                   autoscale_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
 

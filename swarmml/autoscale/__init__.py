@@ -1,0 +1,34 @@
+"""Autoscaling for replicated services: replicas follow the load, measured as requests in flight per replica.
+
+- policy.py: the io.swarmml.autoscale.* labels -> Policy (pure, one-line errors naming the label);
+- signals.py: the model service's /metrics text -> per-replica load (pure);
+- decide.py: observations + policy -> a replica count and its reason (pure);
+- controller.py: the loop that reads the swarm, scrapes the replicas and scales (I/O);
+- lease.py: one controller per swarm, through a Swarm config used as a lease (I/O).
+"""
+from swarmml.autoscale.decide import Decision, Observation, State, decide
+from swarmml.autoscale.policy import PREFIX, Policy, check_services, has_policy, parse
+from swarmml.autoscale.signals import (
+           ReplicaSignal,
+           Scrape,
+           Signal,
+           read_scrape,
+           replica_signal,
+)
+
+__all__ = [
+           "PREFIX",
+           "Decision",
+           "Observation",
+           "Policy",
+           "ReplicaSignal",
+           "Scrape",
+           "Signal",
+           "State",
+           "check_services",
+           "decide",
+           "has_policy",
+           "parse",
+           "read_scrape",
+           "replica_signal",
+]

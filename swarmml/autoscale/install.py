@@ -1,0 +1,172 @@
+"""`swarmml autoscale install`: the controller as a service on a manager, from swarmml's own code.
+
+The image is built the way `swarmml build` builds the predictor: from the
+local base (or python:3.11-slim), with wheels downloaded on this machine
+(pip over HTTPS fails inside containers here) and swarmml's installed source
+copied in, then pushed to the cluster's registry. The service runs one task
+on a manager with the manager's docker socket mounted, on the networks of
+the autoscaled services so that it can reach their tasks' /metrics.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+
+from swarmml.autoscale.policy import PREFIX
+from swarmml.errors import SwarmmlError, UsageError
+
+SERVICE = "swarmml-autoscaler"
+ROLE_LABEL = "io.swarmml.role"
+IMAGE_REPO = "swarmml/autoscaler"
+# What the controller imports: the engine, the day-2 verbs and their console.
+REQUIREMENTS = ["docker>=7.0", "requests>=2.31", "pyyaml>=6.0", "rich>=13.0", "click>=8.1", "tenacity>=8.2"]
+SOCKET = "/var/run/docker.sock"
+
+DOCKERFILE = """\
+# The swarmml autoscaler: `python -m swarmml.autoscale.controller` on a swarm manager.
+# Built by `swarmml autoscale install` from swarmml's installed source and wheels downloaded on the host.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+COPY requirements.txt /src/requirements.txt
+COPY wheels/ /src/wheels/
+RUN python3 -m venv /opt/venv \\
+ && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /src/wheels -r /src/requirements.txt \\
+ && rm -rf /src
+COPY swarmml/ /app/swarmml/
+RUN /opt/venv/bin/python -m compileall -q /app
+ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app PYTHONUNBUFFERED=1
+# root: the docker socket of the node is root's (see the README for what that grants).
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["python", "-m", "swarmml.autoscale.controller"]
+"""
+
+
+def service_spec(image: str, networks: list[str]) -> dict:
+    """Pure: the controller's ServiceSpec. networks: IDs or names of the autoscaled services' networks."""
+    return {
+        "Name": SERVICE,
+        "Labels": {ROLE_LABEL: "autoscaler"},
+        "TaskTemplate": {
+            "ContainerSpec": {
+                "Image": image,
+                # The holder's name in the lease: the task, so two tasks of an update are two holders.
+                "Env": ["SWARMML_AUTOSCALE_HOLDER={{.Task.Name}}"],
+                "Mounts": [{"Type": "bind", "Source": SOCKET, "Target": SOCKET}],
+                "StopGracePeriod": 10_000_000_000,
+            },
+            "Placement": {"Constraints": ["node.role==manager"]},
+            "Resources": {"Limits": {"NanoCPUs": 250_000_000, "MemoryBytes": 128 * 1024 * 1024}},
+            "RestartPolicy": {"Condition": "any", "Delay": 2_000_000_000},
+            "Networks": [{"Target": n} for n in sorted(set(networks))],
+        },
+        "Mode": {"Replicated": {"Replicas": 1}},
+        # Stop the old controller before the new one starts; the lease covers any overlap.
+        "UpdateConfig": {"Parallelism": 1, "Order": "stop-first", "FailureAction": "pause"},
+    }
+
+
+def autoscaled_networks(services: list[dict]) -> list[str]:
+    """Pure: the network IDs of every service that carries an autoscale policy."""
+    out = set()
+    for s in services:
+        if any(k.startswith(PREFIX) for k in (s["Spec"].get("Labels") or {})):
+            for n in s["Spec"]["TaskTemplate"].get("Networks") or []:
+                out.add(n["Target"])
+    return sorted(out)
+
+
+def prepare_context(cache: str) -> str:
+    """The build context in swarmml's cache: Dockerfile, requirements, wheels (once) and swarmml's source."""
+    import swarmml
+    from swarmml.predictor_image import PYTHON_TAGS
+    ctx = os.path.join(cache, "autoscaler")
+    os.makedirs(ctx, exist_ok=True)
+    _write(os.path.join(ctx, "Dockerfile"), DOCKERFILE)
+    reqs = "\n".join(REQUIREMENTS) + "\n"
+    wheels = os.path.join(ctx, "wheels")
+    stamp = os.path.join(wheels, ".complete-" + hashlib.sha256(reqs.encode()).hexdigest()[:12])
+    _write(os.path.join(ctx, "requirements.txt"), reqs)
+    if not os.path.exists(stamp):
+        os.makedirs(wheels, exist_ok=True)
+        done = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+                               "--only-binary=:all:", *PYTHON_TAGS, "-d", wheels, *REQUIREMENTS],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            lines = [x for x in done.stderr.splitlines() if x.strip()] or ["pip said nothing"]
+            raise SwarmmlError(f"downloading the autoscaler's wheels failed: {lines[-1].removeprefix('ERROR: ')}")
+        open(stamp, "w").close()
+    _copy_source(os.path.dirname(swarmml.__file__), os.path.join(ctx, "swarmml"))
+    return ctx
+
+
+def _copy_source(src: str, dst: str) -> None:
+    """swarmml's .py files (not its image recipes), rewriting only what changed so the build cache holds."""
+    keep = set()
+    for dirpath, dirnames, filenames in os.walk(src):
+        dirnames[:] = [d for d in dirnames if d not in ("__pycache__", "data")]
+        for fname in filenames:
+            if fname.endswith(".py"):
+                rel = os.path.relpath(os.path.join(dirpath, fname), src)
+                keep.add(rel)
+                with open(os.path.join(dirpath, fname)) as f:
+                    _write(os.path.join(dst, rel), f.read())
+    for dirpath, _, filenames in os.walk(dst):
+        for fname in filenames:
+            path = os.path.join(dirpath, fname)
+            if os.path.relpath(path, dst) not in keep:
+                os.remove(path)
+
+
+def _write(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.exists(path):
+        with open(path) as f:
+            if f.read() == text:
+                return
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def build_and_push(tag: str = "latest", cluster: str | None = None, base_mode: str = "auto") -> str:
+    """Build swarmml/autoscaler:TAG on this machine and push it to the cluster's registry; the ref nodes pull."""
+    from swarmml import build, images
+    from swarmml.console import note
+    from swarmml.engine import host_client
+    from swarmml.engine import nodes as io
+    from swarmml.predictor_image import cache_dir
+    if not tag or any(c in tag for c in " /:@"):
+        raise UsageError(f"--tag: expected a plain image tag like 1.2 or latest, got {tag!r}")
+    client = host_client()
+    base = images.base_image(base_mode, client)
+    ctx = prepare_context(cache_dir())
+    ref = f"{IMAGE_REPO}:{tag}"
+    note(f"building {ref} (base {base}) ...")
+    io.build_image(client, ctx, ref, buildargs={"BASE_IMAGE": base}, labels={"io.swarmml.image": "autoscaler"})
+    return build.push_to_cluster(client, {"autoscaler": ref}, cluster)["autoscaler"]
+
+
+def install(client, image: str, networks: list[str] | None = None) -> tuple[str, list[str]]:
+    """Create or update the controller service; returns (what was done, the networks it joined)."""
+    from swarmml.engine import swarm as engine
+    engine.require_manager(client)
+    nets = networks if networks else autoscaled_networks(engine.services(client))
+    if not nets:
+        raise UsageError("no service carries io.swarmml.autoscale.* labels yet, so the autoscaler would join no "
+                         "network; deploy the stack first, or give --network NAME")
+    spec = service_spec(image, nets)
+    found = [s for s in engine.services(client) if s["Spec"]["Name"] == SERVICE]
+    if found:
+        engine.update_service(client, found[0]["ID"], found[0]["Version"]["Index"], spec)
+        return "updated", nets
+    engine.create_service(client, spec)
+    return "created", nets
+
+
+def uninstall(client) -> bool:
+    from swarmml.engine import swarm as engine
+    found = [s for s in engine.services(client) if s["Spec"]["Name"] == SERVICE]
+    for s in found:
+        engine.remove_service(client, s["ID"])
+    return bool(found)

@@ -1,0 +1,237 @@
+"""What the replicas of a service report: Prometheus text in, per-replica load out. Pure.
+
+The signal comes from each replica's own /metrics (the model service), not
+from the gateway's per-server statistics, because:
+- it is per task: the controller scrapes each task at its overlay address,
+  so a replica that does not answer is known by name and counted as unknown;
+  HAProxy's server-template slots do not say which task they hold;
+- it counts every request the replica serves, whichever gateway (or client
+  inside the network) sent it, and its time in the micro-batcher's queue;
+- the gateway can be replicated or replaced without the autoscaler noticing.
+
+In flight is the mean concurrency between two scrapes, by Little's law:
+the growth of the request-duration histogram's sum over the wall time
+between them (request-seconds per second). A single read of the in-flight
+gauge is a coin toss at 10 ms per request; it is used for a replica's first
+scrape, when there is no interval yet, and when no request completed in the
+interval while some are open (a stuck replica, or requests longer than the
+interval, which the histogram has not seen yet).
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+
+INFLIGHT = "swarmml_infer_in_flight"
+REQUEST = "swarmml_infer_request_seconds"
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?$")
+_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
+
+
+class BadMetrics(ValueError):
+    """The text is not Prometheus exposition format, or lacks the model service's metrics."""
+
+
+def parse_text(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """Prometheus text exposition -> [(name, labels, value)]; comments and blank lines skipped."""
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        if not m:
+            raise BadMetrics(f"line {n} is not a metric sample: {line[:60]!r}")
+        labels = {}
+        body = m.group(3) or ""
+        pos = 0
+        while pos < len(body):
+            lm = _LABEL.match(body, pos)
+            if not lm:
+                raise BadMetrics(f"line {n}: bad labels {body[:60]!r}")
+            labels[lm.group(1)] = _unescape(lm.group(2))
+            pos = lm.end()
+        try:
+            value = float(m.group(4))
+        except ValueError:
+            raise BadMetrics(f"line {n}: bad value {m.group(4)!r}") from None
+        out.append((m.group(1), labels, value))
+    return out
+
+
+def _unescape(s: str) -> str:
+    return s.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
+
+
+@dataclass
+class Scrape:
+    """One replica's counters at one moment (summed over the models asked for, all versions)."""
+
+    at: float  # seconds, on the controller's clock
+    in_flight: float
+    requests: float  # requests completed, ever
+    seconds: float  # their total duration, ever
+    buckets: dict[float, float] = field(default_factory=dict)  # le -> cumulative count
+
+
+def read_scrape(text: str, at: float, model: str | None = None) -> Scrape:
+    """The model service's /metrics text -> Scrape; BadMetrics when its metrics are not there."""
+    s = Scrape(at, 0.0, 0.0, 0.0)
+    seen = False
+    for name, labels, value in parse_text(text):
+        if model is not None and labels.get("model") != model:
+            continue
+        if name == INFLIGHT:
+            s.in_flight += value
+            seen = True
+        elif name == REQUEST + "_count":
+            s.requests += value
+        elif name == REQUEST + "_sum":
+            s.seconds += value
+        elif name == REQUEST + "_bucket":
+            le = math.inf if labels.get("le") in ("+Inf", "Inf") else float(labels.get("le", "nan"))
+            s.buckets[le] = s.buckets.get(le, 0.0) + value
+    if not seen:
+        what = f" for model {model!r}" if model else ""
+        raise BadMetrics(f"no {INFLIGHT}{what} in the metrics")
+    return s
+
+
+@dataclass
+class ReplicaSignal:
+    """One replica's load; known is False when it could not be scraped (its values are then None)."""
+
+    task: str
+    known: bool
+    in_flight: float | None = None
+    rps: float | None = None
+    p95_ms: float | None = None
+    error: str | None = None
+
+    def value(self, metric: str) -> float | None:
+        return {"inflight": self.in_flight, "rps": self.rps, "p95-ms": self.p95_ms}.get(metric)
+
+
+def replica_signal(task: str, now: Scrape | None, before: Scrape | None = None,
+                   error: str | None = None) -> ReplicaSignal:
+    """The load of one replica between two scrapes of it (before may be None: the first look)."""
+    if now is None:
+        return ReplicaSignal(task, False, error=error or "not scraped")
+    dt = now.at - before.at if before is not None else 0.0
+    if before is None or dt <= 0 or now.requests < before.requests:  # first look, or the counters restarted
+        return ReplicaSignal(task, True, in_flight=now.in_flight, rps=None, p95_ms=None)
+    done = now.requests - before.requests
+    busy = max(0.0, now.seconds - before.seconds)
+    p95 = quantile(0.95, {le: now.buckets.get(le, 0.0) - before.buckets.get(le, 0.0) for le in now.buckets})
+    # Nothing completed while requests are open: the replica is stuck or its requests are longer than the
+    # interval, and the histogram has not seen them yet; the gauge is then the better reading.
+    in_flight = now.in_flight if done == 0 and now.in_flight > busy / dt else busy / dt
+    return ReplicaSignal(task, True, in_flight=in_flight, rps=done / dt,
+                         p95_ms=None if p95 is None else p95 * 1000.0)
+
+
+def quantile(q: float, buckets: dict[float, float]) -> float | None:
+    """The q-quantile of a cumulative histogram {le: count}, interpolated in its bucket; None when empty."""
+    if not buckets:
+        return None
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]]
+    if total <= 0:
+        return None
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for le in bounds:
+        count = buckets[le]
+        if count >= rank:
+            if math.isinf(le):
+                return lower  # beyond the last finite bucket: its bound is all we know
+            width = count - below
+            return lower + (le - lower) * ((rank - below) / width if width > 0 else 1.0)
+        lower, below = (le if not math.isinf(le) else lower), count
+    return lower
+
+
+@dataclass
+class Signal:
+    """The load of a service's running replicas at one tick."""
+
+    replicas: list[ReplicaSignal] = field(default_factory=list)
+    query_value: float | None = None  # the Prometheus query's value (a total for the service), if used
+    query_error: str | None = None
+    gateway_inflight: float | None = None  # requests the gateway has sent and not yet answered, plus its queue
+    gateway_error: str | None = None
+
+    @property
+    def known(self) -> list[ReplicaSignal]:
+        return [r for r in self.replicas if r.known]
+
+    @property
+    def unknown(self) -> list[ReplicaSignal]:
+        return [r for r in self.replicas if not r.known]
+
+    def values(self, metric: str) -> list[float]:
+        """The metric of each known replica that has it."""
+        return [v for v in (r.value(metric) for r in self.known) if v is not None]
+
+    def to_json(self) -> dict:
+        out = {"replicas": len(self.replicas), "known": len(self.known), "unknown": [r.task for r in self.unknown]}
+        for metric in ("inflight", "rps", "p95-ms"):
+            vals = self.values(metric)
+            out[metric] = round(sum(vals) / len(vals), 3) if vals else None
+        if self.gateway_inflight is not None or self.gateway_error:
+            out["gateway_inflight"] = self.gateway_inflight if self.gateway_error is None else self.gateway_error
+        if self.query_value is not None or self.query_error:
+            out["query"] = self.query_value if self.query_error is None else self.query_error
+        out["per_replica"] = [asdict(r) for r in self.replicas]
+        return out
+
+
+def read_query_answer(body: str) -> float:
+    """A Prometheus /api/v1/query answer -> one number (a vector's samples summed); BadMetrics otherwise."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        raise BadMetrics("the Prometheus answer is not JSON") from None
+    if not isinstance(doc, dict) or doc.get("status") != "success":
+        said = (doc or {}).get("error", "no success status") if isinstance(doc, dict) else "not an object"
+        raise BadMetrics(f"Prometheus says: {said}")
+    data = doc.get("data") or {}
+    kind, result = data.get("resultType"), data.get("result")
+    if kind not in ("scalar", "vector"):
+        raise BadMetrics(f"the query returned a {kind}; expected a scalar or an instant vector")
+    if kind == "vector" and not result:
+        raise BadMetrics("the query returned no samples")
+    try:
+        value = float(result[1]) if kind == "scalar" else sum(float(s["value"][1]) for s in result)
+    except (TypeError, KeyError, IndexError, ValueError):
+        raise BadMetrics("the Prometheus answer has no sample values") from None
+    if not math.isfinite(value):
+        raise BadMetrics(f"the query returned {value}")
+    return value
+
+
+def read_haproxy_csv(text: str, backend: str) -> float:
+    """In flight through one HAProxy for `backend`: its sessions open to the servers plus its queue.
+
+    From the stats CSV (`/stats;csv`): the backend's summary row, scur + qcur. BadMetrics when the
+    text is not HAProxy's CSV or has no such backend.
+    """
+    lines = [x for x in text.splitlines() if x.strip()]
+    if not lines or not lines[0].startswith("# "):
+        raise BadMetrics("not HAProxy statistics CSV")
+    header = lines[0][2:].split(",")
+    try:
+        px, sv, scur, qcur = (header.index(k) for k in ("pxname", "svname", "scur", "qcur"))
+    except ValueError:
+        raise BadMetrics("HAProxy statistics without pxname, svname, scur or qcur") from None
+    for row in lines[1:]:
+        cols = row.split(",")
+        if len(cols) > max(px, sv, scur, qcur) and cols[px] == backend and cols[sv] == "BACKEND":
+            try:
+                return float(cols[scur] or 0) + float(cols[qcur] or 0)
+            except ValueError:
+                raise BadMetrics(f"bad scur/qcur for backend {backend}") from None
+    raise BadMetrics(f"no backend {backend!r} in the gateway's statistics")
