@@ -33,12 +33,30 @@ def host_engine():
 
 
 @pytest.fixture(scope="session")
-def cluster(host_engine):
+def session_home(tmp_path_factory):
+    """HOME and DOCKER_CONFIG of the session's own: exposing the cluster (below) writes ~/.ssh, and
+    contexts go to the docker config, which must not be the machine's."""
+    d = tmp_path_factory.mktemp("session-home")
+    (d / ".docker").mkdir()
+    saved = {k: os.environ.get(k) for k in ("HOME", "DOCKER_CONFIG")}
+    os.environ.update(HOME=str(d), DOCKER_CONFIG=str(d / ".docker"))
+    yield d
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def cluster(host_engine, session_home):
     from swarmml import cluster as clusters
     from swarmml.engine import cluster_socket
 
     existed = clusters.exists(CLUSTER_NAME, host_engine)
-    clusters.up(CLUSTER_NAME, nodes=3, managers=1)
+    # Exposed over ssh and mutual TLS from the start, whichever test needs the cluster first:
+    # tests/test_remote_integration.py reaches this same cluster through both.
+    clusters.up(CLUSTER_NAME, nodes=3, managers=1, expose=("ssh", "tls"))
     env = dict(os.environ, DOCKER_HOST=f"unix://{cluster_socket(CLUSTER_NAME)}", SWARMML_CLUSTER=CLUSTER_NAME)
     # In-process API calls that resolve their target pick the test cluster too.
     old = os.environ.get("SWARMML_CLUSTER")
