@@ -87,11 +87,11 @@ def check_wheel(sklearn_version: str, models: list[CheckedModel]) -> None:
     probe = os.path.join(cache_dir(), "probe", f"scikit-learn-{sklearn_version}")
     if os.path.isdir(probe) and os.listdir(probe):
         return
-    done = _pip_download([f"scikit-learn=={sklearn_version}", "--no-deps"], probe)
+    done = pip_download([f"scikit-learn=={sklearn_version}", "--no-deps"], probe)
     if done.returncode != 0:
         names = ", ".join(m.artifact for m in models if m.sklearn_version == sklearn_version)
         raise SwarmmlError(f"{names}: no scikit-learn {sklearn_version} wheel for the image's Python 3.11 "
-                           f"({_pip_reason(done)}); refit the model with a scikit-learn that has one")
+                           f"({pip_reason(done)}); refit the model with a scikit-learn that has one")
 
 
 def prepare(models: list[CheckedModel], trusted: set[str], sklearn_version: str | None,
@@ -103,10 +103,10 @@ def prepare(models: list[CheckedModel], trusted: set[str], sklearn_version: str 
     ctx = context_dir(reqs)
     os.makedirs(ctx, exist_ok=True)
     _download_wheels(ctx, reqs)
-    _write(os.path.join(ctx, "Dockerfile"), (DATA / "Dockerfile").read_bytes())
-    _write(os.path.join(ctx, "requirements.txt"), reqs.encode())
-    _write(os.path.join(ctx, "trusted-types.txt"), trust_file_text(trusted).encode())
-    _sync_tree(str(resources.files("swarmml_model_service")), os.path.join(ctx, "swarmml_model_service"))
+    write_if_changed(os.path.join(ctx, "Dockerfile"), (DATA / "Dockerfile").read_bytes())
+    write_if_changed(os.path.join(ctx, "requirements.txt"), reqs.encode())
+    write_if_changed(os.path.join(ctx, "trusted-types.txt"), trust_file_text(trusted).encode())
+    sync_tree(str(resources.files("swarmml_model_service")), os.path.join(ctx, "swarmml_model_service"))
     _write_models(os.path.join(ctx, "models"), models, model_version)
     return ctx
 
@@ -150,8 +150,8 @@ def _write_models(models_dir, models, model_version):
         target = os.path.join(mdir, fname)
         if not (os.path.exists(target) and sha256_file(target) == m.sha256):
             shutil.copyfile(m.artifact, target)
-        _write(target + ".sha256", f"{m.sha256}  {fname}\n".encode())
-        _write(os.path.join(mdir, "meta.json"),
+        write_if_changed(target + ".sha256", f"{m.sha256}  {fname}\n".encode())
+        write_if_changed(os.path.join(mdir, "meta.json"),
                json.dumps(m.meta_json(model_version), indent=2, sort_keys=True).encode())
 
 
@@ -162,39 +162,40 @@ def _download_wheels(ctx, reqs):
         return
     os.makedirs(wheels, exist_ok=True)
     req_file = os.path.join(ctx, "requirements.txt")
-    _write(req_file, reqs.encode())
+    write_if_changed(req_file, reqs.encode())
     note("downloading wheels for the predictor image (on this machine, once per scikit-learn version) ...")
-    done = _pip_download(["-r", req_file], wheels)
+    done = pip_download(["-r", req_file], wheels)
     if done.returncode != 0:
-        raise SwarmmlError(f"downloading the predictor's wheels failed: {_pip_reason(done)}")
+        raise SwarmmlError(f"downloading the predictor's wheels failed: {pip_reason(done)}")
     open(stamp, "w").close()
 
 
-def _pip_download(args, dest):
+def pip_download(args, dest):
     os.makedirs(dest, exist_ok=True)
     return subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
                            "--only-binary=:all:", *PYTHON_TAGS, "-d", dest, *args], capture_output=True, text=True)
 
 
-def _pip_reason(done):
+def pip_reason(done):
     lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("ERROR")]
     return (errors or lines or ["pip said nothing"])[0].removeprefix("ERROR: ")
 
 
-def _sync_tree(src, dst):
-    """Copy a package's source, leaving unchanged files alone (their mtimes too) and dropping stale ones."""
+def sync_tree(src: str, dst: str, skip_dirs: tuple[str, ...] = (), only: tuple[str, ...] | None = None) -> None:
+    """Copy a package's source (files ending in `only`, when given), leaving unchanged files alone (their
+    mtimes too) and dropping stale ones: the build cache then holds."""
     keep = set()
     for dirpath, dirnames, filenames in os.walk(src):
-        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        dirnames[:] = [d for d in dirnames if d != "__pycache__" and d not in skip_dirs]
         rel = os.path.relpath(dirpath, src)
         for fname in filenames:
-            if fname.endswith((".pyc", ".pyo")):
+            if fname.endswith((".pyc", ".pyo")) or (only and not fname.endswith(only)):
                 continue
             relpath = os.path.normpath(os.path.join(rel, fname))
             keep.add(relpath)
             with open(os.path.join(dirpath, fname), "rb") as f:
-                _write(os.path.join(dst, relpath), f.read())
+                write_if_changed(os.path.join(dst, relpath), f.read())
     for dirpath, _, filenames in os.walk(dst):
         for fname in filenames:
             path = os.path.join(dirpath, fname)
@@ -202,7 +203,7 @@ def _sync_tree(src, dst):
                 os.remove(path)
 
 
-def _write(path, content: bytes):
+def write_if_changed(path: str, content: bytes) -> None:
     """Write only when the content differs, so an unchanged context stays byte- and time-identical."""
     if os.path.exists(path):
         with open(path, "rb") as f:

@@ -41,18 +41,9 @@ def one_line_error(done, *needles):
 
 
 @pytest.fixture(scope="session")
-def home(tmp_path_factory):
-    """A HOME and DOCKER_CONFIG of the session's own, set before the exposed cluster writes ~/.ssh."""
-    d = tmp_path_factory.mktemp("remote-home")
-    (d / ".docker").mkdir()
-    saved = {k: os.environ.get(k) for k in ("HOME", "DOCKER_CONFIG")}
-    os.environ.update(HOME=str(d), DOCKER_CONFIG=str(d / ".docker"))
-    yield d
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+def home(session_home):
+    """The session's own HOME and DOCKER_CONFIG (conftest), set before the exposed cluster writes ~/.ssh."""
+    return session_home
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 
+import swarmml
 from swarmml.autoscale.policy import PREFIX
 from swarmml.errors import SwarmmlError, UsageError
+from swarmml.predictor_image import pip_download, pip_reason, sync_tree, write_if_changed
 
 SERVICE = "swarmml-autoscaler"
 ROLE_LABEL = "io.swarmml.role"
@@ -79,54 +79,21 @@ def autoscaled_networks(services: list[dict]) -> list[str]:
 
 def prepare_context(cache: str) -> str:
     """The build context in swarmml's cache: Dockerfile, requirements, wheels (once) and swarmml's source."""
-    import swarmml
-    from swarmml.predictor_image import PYTHON_TAGS
     ctx = os.path.join(cache, "autoscaler")
     os.makedirs(ctx, exist_ok=True)
-    _write(os.path.join(ctx, "Dockerfile"), DOCKERFILE)
+    write_if_changed(os.path.join(ctx, "Dockerfile"), DOCKERFILE.encode())
     reqs = "\n".join(REQUIREMENTS) + "\n"
     wheels = os.path.join(ctx, "wheels")
     stamp = os.path.join(wheels, ".complete-" + hashlib.sha256(reqs.encode()).hexdigest()[:12])
-    _write(os.path.join(ctx, "requirements.txt"), reqs)
+    write_if_changed(os.path.join(ctx, "requirements.txt"), reqs.encode())
     if not os.path.exists(stamp):
-        os.makedirs(wheels, exist_ok=True)
-        done = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
-                               "--only-binary=:all:", *PYTHON_TAGS, "-d", wheels, *REQUIREMENTS],
-                              capture_output=True, text=True, check=False)
+        done = pip_download(list(REQUIREMENTS), wheels)
         if done.returncode != 0:
-            lines = [x for x in done.stderr.splitlines() if x.strip()] or ["pip said nothing"]
-            raise SwarmmlError(f"downloading the autoscaler's wheels failed: {lines[-1].removeprefix('ERROR: ')}")
+            raise SwarmmlError(f"downloading the autoscaler's wheels failed: {pip_reason(done)}")
         open(stamp, "w").close()
-    _copy_source(os.path.dirname(swarmml.__file__), os.path.join(ctx, "swarmml"))
+    # swarmml's .py files, not its image recipes (data/)
+    sync_tree(os.path.dirname(swarmml.__file__), os.path.join(ctx, "swarmml"), skip_dirs=("data",), only=(".py",))
     return ctx
-
-
-def _copy_source(src: str, dst: str) -> None:
-    """swarmml's .py files (not its image recipes), rewriting only what changed so the build cache holds."""
-    keep = set()
-    for dirpath, dirnames, filenames in os.walk(src):
-        dirnames[:] = [d for d in dirnames if d not in ("__pycache__", "data")]
-        for fname in filenames:
-            if fname.endswith(".py"):
-                rel = os.path.relpath(os.path.join(dirpath, fname), src)
-                keep.add(rel)
-                with open(os.path.join(dirpath, fname)) as f:
-                    _write(os.path.join(dst, rel), f.read())
-    for dirpath, _, filenames in os.walk(dst):
-        for fname in filenames:
-            path = os.path.join(dirpath, fname)
-            if os.path.relpath(path, dst) not in keep:
-                os.remove(path)
-
-
-def _write(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    if os.path.exists(path):
-        with open(path) as f:
-            if f.read() == text:
-                return
-    with open(path, "w") as f:
-        f.write(text)
 
 
 def build_and_push(tag: str = "latest", cluster: str | None = None, base_mode: str = "auto") -> str:
