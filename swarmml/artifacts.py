@@ -122,12 +122,13 @@ def check_model(source: ModelSource, trusted: set[str], *, allow_pickle: bool = 
                             "skops.io.dump, or pass --allow-pickle if you trust this file")
     if fmt == "skops":
         schema = read_skops_schema(artifact)
-        refused = untrusted_types(artifact, trusted)
+        needed = skops_types(artifact)
+        refused = sorted(needed - set(trusted))
         if refused:
             flags = " ".join(f"--trust {t}" for t in refused)
             raise ModelRejected(f"{artifact}: needs types you have not trusted: {', '.join(refused)}; if you trust "
                                 f"them, pass {flags} (or list them in a --trust-file)")
-        estimator, _ = _load(artifact, lambda: _skops_load(artifact))
+        estimator, _ = _load(artifact, lambda: _skops_load(artifact, needed))
         recorded, skops_version = skops_sklearn_version(schema), schema.get("_skops_version")
     else:
         # Unpickling an estimator warns when its version differs from ours, and says nothing when it is ours.
@@ -196,14 +197,14 @@ def check_version_flag(given: str | None) -> None:
         raise UsageError(f"--sklearn-version: expected a version like 1.5.2, got {given!r}")
 
 
-def untrusted_types(artifact: str, trusted: set[str]) -> list[str]:
+def skops_types(artifact: str) -> set[str]:
+    """The types the artifact needs beyond skops' own safe defaults (read from the file, trusted by nobody yet)."""
     import skops.io as sio
     try:
-        needed = set(sio.get_untrusted_types(file=artifact))
+        return set(sio.get_untrusted_types(file=artifact))
     except Exception as exc:  # skops raises many kinds on a damaged file
         raise ModelRejected(f"{artifact}: not a readable skops file ({_short(exc)}); save it again with "
                             "skops.io.dump") from None
-    return sorted(needed - set(trusted))
 
 
 def load_signature(artifact: str, estimator, signature_file: str | None) -> dict | None:
@@ -269,10 +270,10 @@ def _our_sklearn_version():
     return sklearn.__version__
 
 
-def _skops_load(artifact):
+def _skops_load(artifact, needed):
     import skops.io as sio
-    # Only what untrusted_types() found and the operator trusts is left to allow here.
-    return sio.load(artifact, trusted=sio.get_untrusted_types(file=artifact))
+    # check_model has refused any of these the operator does not trust.
+    return sio.load(artifact, trusted=sorted(needed))
 
 
 def _joblib_load(artifact):
