@@ -36,3 +36,15 @@ def wait_answering(url, replicas=1, timeout=60):
             pass
         time.sleep(0.1)
     raise AssertionError(f"gateway at {url} answered from {len(seen)} of {replicas} replicas within {timeout} s")
+
+
+def deployed_ml_stack(client, stack, port):
+    """The project's stack under the test's own name and gateway port, answering from 2 replicas; yields
+    the gateway's URL and removes the stack after (for module-scoped fixtures)."""
+    from swarmml import deploy, services
+    deploy.deploy([STACK_FILE], name=stack, environ=environ(port), client=client, show_progress=False,
+                  timeout=240)
+    url = services.url(client, "gateway", stack)
+    wait_answering(url, replicas=2)
+    yield url
+    deploy.remove_stack(client, stack)

@@ -13,8 +13,7 @@ import time
 
 import pytest
 
-from stack_helpers import BODY, STACK_FILE, environ, swarmml, wait_answering
-from swarmml import deploy, services
+from stack_helpers import BODY, deployed_ml_stack, swarmml
 from swarmml.engine import probe
 from swarmml.engine import swarm as engine
 from swarmml.loadgen import Background
@@ -28,12 +27,7 @@ PREFIX = re.compile(r"^(gateway|predictor)\.\d+@node\d+ +\| ")
 
 @pytest.fixture(scope="module")
 def stack(cluster, pushed_images):
-    deploy.deploy([STACK_FILE], name=STACK, environ=environ(PORT), client=cluster.client, show_progress=False,
-                  timeout=240)
-    url = services.url(cluster.client, "gateway", STACK)
-    wait_answering(url, replicas=2)
-    yield url
-    deploy.remove_stack(cluster.client, STACK)
+    yield from deployed_ml_stack(cluster.client, STACK, PORT)
 
 
 def running_tasks(client):

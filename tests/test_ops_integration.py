@@ -11,7 +11,7 @@ import docker
 import pytest
 import requests
 
-from stack_helpers import BODY, STACK_FILE, environ, swarmml, wait_answering
+from stack_helpers import BODY, STACK_FILE, deployed_ml_stack, environ, swarmml, wait_answering
 from swarmml import cluster as clusters
 from swarmml import deploy, ops, services
 from swarmml.engine import swarm as engine
@@ -27,12 +27,7 @@ RATE = 80  # requests/s, open loop over 8 connections: steady traffic through ev
 
 @pytest.fixture(scope="module")
 def stack(cluster, pushed_images):
-    deploy.deploy([STACK_FILE], name=STACK, environ=environ(PORT), client=cluster.client, show_progress=False,
-                  timeout=240)
-    url = services.url(cluster.client, "gateway", STACK)
-    wait_answering(url, replicas=2)
-    yield url
-    deploy.remove_stack(cluster.client, STACK)
+    yield from deployed_ml_stack(cluster.client, STACK, PORT)
 
 
 def under_load(url, name, action):
