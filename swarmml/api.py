@@ -123,13 +123,14 @@ class Swarm:
         return run_verify(self.client, service, cluster=self.target.cluster, show=self.progress, **options)
 
     # --- images ----------------------------------------------------------
-    def build(self, *models: str, tag: str = "latest", push: bool = True, base: str = "auto",
+    def build(self, *models: str, tag: str = "latest", push: bool | str = True, base: str = "auto",
               trust: Sequence[str] = (), trust_files: Sequence[str] = (), allow_pickle: bool = False,
               sklearn_version: str | None = None, signature: str | None = None,
               model_version: str | None = None) -> builds.BuildResult:
         """Build (and by default push to this swarm's registry) the predictor and gateway images.
 
         models: "NAME=PATH" or "PATH", as `swarmml build --model`; none means the iris models.
+        push: True for this swarm's own registry (a swarmml cluster), "REGISTRY[/PREFIX]" for another, False not to.
         """
         options = builds.ModelOptions([parse_model_option(m) for m in models], list(trust), list(trust_files),
                                       allow_pickle, sklearn_version, signature)

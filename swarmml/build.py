@@ -12,10 +12,12 @@ from importlib import resources
 
 from swarmml import cluster as clusters
 from swarmml import images, labels, predictor_image
+from swarmml import registry as registries
 from swarmml.artifacts import ModelSource, check_model, check_version_flag, image_sklearn_version, unique_sources
 from swarmml.console import note
 from swarmml.engine import host_client, resolve_target
 from swarmml.engine import nodes as io
+from swarmml.engine import swarm as engine
 from swarmml.errors import UsageError
 
 IMAGES = ("predictor", "gateway")
@@ -46,12 +48,18 @@ class ModelOptions:
     signature_file: str | None = None
 
 
-def build(tag: str = "latest", base_mode: str = "auto", push: bool = False, cluster: str | None = None,
+def build(tag: str = "latest", base_mode: str = "auto", push: bool | str = False, cluster: str | None = None,
           model_version: str | None = None, names: list[str] | None = None,
           models: ModelOptions | None = None) -> BuildResult:
-    """Check the models, then build (and push) the images; nothing is built when a check fails."""
+    """Check the models, then build (and push) the images; nothing is built when a check fails.
+
+    push: True for the swarmml cluster's registry, or "REGISTRY[/PREFIX]" for any registry.
+    """
     if not tag or any(c in tag for c in " /:@"):
         raise UsageError(f"--tag: expected a plain image tag like 1.2 or latest, got {tag!r}")
+    target = registries.parse_target(push) if isinstance(push, str) and push else None
+    if push is True:
+        cluster = _push_cluster(cluster)
     models = models or ModelOptions()
     names = list(names or IMAGES)
     version = model_version or (tag if tag != "latest" else "1")
@@ -89,7 +97,9 @@ def build(tag: str = "latest", base_mode: str = "auto", push: bool = False, clus
                 note(f"building {ref} (base {base}) ...")
                 io.build_image(client, str(recipe), ref, buildargs=args, labels=image_labels)
         result.built[name] = ref
-    if push:
+    if target:
+        result.pushed = push_images(client, result.built, target)
+    elif push is True:
         result.pushed = push_to_cluster(client, result.built, cluster)
     result.duration_s = time.monotonic() - started
     return result
@@ -97,18 +107,28 @@ def build(tag: str = "latest", base_mode: str = "auto", push: bool = False, clus
 
 def push_to_cluster(client, built: dict[str, str], cluster: str | None = None) -> dict[str, str]:
     """Push local refs to a swarmml cluster's registry; returns the refs its nodes pull."""
+    return push_images(client, built, clusters.registry(_push_cluster(cluster)))
+
+
+def _push_cluster(cluster):
     name = cluster or resolve_target().cluster
     if not name:
-        raise UsageError("--push needs a swarmml cluster as the target (`swarmml cluster up`, or --cluster NAME); "
-                         "for another registry, docker tag and push the built images yourself")
-    reg = clusters.registry(name)
+        raise UsageError("--push needs a swarmml cluster as the target (`swarmml cluster up`, or --cluster NAME), "
+                         "or a registry: --push REGISTRY[/PREFIX]")
+    return name
+
+
+def push_images(client, built: dict[str, str], target: registries.Target) -> dict[str, str]:
+    """Push local refs (swarmml/<name>:<tag>) to target with the docker config's login for it; returns the refs
+    the nodes pull."""
+    login = engine.registry_login(target.registry)
     pulled = {}
     for key, ref in built.items():
-        push_ref = f"{reg.push_prefix}/{ref}"  # ref is swarmml/<name>:<tag>
+        push_ref, pull_ref = registries.refs(target, ref)
         io.tag_image(client, ref, push_ref)
         note(f"pushing {push_ref} ...")
-        io.push_image(client, push_ref)
-        pulled[key] = f"{reg.pull_prefix}/{ref}"
+        io.push_image(client, push_ref, target.registry, login)
+        pulled[key] = pull_ref
     return pulled
 
 

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from swarmml import engine, images
+from swarmml import registry as registries
 from swarmml import expose as exposing
 from swarmml.bootstrap import ensure_engine
 from swarmml.engine import endpoint
@@ -19,12 +20,6 @@ from swarmml.errors import NotFound, SwarmmlError, UsageError
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 MAX_NODES = 9
-
-
-@dataclass(frozen=True)
-class Registry:
-    push_prefix: str  # reachable from this machine, e.g. 127.0.0.1:41234
-    pull_prefix: str  # what the nodes pull from: registry:5000
 
 
 @dataclass
@@ -93,10 +88,11 @@ def summarize(nodes, tasks, containers):
 
 # --- verbs -----------------------------------------------------------------------
 
-def up(name="local", nodes=3, managers=1, image_mode="auto", expose=()):
+def up(name="local", nodes=3, managers=1, image_mode="auto", expose=(), registry_auth=False):
     """Bring the cluster to at least `nodes` nodes; a running cluster is reported and left alone.
 
     expose: ("ssh", "tls") or part of it: the manager also answers over SSH and mutual TLS (see swarmml.expose).
+    registry_auth: the registry asks for a login, over TLS (see swarmml.registry).
     """
     validate(name, nodes, managers)
     expose = exposing.parse_kinds(expose)
@@ -110,6 +106,11 @@ def up(name="local", nodes=3, managers=1, image_mode="auto", expose=()):
         if missing:
             raise UsageError(f"cluster {name!r} runs without --expose {','.join(sorted(missing))}, which can only be "
                              f"set when it starts; `swarmml cluster down --name {name}` first")
+    if registry_container(name) in existing:
+        if registry_auth and not _registry_asks_login(name):
+            raise UsageError(f"cluster {name!r} runs its registry without --registry-auth, which can only be set "
+                             f"when it starts; `swarmml cluster down --name {name}` first")
+        registry_auth = _registry_asks_login(name)  # nodes added later trust it too
     wanted = [node_container(name, i) for i in range(1, nodes + 1)] + [registry_container(name)]
     if all(n in existing and existing[n]["status"] == "running" for n in wanted):
         st = status(name, client=client)
@@ -128,14 +129,20 @@ def up(name="local", nodes=3, managers=1, image_mode="auto", expose=()):
     os.chmod(os.path.join(engine.SOCKET_ROOT, name), 0o700)
 
     reg = registry_container(name)
+    login_dir = registries.material_dir(os.path.join(engine.SOCKET_ROOT, name)) if registry_auth else None
     if reg not in existing:
         io.ensure_volume(client, reg, name, "registry")
-        io.run_registry(client, cluster=name, container_name=reg, image=chosen.registry, network=net,
-                        volume=reg, data_path=chosen.registry_data)
+        if login_dir:
+            registries.prepare(login_dir)
+        reg_id = io.run_registry(client, cluster=name, container_name=reg, image=chosen.registry, network=net,
+                                 volume=reg, data_path=chosen.registry_data, login_dir=login_dir)
+        if login_dir:
+            _secure_registry(name, client, reg_id, login_dir)
         result.created.append(reg)
     elif existing[reg]["status"] != "running":
         io.start_container(client, existing[reg]["id"])
         result.created.append(reg)
+    trusted = registries.read_address(login_dir) if login_dir else None
 
     for i in range(1, nodes + 1):
         cname = node_container(name, i)
@@ -150,9 +157,11 @@ def up(name="local", nodes=3, managers=1, image_mode="auto", expose=()):
         exposed = expose if i == 1 else ()
         io.run_node(client, cluster=name, container_name=cname, hostname=f"node{i}", image=chosen.node,
                     network=net, volume=cname, socket_dir=socket_dir(name, i),
-                    insecure_registry="registry:5000", role=role,
+                    insecure_registry=None if trusted else f"registry:{registries.PORT}", role=role,
                     entry_script=exposing.NODE_SCRIPT if exposed else None,
                     publish=[{"tls": exposing.TLS_PORT, "ssh": exposing.SSH_PORT}[k] for k in exposed])
+        if trusted:
+            io.put_file(client, cname, registries.trust_path(trusted), registries.ca_pem(login_dir))
         if exposed:
             ip = io.node_ip(client, cname, net)
             exposing.write_material(name, exposed, os.path.join(socket_dir(name, 1), "expose"), client_dir(name),
@@ -170,6 +179,17 @@ def up(name="local", nodes=3, managers=1, image_mode="auto", expose=()):
     result.status = status(name, client=client)
     result.duration_s = time.monotonic() - started
     return result
+
+
+def _secure_registry(name, client, reg_id, login_dir):
+    """Certificates for the registry's bridge address (known only now that it runs), then trust them here."""
+    address = f"{io.container_ip(client, reg_id, network_name(name))}:{registries.PORT}"
+    registries.write_material(name, login_dir, address, ["registry", "localhost", "127.0.0.1"])
+    registries.trust_on_host(address, registries.ca_pem(login_dir))
+
+
+def _registry_asks_login(name):
+    return registries.read_address(registries.material_dir(os.path.join(engine.SOCKET_ROOT, name))) is not None
 
 
 def _form_swarm(client, name, nodes, managers):
@@ -292,28 +312,41 @@ def status(name="local", client=None):
         nodes, tasks = io.swarm_nodes(manager), io.running_tasks(manager)
     except SwarmmlError:
         nodes, tasks = [], []
-    reg = containers.get(registry_container(name))
-    port = io.published_port(client, reg["id"]) if reg is not None and reg["status"] == "running" else None
     return {
         "cluster": name,
         "docker_host": f"unix://{engine.cluster_socket(name)}",
-        "registry": {"container": reg["status"] if reg else "missing",
-                     "push_prefix": f"127.0.0.1:{port}" if port else None, "pull_prefix": "registry:5000"},
+        "registry": _registry_status(name, client, containers.get(registry_container(name))),
         "nodes": summarize(nodes, tasks, by_host),
     }
 
 
-def registry(name="local"):
+def _registry_status(name, client, reg):
+    running = reg is not None and reg["status"] == "running"
+    login_dir = registries.material_dir(os.path.join(engine.SOCKET_ROOT, name))
+    if _registry_asks_login(name):
+        address = registries.read_address(login_dir) if running else None
+        return {"container": reg["status"] if reg else "missing", "push_prefix": address, "pull_prefix": address,
+                "login": {"user": registries.USER, "password_file": os.path.join(login_dir, "password"),
+                          "ca": os.path.join(login_dir, "ca.pem")}}
+    port = io.published_port(client, reg["id"]) if running else None
+    return {"container": reg["status"] if reg else "missing", "push_prefix": f"127.0.0.1:{port}" if port else None,
+            "pull_prefix": f"registry:{registries.PORT}", "login": None}
+
+
+def registry(name="local") -> registries.Target:
     st = status(name)
     if not st["registry"]["push_prefix"]:
         raise SwarmmlError(f"the registry of cluster {name!r} is not running; `swarmml cluster up --name {name}`")
-    return Registry(st["registry"]["push_prefix"], st["registry"]["pull_prefix"])
+    return registries.cluster_target(st["registry"]["push_prefix"], login=st["registry"]["login"] is not None)
 
 
 def down(name="local"):
     client = engine.host_client()
     _require(name, client)
     removed = io.remove_cluster_objects(client, name)
+    trusted = registries.read_address(registries.material_dir(os.path.join(engine.SOCKET_ROOT, name)))
+    if trusted:
+        registries.untrust_on_host(trusted)
     if exposing.load_record(expose_record_path(name)).get("kinds"):
         exposing.remove_ssh(_home(), name)
         exposing.remove_context(endpoint.config_dir(os.environ), name)

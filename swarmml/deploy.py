@@ -18,6 +18,7 @@ from swarmml import history
 from swarmml.stack import convert, load
 from swarmml.stack.convert import IMAGE_LABEL
 from swarmml.stack.plan import plan as make_plan
+from swarmml.stack.plan import send_credentials
 
 RESOLVE_MODES = ("always", "changed", "never")
 # A replica that failed this many times since the deploy began, with none running in its place,
@@ -136,6 +137,15 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
     warnings = _set_images(client, desired, current, resolve_image)
     # Images are now what the engine would store (pinned, kept or tagged), so compare them whole.
     the_plan = make_plan(desired, current, net_names, prune=prune, pin_digests=True)
+    auths = {}
+    if with_registry_auth:
+        for name, spec in desired.services.items():
+            image = spec["TaskTemplate"]["ContainerSpec"]["Image"]
+            auths[name] = engine.registry_auth(client, image)
+            if not auths[name]:
+                warnings.append(f"{name}: --with-registry-auth: the docker config has no login for "
+                                f"{engine.registry_of(image)}; its nodes pull without one")
+        send_credentials(the_plan, {name for name, auth in auths.items() if auth})
     result = DeployResult(ns, the_plan, warnings, dry_run=dry_run)
     for line in held:
         note(line)
@@ -163,8 +173,7 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
             if a.kind != "service" or a.action not in ("create", "update"):
                 continue
             spec = desired.services[a.name]
-            auth = engine.registry_auth(client, spec["TaskTemplate"]["ContainerSpec"]["Image"]) \
-                if with_registry_auth else None
+            auth = auths.get(a.name)
             if a.action == "create":
                 sid, said = engine.create_service(client, spec, auth=auth)
                 created.append((engine.remove_service, sid))

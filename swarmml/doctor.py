@@ -10,6 +10,7 @@ import requests
 
 from swarmml import cluster as clusters
 from swarmml import engine
+from swarmml import registry as registries
 from swarmml.engine import nodes as io
 from swarmml.errors import SwarmmlError
 
@@ -99,8 +100,14 @@ def gather(cluster=None):
     if name:
         try:
             reg = clusters.registry(name)
-            url = f"http://{reg.push_prefix}/v2/"
-            reachable = requests.get(url, timeout=3).status_code == 200
+            if reg.login:
+                # It answers 401 until a login: that still says it runs, and that its TLS is the one we made.
+                url = f"https://{reg.push_prefix}/v2/"
+                reachable = requests.get(url, timeout=3, verify=registries.trust_path(reg.push_prefix)).status_code \
+                    in (200, 401)
+            else:
+                url = f"http://{reg.push_prefix}/v2/"
+                reachable = requests.get(url, timeout=3).status_code == 200
         except (SwarmmlError, requests.RequestException):
             url, reachable = None, False
         facts["registry"] = {"cluster": name, "url": url, "reachable": reachable}

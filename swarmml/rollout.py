@@ -188,7 +188,10 @@ def crash_loop_line(name, failing):
     label = f"{name}.{replica}" if isinstance(replica, int) else f"{name} on node {str(replica)[:12]}"
     others = len(failing) - 1
     more = f" ({others} other replica{'s' if others > 1 else ''} failing too)" if others else ""
-    return f"{label} failed {count} times: {why}{more}"
+    # A node that may not pull says "No such image": the usual cause is a registry that asks for a login.
+    hint = (" (if its registry asks for a login: `docker login` it, then deploy with --with-registry-auth)"
+            if str(why).startswith("No such image") else "")
+    return f"{label} failed {count} times: {why}{more}{hint}"
 
 
 def read(service, tasks, fresh_ids, nodes, mode="update", marker_before=None, since=None, give_up_after=None):

@@ -20,7 +20,7 @@ class Cluster:
     name: str
     client: object  # docker.DockerClient for the manager
     env: dict = field(default_factory=dict)  # os.environ + DOCKER_HOST/SWARMML_CLUSTER for subprocesses
-    registry: object = None  # swarmml.cluster.Registry
+    registry: object = None  # swarmml.registry.Target
 
     def node_names(self):
         return sorted(n["Description"]["Hostname"] for n in self.client.api.nodes())

@@ -14,7 +14,13 @@ LIBS = ("/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/ld-linux-x86-6
 
 def build_and_push(host_client, cluster):
     """Build REF on the host engine and push it to the cluster's registry; returns the ref its nodes pull."""
-    from swarmml import build
+    from swarmml import build as builds
+
+    return builds.push_to_cluster(host_client, {"tiny": build(host_client)}, cluster)["tiny"]
+
+
+def build(host_client):
+    """Build REF on the host engine; returns it."""
     from swarmml.engine import nodes as io
 
     with tempfile.TemporaryDirectory() as ctx:
@@ -28,4 +34,4 @@ def build_and_push(host_client, cluster):
         with open(os.path.join(ctx, "Dockerfile"), "w") as f:
             f.write('FROM scratch\nCOPY rootfs/ /\nCMD ["/bin/sleep", "infinity"]\n')
         io.build_image(host_client, ctx, REF)
-    return build.push_to_cluster(host_client, {"tiny": REF}, cluster)["tiny"]
+    return REF

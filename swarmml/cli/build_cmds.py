@@ -19,7 +19,9 @@ from swarmml.console import note
               help="the scikit-learn that fitted the model, when the artifact doesn't say")
 @click.option("--signature", "signature_file", default=None, type=click.Path(), metavar="FILE",
               help="the model's inputs: a JSON signature, or a CSV sample of the training frame")
-@click.option("--push", is_flag=True, help="push to the cluster registry and print the reference nodes pull")
+@click.option("--push", type=str, is_flag=False, flag_value="", default=None, metavar="[REGISTRY[/PREFIX]]",
+              help="push to the swarmml cluster's registry, or to REGISTRY with the docker config's login for it, "
+                   "and print the reference nodes pull")
 @click.option("--tag", default="latest", show_default=True)
 @click.option("--base", "base_mode", type=click.Choice(["auto", "public", "local"]), default="auto",
               show_default=True, help="python:3.11-slim, or a Debian base made locally with debootstrap")
@@ -30,8 +32,9 @@ def build(model_args, trust, trust_file, allow_pickle, sklearn_version, signatur
     """Build the predictor and gateway images; the last line is the predictor's reference."""
     models = builds.ModelOptions([parse_model_option(m) for m in model_args], list(trust), list(trust_file),
                                  allow_pickle, sklearn_version, signature_file)
-    result = builds.build(tag=tag, base_mode=base_mode, push=push, model_version=model_version,
-                          names=[only] if only else None, models=models)
+    # --push alone (flag_value "") is the cluster's registry; a value names another registry.
+    result = builds.build(tag=tag, base_mode=base_mode, push=True if push == "" else (push or False),
+                          model_version=model_version, names=[only] if only else None, models=models)
     for name, ref in result.built.items():
         note(f"{name}: {result.pushed.get(name, ref)}")
     note(f"built in {result.duration_s:.1f} s; a stack for it: {builds.generate_command(result, tag)}")

@@ -25,10 +25,13 @@ def cluster():
 @click.option("--expose", default="", metavar="ssh,tls",
               help="the manager also answers over SSH and on the engine's TLS port 2376 (mutual TLS), "
                    "on the cluster's bridge and 127.0.0.1 only")
+@click.option("--registry-auth", is_flag=True,
+              help="the registry asks for a login (htpasswd) over TLS, at an address the nodes and this machine "
+                   "share; nodes pull with `deploy --with-registry-auth`")
 @OUTPUT
-def up(name, nodes, managers, image_mode, expose, output):
+def up(name, nodes, managers, image_mode, expose, registry_auth, output):
     """Start the cluster (or add nodes to it); a running cluster is left as it is."""
-    result = clusters.up(name, nodes, managers, image_mode, expose=expose)
+    result = clusters.up(name, nodes, managers, image_mode, expose=expose, registry_auth=registry_auth)
     if output == "json":
         emit_json({"already_up": result.already_up, "created": result.created,
                    "duration_s": round(result.duration_s, 2), **result.status})
@@ -41,6 +44,11 @@ def up(name, nodes, managers, image_mode, expose, output):
     if not result.already_up:
         _print_doctor(name)
     note(f'next: eval "$(swarmml cluster env --name {name})"; docker node ls')
+    login = result.status["registry"].get("login")
+    if login:
+        note(f"registry {result.status['registry']['push_prefix']} asks for a login: "
+             f"docker login {result.status['registry']['push_prefix']} -u {login['user']} --password-stdin "
+             f"< {login['password_file']}")
     if expose:
         via = "tls" if "tls" in expose else "ssh"
         note(f'remotely: eval "$(swarmml cluster env --name {name} --via {via})", or `swarmml cluster context '
@@ -76,7 +84,10 @@ def status(name, output):
         return
     table(st["nodes"], NODE_COLUMNS, title=f"cluster {name}")
     reg = st["registry"]
-    out.print(f"registry: {reg['container']}, push to {reg['push_prefix']}, nodes pull from {reg['pull_prefix']}")
+    login = f"; login: user {reg['login']['user']}, password in {reg['login']['password_file']}" \
+        if reg.get("login") else ""
+    out.print(f"registry: {reg['container']}, push to {reg['push_prefix']}, nodes pull from {reg['pull_prefix']}"
+              f"{login}")
 
 
 @cluster.command()

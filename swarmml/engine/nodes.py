@@ -3,15 +3,19 @@
 Swarm-level calls (swarm init/join, node list) go to each node's own engine
 through the unix socket it exposes in the cluster's root-only directory.
 """
+import io
 import os
 import subprocess
+import tarfile
 import time
 
 import docker
 import docker.errors
 
+from swarmml import registry
 from swarmml.engine import CLUSTER_LABEL, ROLE_LABEL, connect, explain
 from swarmml.errors import SwarmmlError
+from swarmml.registry import explain_push
 
 # Flags that let Docker-in-Docker run without --privileged, which fails on
 # hosts missing CAP_SYS_RESOURCE. The cgroup mount is what nested containers need.
@@ -68,10 +72,14 @@ def import_rootfs(client, rootfs_dir, ref, changes):
         tar.wait()
 
 
-def push_image(client, ref):
-    for chunk in client.api.push(ref, stream=True, decode=True):
-        if "error" in chunk:
-            raise SwarmmlError(f"pushing {ref} failed: {chunk['error'].strip()}")
+def push_image(client, ref, registry, login=None):
+    """Push ref with login (a docker config entry, or None); a failure is one line from registry.explain_push."""
+    try:
+        for chunk in client.api.push(ref, stream=True, decode=True, auth_config=login or {}):
+            if "error" in chunk:
+                raise SwarmmlError(explain_push(registry, chunk["error"], (login or {}).get("username")))
+    except docker.errors.APIError as exc:
+        raise SwarmmlError(explain_push(registry, explain(exc), (login or {}).get("username"))) from None
 
 
 # --- cluster objects on the host engine ----------------------------------------
@@ -131,8 +139,7 @@ def run_node(client, *, cluster, container_name, hostname, image, network, volum
     args = [
         "-H", "unix:///var/run/docker.sock",
         "-H", f"unix://{NODE_SOCKET_DIR}/docker.sock",
-        "--insecure-registry", insecure_registry,
-    ]
+    ] + (["--insecure-registry", insecure_registry] if insecure_registry else [])
     api = client.api
     host_config = api.create_host_config(
         binds={volume: {"bind": "/var/lib/docker", "mode": "rw"},
@@ -161,15 +168,24 @@ def run_node(client, *, cluster, container_name, hostname, image, network, volum
         raise SwarmmlError(f"starting node {container_name} failed: {explain(exc)}") from None
 
 
-def run_registry(client, *, cluster, container_name, image, network, volume, data_path):
+def run_registry(client, *, cluster, container_name, image, network, volume, data_path, login_dir=None):
+    """Start the cluster's registry. login_dir: the material of a registry that asks for a login over TLS
+    (swarmml.registry); it waits for its certificate, which names the address it gets here."""
+    volumes = {volume: {"bind": data_path, "mode": "rw"}}
+    extra = {}
+    if login_dir:
+        volumes[login_dir] = {"bind": registry.MATERIAL_DIR, "mode": "ro"}
+        found = client.api.inspect_image(image)["Config"]
+        extra = {"entrypoint": ["/bin/sh", "-c", registry.WAIT_SCRIPT, "registry"],
+                 "command": (found.get("Entrypoint") or []) + (found.get("Cmd") or []),
+                 "environment": registry.AUTH_ENV}
     try:
         container = client.containers.run(
             image, name=container_name, hostname="registry", detach=True, network=network,
-            labels=labels_for(cluster, "registry"),
-            volumes={volume: {"bind": data_path, "mode": "rw"}},
-            # Loopback only: this registry has no auth.
+            labels=labels_for(cluster, "registry"), volumes=volumes,
+            # Loopback only: a plain registry has no auth (one with a login is reached at its bridge address).
             ports={"5000/tcp": ("127.0.0.1", None)},
-            restart_policy={"Name": "no"},
+            restart_policy={"Name": "no"}, **extra,
         )
     except docker.errors.APIError as exc:
         raise SwarmmlError(f"starting the registry failed: {explain(exc)}") from None
@@ -177,6 +193,19 @@ def run_registry(client, *, cluster, container_name, image, network, volume, dat
     client.networks.get(network).disconnect(container)
     client.networks.get(network).connect(container, aliases=["registry"])
     return container.id
+
+
+def put_file(client, container, path, data, mode=0o644):
+    """Write one file into a container (running or not), making its directories."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(path.lstrip("/"))
+        info.size, info.mode = len(data), mode
+        tar.addfile(info, io.BytesIO(data))
+    try:
+        client.api.put_archive(container, "/", buf.getvalue())
+    except docker.errors.APIError as exc:
+        raise SwarmmlError(f"writing {path} in {container} failed: {explain(exc)}") from None
 
 
 def published_port(client, container_id, port="5000/tcp"):

@@ -203,10 +203,25 @@ def create_config(client, spec):
                  base64.b64decode(spec["Data"]), labels=spec.get("Labels"), retry=(), **kwargs)["ID"]
 
 
+def registry_of(image):
+    """The registry part of an image reference, as the docker config keys its logins (docker.io for Hub)."""
+    registry, _ = docker.auth.resolve_repository_name(image.split("@", 1)[0])
+    return registry
+
+
+def registry_login(registry):
+    """The login the docker config holds for registry (auths, credsStore or credHelpers), or None.
+
+    Read afresh each time, not from the client's copy: a `docker login` made since it was created counts.
+    """
+    found = docker.auth.resolve_authconfig(docker.auth.load_config(), registry)
+    return dict(found) if found else None
+
+
 def registry_auth(client, image):
     """The X-Registry-Auth value for image's registry from the local docker config (None without credentials)."""
-    registry, _ = docker.auth.resolve_repository_name(image.split("@", 1)[0])
-    return docker.auth.get_config_header(client.api, registry)
+    login = registry_login(registry_of(image))
+    return docker.auth.encode_header(login).decode() if login else None
 
 
 def _post_spec(client, path, spec, params=None, auth=None):

@@ -160,6 +160,19 @@ def plan(desired, current, network_names=None, prune=False, pin_digests=False):
     return p
 
 
+def send_credentials(plan_, services):
+    """Pure: services (with a registry login to hand over) are updated even when their spec is unchanged.
+
+    What `docker stack deploy --with-registry-auth` does: Swarm keeps the credentials with the
+    service, hidden from its spec, so only an update delivers new ones (or the first ones).
+    """
+    for a in plan_.actions:
+        if a.kind == "service" and a.name in services and a.action in ("unchanged", "update"):
+            a.action = "update"
+            a.changes = list(a.changes) + [("registry credentials", None, "from the docker config")]
+    return plan_
+
+
 def rows(plan_):
     """Table rows for people: action, kind, name, and the changed fields as `path: old -> new`."""
     out = []
