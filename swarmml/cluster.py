@@ -4,10 +4,12 @@ Every object a cluster makes carries the io.swarmml.cluster label, so `down`
 removes exactly those. Each node's engine is reached through a unix socket in
 a root-only directory (/run/swarmml/<cluster>/), never through a TCP port.
 """
+import ipaddress
 import os
 import re
 import shutil
 import time
+import zlib
 from dataclasses import dataclass, field
 
 from swarmml import engine, images
@@ -88,12 +90,19 @@ def summarize(nodes, tasks, containers):
 
 # --- verbs -----------------------------------------------------------------------
 
-def up(name="local", nodes=3, managers=1, image_mode="auto", expose=(), registry_auth=False):
+def default_managers(nodes: int) -> int:
+    """Pure: 3 managers when there are 3 nodes or more, the smallest quorum that survives the loss of one;
+    else 1 (2 managers survive nothing that 1 does not, and lose quorum with either)."""
+    return 3 if nodes >= 3 else 1
+
+
+def up(name="local", nodes=3, managers=None, image_mode="auto", expose=(), registry_auth=False):
     """Bring the cluster to at least `nodes` nodes; a running cluster is reported and left alone.
 
     expose: ("ssh", "tls") or part of it: the manager also answers over SSH and mutual TLS (see swarmml.expose).
     registry_auth: the registry asks for a login, over TLS (see swarmml.registry).
     """
+    managers = default_managers(nodes) if managers is None else managers
     validate(name, nodes, managers)
     expose = exposing.parse_kinds(expose)
     started = time.monotonic()
@@ -225,7 +234,7 @@ def _wait_ready(name, nodes, timeout=90):
 
 def manager_client(name):
     sock = engine.cluster_socket(name)
-    if not os.path.exists(sock):
+    if not os.path.lexists(sock):
         raise NotFound(f"no running swarmml cluster named '{name}'; start it with `swarmml cluster up --name {name}`")
     return engine.connect(f"unix://{sock}")
 
@@ -331,6 +340,31 @@ def _registry_status(name, client, reg):
     port = io.published_port(client, reg["id"]) if running else None
     return {"container": reg["status"] if reg else "missing", "push_prefix": f"127.0.0.1:{port}" if port else None,
             "pull_prefix": f"registry:{registries.PORT}", "login": None}
+
+
+def vip_for(subnet: str, stack: str) -> tuple[str, int]:
+    """Pure: the gateway's virtual IP (with its prefix) and VRRP router id for a stack on the cluster's network.
+
+    Taken from the top of the subnet, which Docker fills from the bottom, and keyed on the stack's
+    name, so that each stack on one cluster has its own address and router id (one in 250 pairs
+    of stacks would share one: deploy them with SWARMML_VIP and SWARMML_VIP_ROUTER_ID set).
+    """
+    net = ipaddress.ip_network(subnet)
+    key = zlib.crc32(stack.encode())
+    address = net.broadcast_address - 2 - key % 250
+    if address not in net or address <= net.network_address + 8:
+        raise SwarmmlError(f"the cluster's network {subnet} is too small for a virtual IP; set SWARMML_VIP")
+    return f"{address}/{net.prefixlen}", 1 + key % 255
+
+
+def stack_defaults(name: str, stack: str, client=None) -> dict[str, str]:
+    """What `deploy` fills in for a stack on this local cluster when the environment does not say."""
+    client = client or engine.host_client()
+    subnet = io.network_subnet(client, network_name(name))
+    if not subnet:
+        return {}
+    vip, router_id = vip_for(subnet, stack)
+    return {"SWARMML_VIP": vip, "SWARMML_VIP_ROUTER_ID": str(router_id)}
 
 
 def registry(name="local") -> registries.Target:

@@ -3,15 +3,17 @@
 Compatible with `docker stack deploy`: the same names, labels and spec
 fields, so the docker CLI sees swarmml stacks and swarmml sees the CLI's.
 """
+import os
 import time
 from dataclasses import dataclass, field
 
+from swarmml import cluster as clusters
 from swarmml import converge, errors, imageref, rollout
 from swarmml.autoscale.policy import check_services
 from swarmml.autoscale.specs import hold_replicas
 from swarmml.console import note
 from swarmml.engine import swarm as engine
-from swarmml.engine import target_client
+from swarmml.engine import cluster_of, target_client
 from swarmml.engine.errors import InUse, NotFound
 from swarmml.errors import SwarmmlError, UsageError
 from swarmml import history
@@ -57,11 +59,25 @@ def deploy(files, name=None, prune=False, resolve_image="always", dry_run=False,
     check_services(desired.services)  # a bad autoscale policy is refused before any engine is asked
     client = client or target_client()
     engine.require_manager(client)
+    defaults = _cluster_defaults(client, loaded, files)
+    if defaults:
+        loaded = load(files, name=name, environ={**defaults, **(os.environ if environ is None else environ)},
+                      env_file=env_file)
+        desired = convert(loaded)
     result = apply(client, desired, prune=prune, resolve_image=resolve_image, dry_run=dry_run, detach=detach,
                    timeout=timeout, show_progress=show_progress, with_registry_auth=with_registry_auth)
     result.warnings = loaded.warnings + result.warnings
     result.duration_s = time.monotonic() - started
     return result
+
+
+def _cluster_defaults(client, loaded, files):
+    """On a local cluster: the variables it fills in (the gateway's virtual IP) that the environment
+    and the .env file leave unset. The files are read again with them, so not from stdin."""
+    cluster = cluster_of(client)
+    if not cluster or "-" in [str(f) for f in files]:
+        return {}
+    return {k: v for k, v in clusters.stack_defaults(cluster, loaded.name).items() if not loaded.environ.get(k)}
 
 
 def image_choices(desired, current, resolve_image):

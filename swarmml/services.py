@@ -45,8 +45,28 @@ def find(client, name, stack=None):
     return match(engine.services(client), name, stack)
 
 
-def url_for(service, tasks, nodes, scheme="http"):
-    """Pure: the base URL of the service's first published port, as reached from outside the swarm."""
+def floating_ip(service, stack_services):
+    """Pure: the virtual IP that a service of the same stack floats in front of service's host-mode port.
+
+    That is the stack's VRRP service (docker-stack.yml's vip): it has SWARMML_VIP set, and it
+    checks this service's published port (SWARMML_VIP_CHECK_PORT). None when there is none.
+    """
+    ports = [p.get("PublishedPort") for p in service["Spec"].get("EndpointSpec", {}).get("Ports") or []]
+    for other in stack_services:
+        if stack_of(other) != stack_of(service) or other["Spec"]["Name"] == service["Spec"]["Name"]:
+            continue
+        env = dict(e.split("=", 1) for e in other["Spec"]["TaskTemplate"]["ContainerSpec"].get("Env") or []
+                   if "=" in e)
+        if env.get("SWARMML_VIP") and int(env.get("SWARMML_VIP_CHECK_PORT") or 0) in ports:
+            return env["SWARMML_VIP"].split("/", 1)[0]
+    return None
+
+
+def url_for(service, tasks, nodes, scheme="http", vip=None):
+    """Pure: the base URL of the service's first published port, as reached from outside the swarm.
+
+    vip: the floating address in front of a host-mode port (floating_ip), which no node's loss moves away.
+    """
     ports = (service.get("Endpoint") or {}).get("Ports") or service["Spec"].get("EndpointSpec", {}).get("Ports") or []
     published = [p for p in ports if p.get("PublishedPort")]
     name = service["Spec"]["Name"]
@@ -55,6 +75,8 @@ def url_for(service, tasks, nodes, scheme="http"):
     port = published[0]
     addrs = {n["ID"]: n["Status"].get("Addr") for n in nodes if n["Status"].get("State") == "ready"}
     if port.get("PublishMode") == "host":
+        if vip:
+            return f"{scheme}://{vip}:{port['PublishedPort']}"
         for t in filter(is_running, tasks):
             if addrs.get(t.get("NodeID")):
                 return f"{scheme}://{addrs[t['NodeID']]}:{port['PublishedPort']}"
@@ -65,8 +87,9 @@ def url_for(service, tasks, nodes, scheme="http"):
 
 
 def url(client, name, stack=None):
-    svc = find(client, name, stack)
-    return url_for(svc, engine.tasks(client, [svc["ID"]]), engine.nodes(client))
+    services = engine.services(client)
+    svc = match(services, name, stack)
+    return url_for(svc, engine.tasks(client, [svc["ID"]]), engine.nodes(client), vip=floating_ip(svc, services))
 
 
 @dataclass

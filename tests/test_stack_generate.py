@@ -70,7 +70,13 @@ def test_shipped_examples_are_the_python_apis_output():
 
 def test_examples_load_and_convert():
     models = convert(load([os.path.join(ROOT, "stacks", "two-models.yml")], environ={}))
-    assert sorted(models.services) == ["models_gateway", "models_predictor-logreg", "models_predictor-rf"]
+    assert sorted(models.services) == ["models_gateway", "models_predictor-logreg", "models_predictor-rf",
+                                       "models_vip"]
+    # The floating IP's service runs on each node's own network and checks the gateway's port there.
+    vip = models.services["models_vip"]
+    assert vip["Mode"] == {"Global": {}} and models.services["models_gateway"]["Mode"] == {"Global": {}}
+    assert vip["TaskTemplate"]["ContainerSpec"]["CapabilityAdd"] == ["CAP_NET_ADMIN", "CAP_NET_RAW"]
+    assert "SWARMML_VIP_CHECK_PORT=8080" in vip["TaskTemplate"]["ContainerSpec"]["Env"]
     env = models.services["models_predictor-rf"]["TaskTemplate"]["ContainerSpec"]["Env"]
     assert "SWARMML_MODELS=iris-rf" in env
     canary = convert(load([os.path.join(ROOT, "stacks", "canary.yml")],

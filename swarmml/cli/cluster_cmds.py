@@ -19,7 +19,8 @@ def cluster():
 @cluster.command()
 @NAME
 @click.option("--nodes", type=click.IntRange(1, clusters.MAX_NODES), default=3, show_default=True)
-@click.option("--managers", type=click.IntRange(1, clusters.MAX_NODES), default=1, show_default=True)
+@click.option("--managers", type=click.IntRange(1, clusters.MAX_NODES), default=None,
+              help="default: 3 with 3 nodes or more (a quorum that survives losing one), else 1")
 @click.option("--images", "image_mode", type=click.Choice(["auto", "public", "local"]), default="auto",
               show_default=True, help="public images, or ones built locally from Debian packages")
 @click.option("--expose", default="", metavar="ssh,tls",

@@ -20,7 +20,7 @@ import docker.errors
 import requests
 
 from swarmml import labels
-from swarmml.engine import endpoint
+from swarmml.engine import endpoint, failover
 from swarmml.errors import EngineUnavailable, NotFound, UsageError
 
 # Labels that mark everything a local swarmml cluster creates, so that
@@ -66,7 +66,7 @@ def resolve_target(cluster=None, host=None, context=None):
     cluster = cluster or os.environ.get("SWARMML_CLUSTER")
     if cluster:
         sock = cluster_socket(cluster)
-        if not os.path.exists(sock):
+        if not os.path.lexists(sock):
             raise NotFound(f"no running swarmml cluster named '{cluster}' (no socket at {sock}); "
                            f"start it with `swarmml cluster up --name {cluster}`")
         return Target(f"unix://{sock}", f"cluster '{cluster}'", cluster)
@@ -76,7 +76,7 @@ def resolve_target(cluster=None, host=None, context=None):
     if ep.explicit:
         return Target(ep.host, ep.reason, cluster_at(ep.host), ep.tls)
     try:
-        names = sorted(n for n in os.listdir(SOCKET_ROOT) if os.path.exists(cluster_socket(n)))
+        names = sorted(n for n in os.listdir(SOCKET_ROOT) if os.path.lexists(cluster_socket(n)))
     except OSError:
         names = []
     if len(names) == 1:
@@ -99,9 +99,13 @@ def connect(base_url=None, timeout=120, tls=None):
                                           verify=tls.ca if tls.verify and tls.ca else tls.verify) if tls else False
         if tls:
             client = _tls_client(base_url, timeout, tls_config)
+        elif len(cluster_sockets(base_url)) > 1:
+            client = _failover_client(base_url, timeout)
         else:
             client = docker.DockerClient(base_url=base_url, version="auto", timeout=timeout, tls=tls_config)
         client.ping()
+        # Which local cluster this is, for what only a local cluster knows (its network, its nodes' engines).
+        client.swarmml_cluster = cluster_at(base_url) if base_url.startswith("unix://") else None
         return client
     except docker.errors.TLSParameterError as exc:
         raise UsageError(f"TLS for {base_url}: {exc}") from None
@@ -133,6 +137,21 @@ def _tls_client(base_url, timeout, tls_config):
     return session(min(server, ours, key=lambda v: tuple(int(p) for p in v.split("."))))
 
 
+def _failover_client(base_url, timeout):
+    """A client of a local cluster that reaches its swarm through any manager (engine/failover.py).
+
+    The API version is asked for only once the failover is in place: the SDK's "auto" would ask
+    the first manager alone, while it may be the one that was lost.
+    """
+    client = docker.DockerClient(base_url=base_url, version=docker.constants.MINIMUM_DOCKER_API_VERSION,
+                                 timeout=timeout)
+    failover.install(client, cluster_sockets(base_url))
+    server = client.api.version(api_version=False).get("ApiVersion") or docker.constants.DEFAULT_DOCKER_API_VERSION
+    ours = docker.constants.DEFAULT_DOCKER_API_VERSION
+    client.api._version = min(server, ours, key=lambda v: tuple(int(p) for p in v.split(".")))
+    return client
+
+
 def _connect_errors():
     errors = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
     try:
@@ -145,6 +164,23 @@ def _connect_errors():
 _CONNECT_ERRORS = _connect_errors()
 
 
+def cluster_sockets(base_url):
+    """The sockets of every node of the local cluster whose manager base_url reaches, that one first.
+
+    They are the ways to the swarm when that manager is lost (engine/failover.py). Workers come
+    after managers in practice: they are tried only when no manager before them answered, and
+    they refuse swarm calls, so a worker never takes a manager's place.
+    """
+    name = cluster_at(base_url) if base_url.startswith("unix://") else None
+    if not name:
+        return []
+    primary = os.path.realpath(base_url[len("unix://"):])
+    root = os.path.join(SOCKET_ROOT, name)
+    others = sorted(os.path.join(root, d, "docker.sock") for d in os.listdir(root)
+                    if os.path.exists(os.path.join(root, d, "docker.sock")))
+    return [primary] + [s for s in others if os.path.realpath(s) != primary]
+
+
 def cluster_at(base_url):
     """The local swarmml cluster whose manager base_url reaches (its socket, or its exposed ssh/tls), or None."""
     try:
@@ -154,7 +190,7 @@ def cluster_at(base_url):
     if base_url.startswith("unix://"):
         path = os.path.realpath(base_url[len("unix://"):])
         for name in names:
-            if os.path.exists(cluster_socket(name)) and os.path.realpath(cluster_socket(name)) == path:
+            if os.path.lexists(cluster_socket(name)) and os.path.realpath(cluster_socket(name)) == path:
                 return name
         return None
     for name in names:
@@ -166,6 +202,11 @@ def cluster_at(base_url):
         if base_url in exposed.get("urls", []):
             return name
     return None
+
+
+def cluster_of(client):
+    """The local swarmml cluster a client from connect() talks to, or None."""
+    return getattr(client, "swarmml_cluster", None)
 
 
 def host_client():

@@ -94,6 +94,15 @@ def ensure_network(client, name, cluster):
     client.networks.create(name, driver="bridge", labels=labels_for(cluster, "network"))
 
 
+def network_subnet(client, name):
+    """The first IPv4 subnet of a network on this engine, or None."""
+    try:
+        configs = (client.api.inspect_network(name).get("IPAM") or {}).get("Config") or []
+    except docker.errors.NotFound:
+        return None
+    return next((c["Subnet"] for c in configs if c.get("Subnet") and ":" not in c["Subnet"]), None)
+
+
 def ensure_volume(client, name, cluster, role):
     try:
         client.volumes.get(name)

@@ -6,7 +6,7 @@ step); regenerate them with `python -m swarmml.stack.examples [STACKS_DIR]`.
 import os
 import sys
 
-from swarmml.stack.model import DEFAULT_REGISTRY, DEFAULT_TAG, Stack, add_gateway, add_predictor
+from swarmml.stack.model import DEFAULT_REGISTRY, DEFAULT_TAG, Stack, add_floating_ip, add_gateway, add_predictor
 
 # Each replica says which service and slot answered (the predictor sends its hostname as x-replica).
 HOSTNAME = "{{.Service.Name}}-{{.Task.Slot}}"
@@ -26,6 +26,7 @@ def two_models():
                   models=("iris-rf",), hostname=HOSTNAME)
     add_gateway(stack, _image("gateway"), [net], "./two-models/haproxy.cfg", port="${GATEWAY_PORT:-8080}",
                 config_name="two_models_haproxy_cfg")
+    add_floating_ip(stack, _image("gateway"), port="${GATEWAY_PORT:-8080}")
     return stack
 
 
@@ -39,6 +40,7 @@ def canary():
                   replicas="${CANARY_REPLICAS:-1}", hostname=HOSTNAME, deploy_labels={"swarmml.track": "canary"})
     add_gateway(stack, _image("gateway"), [net], "./canary/haproxy.cfg", port="${GATEWAY_PORT:-8080}",
                 config_name="canary_haproxy_cfg")
+    add_floating_ip(stack, _image("gateway"), port="${GATEWAY_PORT:-8080}")
     return stack
 
 

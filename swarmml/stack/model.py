@@ -201,10 +201,11 @@ class Network:
     external: bool = False
     labels: dict = field(default_factory=dict)
     driver_opts: dict = field(default_factory=dict)
+    external_name: str | None = None  # the existing network an external one stands for, e.g. host
 
     def to_dict(self):
         if self.external:
-            return {"external": True}
+            return {"external": True, "name": self.external_name} if self.external_name else {"external": True}
         d = {"driver": self.driver}
         if self.attachable:
             d["attachable"] = True
@@ -299,13 +300,26 @@ def add_predictor(stack, name, image, networks, replicas=2, cpus=0.5, memory="51
 
 
 def add_gateway(stack, image, networks, config_file, port=8080, config_name="haproxy_cfg"):
-    """The HAProxy gateway: its config as a Swarm config, one port published in host mode."""
+    """The HAProxy gateway on every node: its config as a Swarm config, one port published in host mode."""
     stack.config(config_name, config_file)
     return stack.service(
-        "gateway", image, replicas=1, cpus=0.5, memory="128M", networks=list(networks),
+        "gateway", image, mode="global", replicas=None, cpus=0.5, memory="128M", networks=list(networks),
         configs=[(config_name, "/usr/local/etc/haproxy/haproxy.cfg")],
         ports=[Port(8080, port, mode="host")], restart=RestartPolicy("any", delay="1s"),
         update=UpdatePolicy(1, order="stop-first", failure_action="rollback"),
+    )
+
+
+def add_floating_ip(stack, image, port=8080):
+    """The vip service: keepalived on each node's own network floats SWARMML_VIP to a node whose gateway
+    (on `port`) answers, so that the entry point survives the loss of any node."""
+    nodes = stack.networks.get("nodes") or stack.network("nodes", external=True, external_name="host")
+    return stack.service(
+        "vip", image, mode="global", replicas=None, entrypoint=["/usr/local/bin/swarmml-vip"], user="root",
+        environment={"SWARMML_VIP": "${SWARMML_VIP:-}", "SWARMML_VIP_ROUTER_ID": "${SWARMML_VIP_ROUTER_ID:-51}",
+                     "SWARMML_VIP_CHECK_PORT": port},
+        cap_add=["NET_ADMIN", "NET_RAW"], networks=[nodes], endpoint_mode="dnsrr", cpus=0.1, memory="64M",
+        restart=RestartPolicy("any", delay="1s"),
     )
 
 
@@ -322,4 +336,5 @@ def ml_stack(name="ml", registry=DEFAULT_REGISTRY, tag=DEFAULT_TAG, replicas=2, 
               models)
     if gateway:
         add_gateway(stack, f"{registry}/swarmml/gateway:{tag}", [net], gateway_config, gateway_port)
+        add_floating_ip(stack, f"{registry}/swarmml/gateway:{tag}", gateway_port)
     return stack
