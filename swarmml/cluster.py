@@ -398,6 +398,73 @@ def stop_node(name, node):
     return c["name"]
 
 
+def node_running(name, node):
+    """Whether a node's container runs (as this machine's engine says: no swarm call, which may fail now)."""
+    client = engine.host_client()
+    return _node(client, name, node)["status"] == "running"
+
+
+def kill_node(name, node):
+    """Lose a node as a machine is lost: its container is killed, with no clean shutdown."""
+    client = engine.host_client()
+    _require(name, client)
+    c = _node(client, name, node)
+    io.kill_container(client, c["id"])
+    return c["name"]
+
+
+# A partition: the node's link to the cluster's network goes down (ARP included, so it can't
+# claim the gateway's address either), while its engine, tasks and swarm state stay up.
+CUT = ["ip", "link", "set", "eth0", "down"]
+
+
+def cut_node(name, node):
+    """Partition a node from the others; returns the default route to restore (mend_node)."""
+    client = engine.host_client()
+    _require(name, client)
+    c = _node(client, name, node)
+    _, route = io.exec_in(client, c["id"], ["ip", "-4", "route", "show", "default"])
+    code, out = io.exec_in(client, c["id"], CUT)
+    if code:
+        raise SwarmmlError(f"cutting {c['name']} off failed: {out.strip()}")
+    return route.split()[2] if route.startswith("default via") else None
+
+
+def mend_node(name, node, gateway=None):
+    """End a partition: the link comes up again, with its default route (the link's going down dropped it)."""
+    client = engine.host_client()
+    _require(name, client)
+    c = _node(client, name, node)
+    code, out = io.exec_in(client, c["id"], ["ip", "link", "set", "eth0", "up"])
+    if code:
+        raise SwarmmlError(f"reconnecting {c['name']} failed: {out.strip()}")
+    if gateway:
+        io.exec_in(client, c["id"], ["ip", "route", "replace", "default", "via", gateway])
+    return c["name"]
+
+
+def vip_holder(name, vip):
+    """The hostname of the node whose interface holds the virtual IP vip (an address), or None."""
+    client = engine.host_client()
+    for c in io.cluster_containers(client, name):
+        if c["labels"].get(io.ROLE_LABEL) in ("manager", "worker") and c["status"] == "running":
+            code, out = io.exec_in(client, c["id"], ["ip", "-4", "-o", "addr", "show"])
+            if code == 0 and any(part.split("/")[0] == vip for part in out.split()):
+                return c["name"].rsplit("-", 1)[-1]
+    return None
+
+
+def running_containers(name, service):
+    """How many containers of a swarm service run on the cluster's nodes, as their own engines say.
+
+    Not the managers' task list: after a partition, a node may still run tasks the managers have
+    already replaced elsewhere.
+    """
+    root = os.path.join(engine.SOCKET_ROOT, name)
+    return sum(io.running_service_containers(os.path.join(root, d, "docker.sock"), service)
+               for d in sorted(os.listdir(root)) if os.path.exists(os.path.join(root, d, "docker.sock")))
+
+
 def start_node(name, node, wait=True):
     client = engine.host_client()
     _require(name, client)
@@ -409,8 +476,11 @@ def start_node(name, node, wait=True):
         manager = manager_client(name)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if any(n["hostname"] == f"node{i}" and n["state"] == "ready" for n in io.swarm_nodes(manager)):
-                break
+            try:
+                if any(n["hostname"] == f"node{i}" and n["state"] == "ready" for n in io.swarm_nodes(manager)):
+                    break
+            except SwarmmlError:
+                pass  # no leader for a moment (the node may be a manager rejoining): ask again
             time.sleep(0.5)
         else:
             raise SwarmmlError(f"node{i} started but did not become ready within 60 s")

@@ -36,7 +36,11 @@ def _steps(value):
               help="open loop: requests/s per replica (the offered load grows with the step)")
 @click.option("--min-efficiency", default="0.8", show_default=True,
               help="E(N) threshold, or per step count: 2=0.9,4=0.85,6=0.8")
-@click.option("--drill", type=click.Choice(["node-loss"]), default=None, help="stop a worker node under load")
+@click.option("--drill", type=click.Choice(["node-loss"]), default=None, help="lose a node under load")
+@click.option("--node", default="worker", show_default=True, metavar="NAME|leader|gateway|worker",
+              help="the node the drill loses: a hostname, the leader, the one holding the entry point, or another")
+@click.option("--how", type=click.Choice(["stop", "partition"]), default="stop", show_default=True,
+              help="kill the node's container, or cut its network and mend it")
 @click.option("--drill-rate", type=click.FloatRange(1, None), default=100, show_default=True,
               help="requests/s during the drill")
 @click.option("--max-recovery", type=click.FloatRange(1, None), default=30, show_default=True,
@@ -47,13 +51,13 @@ def _steps(value):
               help="write report.json, report.md and scaling.png here")
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")
 def verify(service, stack, gateway, steps, cpus, model, batching, duration, connections, rate, min_efficiency, drill,
-           drill_rate, max_recovery, max_failed, report_dir, output):
+           node, how, drill_rate, max_recovery, max_failed, report_dir, output):
     """Prove SERVICE scales: placement, every replica answers, golden predictions, the curve, a node-loss drill."""
     report = run_verify(target_client(), service, stack=stack, steps=_steps(steps), cpus=cpus, model=model,
                         duration=duration, connections=connections, rate=rate, min_efficiency=min_efficiency,
                         drill=drill, cluster=os.environ.get("SWARMML_CLUSTER"), gateway=gateway, batching=batching,
                         drill_rate=drill_rate, max_recovery_s=max_recovery, max_failed_pct=max_failed,
-                        show=(output != "json"))
+                        show=(output != "json"), node=node, how=how)
     if report_dir:
         report["files"] = reports.write(report, report_dir)
     if output == "json":
@@ -71,14 +75,26 @@ def verify(service, stack, gateway, steps, cpus, model, batching, duration, conn
                     note(f"{s['replicas']} replicas: {s['bottleneck_detail']}")
         d = report.get("drill")
         if d:
-            note(f"node-loss drill: stopped {d['node']} ({d['replicas_on_node']} replicas): {d['failed']} of "
-                 f"{d['requests']} requests failed ({d['failed_pct']}%); {d['desired']} replicas running again after "
-                 f"{d['recovery_s']} s; rebalance {_counts(d['rebalance']['before'])} -> "
-                 f"{_counts(d['rebalance']['after'])}")
+            table([drill_row(d)], DRILL_COLUMNS, title="node-loss drill")
+            table([{"phase": k, **v} for k, v in d["phases"].items()], ["phase", "from_s", "requests", "failed"])
+            note(f"rebalance {_counts(d['rebalance']['before'])} -> {_counts(d['rebalance']['after'])}")
         for p in report.get("files", []):
             note(f"wrote {p}")
     if not report["ok"]:
         raise SwarmmlError("verify failed: " + "; ".join(report["problems"]))
+
+
+DRILL_COLUMNS = ["node", "roles", "how", "failed", "requests", "failed_pct", "answers_again_s", "leader_elected_s",
+                 "commands_back_s", "recovery_s", "extra_replicas"]
+
+
+def drill_row(d):
+    """One table row for a drill's result (the README's drill table has these columns)."""
+    return {"node": d["node"], "roles": ", ".join(d["roles"]) or "-", "how": d["how"], "failed": d["failed"],
+            "requests": d["requests"], "failed_pct": d["failed_pct"], "answers_again_s": d["answers_again_s"],
+            "leader_elected_s": d["leader_elected_s"] if d["leader_elected_s"] is not None else "-",
+            "commands_back_s": d["commands_back_s"], "recovery_s": d["recovery_s"],
+            "extra_replicas": (d["duplicates"] or {}).get("left", "-")}
 
 
 def _counts(per_node):

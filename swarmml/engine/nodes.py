@@ -13,7 +13,7 @@ import docker
 import docker.errors
 
 from swarmml import registry
-from swarmml.engine import CLUSTER_LABEL, ROLE_LABEL, connect, explain
+from swarmml.engine import CLUSTER_LABEL, ROLE_LABEL, connect, errors, explain
 from swarmml.errors import SwarmmlError
 from swarmml.registry import explain_push
 
@@ -124,6 +124,37 @@ def stop_container(client, container_id, timeout=10):
         client.api.stop(container_id, timeout=timeout)
     except docker.errors.APIError as exc:
         raise SwarmmlError(f"stopping container {container_id[:12]} failed: {explain(exc)}") from None
+
+
+def kill_container(client, container_id):
+    """SIGKILL: what losing a machine looks like to the rest of the swarm (no clean shutdown)."""
+    try:
+        client.api.kill(container_id)
+    except docker.errors.APIError as exc:
+        raise SwarmmlError(f"killing container {container_id[:12]} failed: {explain(exc)}") from None
+
+
+def exec_in(client, container_id, cmd):
+    """Run cmd (a list) in a running container; returns (exit code, output text)."""
+    try:
+        done = client.api.exec_create(container_id, cmd)
+        out = client.api.exec_start(done["Id"])
+        return client.api.exec_inspect(done["Id"])["ExitCode"], out.decode("utf-8", "replace")
+    except docker.errors.APIError as exc:
+        raise SwarmmlError(f"running {' '.join(cmd)} in {container_id[:12]} failed: {explain(exc)}") from None
+
+
+def running_service_containers(node_socket_path, service):
+    """How many containers of a swarm service run on one node's engine (0 when it does not answer)."""
+    try:
+        client = docker.DockerClient(base_url=f"unix://{node_socket_path}", version="auto", timeout=10)
+    except (docker.errors.DockerException, OSError):
+        return 0
+    try:
+        return len(client.api.containers(filters={"label": f"com.docker.swarm.service.name={service}",
+                                                  "status": "running"}))
+    finally:
+        client.close()
 
 
 def start_container(client, container_id):
@@ -264,8 +295,16 @@ def swarm_state(node_client):
     return info.get("LocalNodeState"), bool(info.get("ControlAvailable"))
 
 
+# How fast a local cluster notices a lost node. Swarm's defaults (raft election after 10-20 s
+# without a leader's heartbeat, nodes reporting every 5 s) suit machines spread over a WAN;
+# these nodes share one bridge. Shorter still, and a busy 2-core machine elects leaders for nothing.
+ELECTION_TICK = 3  # raft ticks of 1 s: a follower stands for leader 3-6 s after the last heartbeat
+DISPATCHER_HEARTBEAT_S = 2  # a lost node is marked down after a few of these
+
+
 def swarm_init(node_client, addr):
-    node_client.swarm.init(advertise_addr=addr, listen_addr="0.0.0.0:2377")
+    node_client.swarm.init(advertise_addr=addr, listen_addr="0.0.0.0:2377", election_tick=ELECTION_TICK,
+                           heartbeat_tick=1, dispatcher_heartbeat_period=DISPATCHER_HEARTBEAT_S * 10**9)
 
 
 def join_tokens(manager_client):
@@ -284,7 +323,7 @@ def swarm_join(node_client, manager_addr, token, addr):
 def swarm_nodes(manager_client):
     """Nodes as plain dicts: hostname, id, role, state, availability, addr, engine, leader."""
     rows = []
-    for n in manager_client.api.nodes():
+    for n in errors.call("listing the swarm's nodes", manager_client.api.nodes):
         rows.append({
             "id": n["ID"],
             "hostname": n["Description"]["Hostname"],

@@ -37,7 +37,8 @@ def infer_body(rows):
 
 def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.25, model="iris-rf", duration=10.0,
            connections=None, rate=None, min_efficiency="0.8", drill=None, cluster=None, gateway="gateway",
-           batching="off", drill_rate=100.0, max_recovery_s=30.0, max_failed_pct=0.1, show=True):
+           batching="off", drill_rate=100.0, max_recovery_s=30.0, max_failed_pct=0.1, show=True, node="worker",
+           how="stop"):
     """Run verify on SERVICE and return the report (a plain dict; report["ok"] says whether it passed)."""
     steps = list(steps)
     if any(not isinstance(s, int) or s < 1 for s in steps):
@@ -65,11 +66,9 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
             raise UsageError("--drill node-loss stops a node's container: it needs a local swarmml cluster "
                              "(`swarmml --cluster NAME verify ...`)")
     if drill == "node-loss":
-        gw_nodes = {t["NodeID"] for t in engine.tasks(client, [gw["ID"]], desired_running=True)}
-        if not any(n["Spec"].get("Role") == "worker" and n["Status"]["State"] == "ready" and n["ID"] not in gw_nodes
-                   for n in engine.nodes(client)):
-            raise UsageError("--drill node-loss stops a worker node that does not run the gateway, and this swarm "
-                             "has none; add nodes (`swarmml cluster up --nodes 3`)")
+        if how not in drills.HOW:
+            raise UsageError(f"--how: expected stop or partition, got {how!r}")
+        drills.pick(client, name, gw["Spec"]["Name"], cluster, node, clusters.vip_holder)  # a bad --node stops here
 
     gateway_limit = ((gw["Spec"]["TaskTemplate"].get("Resources") or {}).get("Limits") or {}).get("NanoCPUs")
     report = {"service": name, "gateway": gw["Spec"]["Name"], "url": infer_url, "ok": True, "checks": [], "steps": [],
@@ -102,8 +101,9 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
             report["drill"] = drills.node_loss(
                 client, name, gw["Spec"]["Name"], infer_url, infer_body([ONE_ROW]), cluster,
                 rebalance=lambda c, n: ops.rebalance(c, n, show=False),
-                stop_node=clusters.stop_node, start_node=clusters.start_node, node_running=_node_running,
-                rate=drill_rate,
+                stop_node=clusters.kill_node, start_node=clusters.start_node, node_running=clusters.node_running,
+                node=node, how=how, cut_node=clusters.cut_node, mend_node=clusters.mend_node,
+                vip_holder=clusters.vip_holder, running_containers=clusters.running_containers, rate=drill_rate,
                 max_recovery_s=max_recovery_s, max_failed_pct=max_failed_pct,
                 on_phase=lambda s: bar.update(task, status=s))
             bar.update(task, total=1, completed=1, status="done")
@@ -111,10 +111,6 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
     report["problems"] = [f"{c['name']}: {c['detail']}" for c in report["checks"] if not c["ok"]] + report["problems"]
     report["ok"] = not report["problems"]
     return report
-
-
-def _node_running(cluster, hostname):
-    return any(r["node"] == hostname and r["container"] == "running" for r in clusters.status(cluster)["nodes"])
 
 
 def _preflight(infer_url, model, name):
