@@ -49,6 +49,8 @@ def findings(facts):
                                             "upgrade the engine")))
         if eng["swarm_state"] == "active" and eng["swarm_control"]:
             out.append(Finding("ok", "swarm", f"swarm active, this engine is a manager, {eng['swarm_nodes']} nodes"))
+            if eng.get("swarm_managers"):
+                out.append(quorum_finding(eng["swarm_managers"]))
         elif eng["swarm_state"] == "active":
             out.append(Finding("warn", "swarm", "this engine is a swarm worker; "
                                                 "point DOCKER_HOST at a manager to deploy"))
@@ -75,6 +77,19 @@ def findings(facts):
             out.append(Finding("fail", "registry", f"cluster registry does not answer at {reg.get('url')}; "
                                                    f"run `swarmml cluster up --name {reg.get('cluster')}`"))
     return out
+
+
+def quorum_finding(managers):
+    """Pure: how many manager losses the swarm survives (Raft needs a majority of its managers)."""
+    survives = (managers - 1) // 2
+    if managers == 1:
+        return Finding("warn", "managers", "1 manager: if it is lost, nothing is scheduled or changed until it "
+                                           "returns; run 3 (`swarmml cluster up` does, or `docker node promote`)")
+    if managers % 2 == 0:
+        return Finding("warn", "managers", f"{managers} managers survive no more losses than {managers - 1} "
+                                           f"({survives}), and need {managers // 2 + 1} for a quorum; run an odd "
+                                           "number")
+    return Finding("ok", "managers", f"{managers} managers: the swarm survives the loss of {survives}")
 
 
 def kernel_has_ipvs():

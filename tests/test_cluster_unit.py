@@ -2,7 +2,7 @@
 import pytest
 
 from swarmml import cluster, doctor, images
-from swarmml.errors import UsageError
+from swarmml.errors import SwarmmlError, UsageError
 
 
 @pytest.mark.parametrize("nodes", [0, -1, 10, "3", True, 2.5])
@@ -90,3 +90,34 @@ def test_doctor_old_engine_and_inactive_swarm_are_warnings():
     found = {f.check: f for f in doctor.findings(_facts(engine=eng))}
     assert found["engine"].level == "warn"
     assert found["swarm"].level == "warn" and "cluster up" in found["swarm"].message
+
+
+def test_three_managers_by_default_from_three_nodes():
+    from swarmml.cluster import default_managers
+    assert [default_managers(n) for n in (1, 2, 3, 5)] == [1, 1, 3, 3]
+
+
+def test_each_stack_gets_its_own_floating_ip_and_router_id_at_the_top_of_the_subnet():
+    import ipaddress
+
+    from swarmml.cluster import vip_for
+    a, b = vip_for("172.25.0.0/16", "ml"), vip_for("172.25.0.0/16", "it-ops")
+    assert a == vip_for("172.25.0.0/16", "ml") and a != b and a[1] != b[1]
+    for address, router_id in (a, b):
+        ip = ipaddress.ip_interface(address)
+        assert ip.network == ipaddress.ip_network("172.25.0.0/16") and ip.ip > ipaddress.ip_address("172.25.254.0")
+        assert 1 <= router_id <= 255
+    with pytest.raises(SwarmmlError, match="too small for a virtual IP"):
+        vip_for("10.0.0.0/29", "ml")
+
+
+@pytest.mark.parametrize("managers, level, says", [
+    (1, "warn", "1 manager: if it is lost, nothing is scheduled"),
+    (2, "warn", "2 managers survive no more losses than 1 (0), and need 2 for a quorum"),
+    (3, "ok", "3 managers: the swarm survives the loss of 1"),
+    (4, "warn", "4 managers survive no more losses than 3 (1), and need 3"),
+    (5, "ok", "5 managers: the swarm survives the loss of 2"),
+])
+def test_doctor_says_how_many_losses_the_managers_survive(managers, level, says):
+    f = doctor.quorum_finding(managers)
+    assert f.level == level and f.message.startswith(says)

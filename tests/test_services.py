@@ -72,3 +72,20 @@ def test_short_names_and_stacks_come_from_the_namespace_label():
     # A name that doesn't start with its stack's prefix is kept whole.
     odd = {"Spec": {"Name": "other_api", "Labels": {"com.docker.stack.namespace": "ml"}}}
     assert services.short_name(odd) == "other_api"
+
+
+def _vip(stack="ml", vip="172.25.255.29/16", port="8080"):
+    return {"Spec": {"Name": f"{stack}_vip", "Labels": {"com.docker.stack.namespace": stack},
+                     "TaskTemplate": {"ContainerSpec": {"Env": [f"SWARMML_VIP={vip}", f"SWARMML_VIP_CHECK_PORT={port}",
+                                                                "SWARMML_VIP_ROUTER_ID=245"]}}}}
+
+
+def test_a_host_mode_port_behind_a_floating_ip_is_reached_there_whichever_node_runs_a_task():
+    gw = _published("host", 8080)
+    gw["Spec"]["Labels"] = {"com.docker.stack.namespace": "ml"}
+    assert services.floating_ip(gw, [gw, _vip()]) == "172.25.255.29"
+    assert services.url_for(gw, [], [node(1)], vip="172.25.255.29") == "http://172.25.255.29:8080"
+    # Not this stack's, not this port's, or no address set: the node's own address, as before.
+    assert services.floating_ip(gw, [gw, _vip(stack="other")]) is None
+    assert services.floating_ip(gw, [gw, _vip(port="8081")]) is None
+    assert services.floating_ip(gw, [gw, _vip(vip="")]) is None

@@ -358,6 +358,7 @@ def engine_facts(client):
         "swarm_state": info["Swarm"].get("LocalNodeState"),
         "swarm_control": bool(info["Swarm"].get("ControlAvailable")),
         "swarm_nodes": info["Swarm"].get("Nodes"),
+        "swarm_managers": info["Swarm"].get("Managers"),
         "docker_root": info.get("DockerRootDir"),
         "name": info.get("Name"),
     }

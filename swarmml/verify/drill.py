@@ -98,7 +98,8 @@ def answers_again_s(records, t_stop, t_end=None):
     done = [t for t in done if t >= t_stop and (t_end is None or t <= t_end)]
     if not done:
         return None
-    return round(max(b - a for a, b in zip([t_stop] + done, done)), 2)
+    points = [t_stop] + done + ([t_end] if t_end is not None else [])  # silent until the end counts too
+    return round(max(b - a for a, b in zip(points, points[1:])), 2)
 
 
 def summarize(records, t_stop, t_recovered, t_return, t_end):
