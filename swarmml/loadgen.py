@@ -97,9 +97,16 @@ class _Conn:
         self.reader = self.writer = None
 
     async def request(self, raw):
+        if self.writer is not None and (self.writer.is_closing() or self.reader.at_eof()):
+            # The server closed this idle keep-alive connection: nothing was sent on it, so open
+            # another, as HTTP clients do with a stale pooled connection.
+            self.close()
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        self.writer.write(raw)
+        try:
+            self.writer.write(raw)
+        except RuntimeError as exc:  # uvloop: the transport closed under us (a reset arrived)
+            raise ConnectionResetError(str(exc)) from None
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.split(b"\r\n")
         parts = lines[0].split(b" ", 2)
@@ -232,6 +239,7 @@ class Background:
     def __init__(self, url, body, connections=8, rate=None, duration=3600.0, timeout=10.0):
         self.stop_event = threading.Event()
         self.result = None
+        self.error = None
         self.started = None  # perf_counter at the start: records' at_s count from here
         self._args = (url, body, connections, rate, duration, timeout)
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -239,8 +247,11 @@ class Background:
     def _run(self):
         url, body, connections, rate, duration, timeout = self._args
         self.started = time.perf_counter()
-        self.result = run(url, body, connections=connections, rate=rate, duration=duration, stop=self.stop_event,
-                          timeout=timeout)
+        try:
+            self.result = run(url, body, connections=connections, rate=rate, duration=duration,
+                              stop=self.stop_event, timeout=timeout)
+        except BaseException as exc:  # handed to the caller by stop(): a thread's traceback would be lost
+            self.error = exc
 
     def __enter__(self):
         self._thread.start()
@@ -256,4 +267,6 @@ class Background:
     def stop(self):
         self.stop_event.set()
         self._thread.join()
+        if self.error is not None:
+            raise self.error
         return self.result

@@ -135,7 +135,7 @@ def test_c3_the_cli_says_what_failed_in_one_line(cluster, stack, extra_images):
 
 def test_d_node_loss_then_rebalance(cluster, stack):
     assert ops.scale(cluster.client, {"predictor": 6}, stack=STACK, show=False).ok
-    victim = _worker_without_the_gateway(cluster.client)
+    victim = _worker_without_the_gateway(cluster.client, cluster.name)
     host = victim["Description"]["Hostname"]
 
     def lose_node():
@@ -176,7 +176,7 @@ def test_d2_rebalance_by_forced_update_after_a_drain(cluster, stack):
     "scale" is the default).
     """
     assert ops.scale(cluster.client, {"predictor": 6}, stack=STACK, show=False).ok
-    node = _worker_without_the_gateway(cluster.client)  # its host-mode port is the load's way in
+    node = _worker_without_the_gateway(cluster.client, cluster.name)  # its host-mode port is the load's way in
     host = node["Description"]["Hostname"]
     _set_availability(cluster.client, node["ID"], "drain")
     try:
@@ -199,10 +199,11 @@ def test_d2_rebalance_by_forced_update_after_a_drain(cluster, stack):
     assert load.errors == 0, load.error_kinds
 
 
-def _worker_without_the_gateway(client):
-    gw = services.match(engine.services(client), "gateway", STACK)
-    gw_nodes = {t["NodeID"] for t in engine.tasks(client, gw["ID"]) if t["DesiredState"] == "running"}
-    return next(n for n in engine.nodes(client) if n["Spec"]["Role"] == "worker" and n["ID"] not in gw_nodes)
+def _worker_without_the_gateway(client, cluster_name):
+    """A node that neither leads the swarm nor holds the gateway's floating IP (the load's way in)."""
+    from swarmml.verify import drill
+    node_id = drill.pick(client, PREDICTOR, f"{STACK}_gateway", cluster_name, "worker", clusters.vip_holder)[0]
+    return next(n for n in engine.nodes(client) if n["ID"] == node_id)
 
 
 def _set_availability(client, node_id, availability):

@@ -51,7 +51,7 @@ def exposed(home, host_engine):
     """The session's cluster, started with --expose ssh,tls
     (before conftest's `cluster` fixture can start it plainly)."""
     made = not clusters.exists(CLUSTER_NAME, host_engine)
-    clusters.up(CLUSTER_NAME, nodes=3, managers=1, expose=("ssh", "tls"))
+    clusters.up(CLUSTER_NAME, nodes=3, expose=("ssh", "tls"))  # 3 managers: the default
     rec = clusters.exposure(CLUSTER_NAME)  # also (re)writes this HOME's ~/.ssh for it
     if rec.get("kinds") != ["ssh", "tls"]:
         pytest.fail(f"cluster {CLUSTER_NAME!r} already runs without --expose ssh,tls; "

@@ -40,9 +40,15 @@ class Healthcheck:
     start_period: str = "15s"
 
     def to_dict(self):
+        if self.test == "disable":
+            return {"disable": True}
         test = self.test if isinstance(self.test, str) else list(self.test)
         return {"test": test, "interval": self.interval, "timeout": self.timeout,
                 "retries": self.retries, "start_period": self.start_period}
+
+
+# For a service whose image's HEALTHCHECK is not about it (the vip service runs the gateway's image).
+NO_HEALTHCHECK = Healthcheck("disable")
 
 
 @dataclass
@@ -319,6 +325,7 @@ def add_floating_ip(stack, image, port=8080):
         environment={"SWARMML_VIP": "${SWARMML_VIP:-}", "SWARMML_VIP_ROUTER_ID": "${SWARMML_VIP_ROUTER_ID:-51}",
                      "SWARMML_VIP_CHECK_PORT": port},
         cap_add=["NET_ADMIN", "NET_RAW"], networks=[nodes], endpoint_mode="dnsrr", cpus=0.1, memory="64M",
+        healthcheck=NO_HEALTHCHECK,
         restart=RestartPolicy("any", delay="1s"),
     )
 

@@ -1,0 +1,82 @@
+"""Losing any node of the 3-manager cluster under load through the gateway's floating IP.
+
+Each test runs `swarmml verify --drill node-loss` on the project's stack, at 50 requests/s open
+loop, and asserts what the issue asks: at most 1% of the requests fail, the entry point answers
+again within 5 s, swarmml's commands work again within 20 s of losing the leader, the desired
+replicas run again, and a partitioned node that returns leaves no replicas beyond the desired count.
+"""
+import json
+
+import pytest
+
+from stack_helpers import STACK_FILE, environ, swarmml, wait_answering
+from swarmml import deploy, services
+from swarmml.engine import swarm as engine
+
+pytestmark = pytest.mark.integration
+STACK, PORT = "it-nodeloss", 8097
+RATE = 50
+
+
+@pytest.fixture(scope="module")
+def stack(cluster, pushed_images):
+    deploy.deploy([STACK_FILE], name=STACK, environ=environ(PORT, PREDICTOR_REPLICAS=3), client=cluster.client,
+                  show_progress=False, timeout=240)
+    url = services.url(cluster.client, "gateway", STACK)
+    wait_answering(url, replicas=3)
+    yield url
+    deploy.remove_stack(cluster.client, STACK)
+
+
+def drill(cluster, node, how="stop", max_recovery=60):
+    done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "", "--model", "iris-logreg",
+                   "--drill", "node-loss", "--node", node, "--how", how, "--drill-rate", str(RATE),
+                   "--max-failed", "1", "--max-recovery", str(max_recovery), "-o", "json", env=cluster.env)
+    assert done.returncode in (0, 1) and done.stdout.strip(), done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    d = report["drill"]
+    print(f"node-loss {node}/{how}: {d['node']} {d['roles']}: {d['failed']}/{d['requests']} failed "
+          f"{d['error_kinds']}; silent {d['answers_again_s']} s, leader {d['leader_elected_s']} s, "
+          f"commands {d['commands_back_s']} s, replicas {d['recovery_s']} s, extra {d['duplicates']}")
+    return report, d
+
+
+def test_the_stable_address_is_the_floating_ip_not_a_nodes(cluster, stack):
+    nodes = {n["Status"]["Addr"] for n in engine.nodes(cluster.client)}
+    assert stack.startswith("http://") and stack.split("//")[1].split(":")[0] not in nodes
+    managers = [n for n in engine.nodes(cluster.client) if n["Spec"]["Role"] == "manager"]
+    assert len(managers) == 3
+
+
+def test_losing_a_worker(cluster, stack):
+    report, d = drill(cluster, "worker", max_recovery=30)
+    assert d["roles"] == [] and d["requests"] >= RATE * 20
+    assert d["failed_pct"] <= 1.0 and d["recovery_s"] is not None and d["recovery_s"] <= 30
+    assert report["ok"], report["problems"]
+
+
+def test_losing_the_node_that_holds_the_entry_point(cluster, stack):
+    report, d = drill(cluster, "gateway")
+    assert "gateway" in d["roles"]
+    assert d["failed_pct"] <= 1.0 and d["answers_again_s"] is not None and d["answers_again_s"] <= 5
+    assert d["recovery_s"] is not None
+    assert report["ok"], report["problems"]
+
+
+def test_losing_the_leader(cluster, stack):
+    report, d = drill(cluster, "leader")
+    assert "leader" in d["roles"]
+    assert d["failed_pct"] <= 1.0 and d["answers_again_s"] is not None and d["answers_again_s"] <= 5
+    assert d["leader_elected_s"] is not None and d["commands_back_s"] <= 20
+    assert report["ok"], report["problems"]
+
+
+def test_a_partitioned_node_returns_without_extra_replicas(cluster, stack):
+    report, d = drill(cluster, "worker", how="partition")
+    assert d["how"] == "partition" and d["failed_pct"] <= 1.0
+    assert d["duplicates"] is not None and d["duplicates"]["left"] == 0
+    assert report["ok"], report["problems"]
+    svc = engine.service(cluster.client, f"{STACK}_predictor")
+    running = [t for t in engine.tasks(cluster.client, [svc["ID"]], desired_running=True)
+               if t["Status"]["State"] == "running"]
+    assert len(running) == 3
