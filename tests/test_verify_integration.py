@@ -31,12 +31,14 @@ def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
     out = tmp_path / "report"
     # Efficiency and recovery targets belong to the benchmark (scripts/bench_verify.py); what is tested
     # here is that verify measures, restores and reports.
-    done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "1,2,3", "--duration", "4",
+    done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "1,3", "--repeat", "2", "--duration", "4",
                    "--min-efficiency", "0", "--drill", "node-loss", "--max-recovery", "180", "--max-failed", "5",
                    "--report", str(out), "-o", "json", env=cluster.env)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode in (0, 1), done.stderr[-2000:]
     report = json.loads(done.stdout)
-    assert report["ok"] and report["problems"] == []
+    # with no threshold, only a curve above 1 beyond its interval (this machine is shared) may fail it
+    assert report["ok"] == (not report["problems"]) == (done.returncode == 0)
+    assert all("suspect" in p for p in report["problems"]), report["problems"]
     checks = {c["name"]: c for c in report["checks"]}
     assert {n: c["ok"] for n, c in checks.items()} == {
         "placement": True, "every_replica_answers": True, "golden_predictions": True}
@@ -44,8 +46,16 @@ def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
             and checks["golden_predictions"]["data"]["replicas"] == 3)
     assert sorted(checks["placement"]["data"]["per_node"].values()) == [1, 1, 1]
 
-    assert [s["replicas"] for s in report["steps"]] == [1, 2, 3]
+    assert [s["replicas"] for s in report["steps"]] == [1, 3]
+    assert [r["replicas"] for r in report["runs"]] == report["settings"]["order"] == [1, 3, 3, 1]
+    assert [p["replicas"] for p in report["noise"]["pairs"]] == [3]
+    for run in report["runs"]:
+        assert run["warmup"]["windows"] and run["warmup"]["s"] <= 30 + 10
     for step in report["steps"]:
+        assert step["repeats"] == 2 and len(step["runs_per_s"]) == 2
+        lo, hi = step["efficiency_interval"]
+        assert lo <= step["efficiency"] <= hi and step["cpu_s_per_request"] > 0
+        assert step["verdict"] in (("base",) if step["replicas"] == 1 else ("measured", "suspect"))
         assert all(step[k] is not None for k in STEP_KEYS), step
         assert step["errors"] == 0 and step["requests_per_s"] > 0 and step["replicas_answering"] == step["replicas"]
         assert step["p50_ms"] <= step["p95_ms"] <= step["p99_ms"]
@@ -56,6 +66,7 @@ def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
     assert report["steps"][0]["efficiency"] == 1.0
     first, last = report["steps"][0], report["steps"][-1]
     assert last["efficiency"] == round(last["requests_per_s"] / (3 * first["requests_per_s"]), 3)
+    assert "## Scaling curve" in (out / "report.md").read_text()
     assert report["settings"]["batching"] == "off" and report["settings"]["cpus"] == 0.25
 
     drill = report["drill"]
@@ -74,7 +85,8 @@ def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
     width, height = struct.unpack(">II", png[16:24])
     assert width >= 600 and height >= 400
     md = (out / "report.md").read_text()
-    assert "## Scaling curve" in md and "## Node-loss drill" in md and "**PASS**" in md
+    assert "## Scaling curve" in md and "## Node-loss drill" in md
+    assert ("**PASS**" if report["ok"] else "**FAIL**") in md
 
     # verify puts back what it changed for the curve, and the drill's node is back
     after = _spec(cluster)
@@ -86,7 +98,7 @@ def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
 
 
 def test_verify_exits_non_zero_when_a_threshold_fails(cluster, stack, tmp_path):
-    done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "1,2", "--duration", "2",
+    done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "1,2", "--duration", "2", "--repeat", "1",
                    "--min-efficiency", "2=1.9", "--report", str(tmp_path), "-o", "json", env=cluster.env)
     assert done.returncode == 1
     report = json.loads(done.stdout)
@@ -101,6 +113,9 @@ def test_verify_bad_input_is_one_line_and_changes_nothing(cluster, stack):
     for args in (["verify", "nosuch", "--stack", STACK], ["verify", "predictor", "--stack", STACK, "--steps", "1,x"],
                  ["verify", "predictor", "--stack", STACK, "--model", "no-such-model"],
                  ["verify", "predictor", "--stack", STACK, "--min-efficiency", "2=x"],
+                 ["verify", "predictor", "--stack", STACK, "--steps", "0"],
+                 ["verify", "predictor", "--stack", STACK, "--steps", "1,2,1"],
+                 ["verify", "predictor", "--stack", STACK, "--repeat", "0"],
                  ["verify", "predictor", "--stack", STACK, "--gateway", "nosuch"]):
         done = swarmml(*args, env=cluster.env)
         assert done.returncode == 2, (args, done.stderr)
