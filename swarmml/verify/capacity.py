@@ -106,3 +106,15 @@ def first_limit(rows):
         if row.get("limited_by") not in (None, "replicas"):
             return {"replicas": row["replicas"], "limited_by": row["limited_by"]}
     return None
+
+
+def answer(rows, slo, load=None):
+    """The capacity section of the report: the rows, the replicas a load needs, the first limit, problems."""
+    percentile, bound_ms = slo
+    table = {r["replicas"]: r["sustainable_per_s"] for r in rows}
+    out = {"slo": {"percentile": percentile, "bound_ms": bound_ms}, "rows": rows, "first_limit": first_limit(rows),
+           "for": replicas_for(load, table) if load is not None else None, "problems": []}
+    if not any(table.values()):
+        out["problems"].append(f"no replica count kept p{percentile:g} <= {bound_ms:g} ms, even at the lowest rate "
+                               "tried")
+    return out

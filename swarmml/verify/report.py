@@ -2,7 +2,7 @@
 import json
 import os
 
-from swarmml.verify import method
+from swarmml.verify import capacity, method
 
 
 def _f(v, fmt="{:.1f}"):
@@ -84,6 +84,7 @@ def markdown(report):
                 lines.append(f"| {i + 1} | {r['replicas']} | {r['requests_per_s']:.1f} | {_f(r['p99_ms'])} | "
                              f"{ms(method.cpu_per_request(r))} | {_f(w.get('s'))} | "
                              f"{'yes' if w.get('settled') else 'no'} |")
+    lines += _capacity_lines(report.get("capacity"))
     d = report.get("drill")
     if d:
         lines += ["", "## Node-loss drill", "",
@@ -105,6 +106,32 @@ def markdown(report):
     if report.get("problems"):
         lines += ["", "## Problems", ""] + [f"- {p}" for p in report["problems"]]
     return "\n".join(lines) + "\n"
+
+
+def _capacity_lines(cap):
+    if not cap:
+        return []
+    slo = f"p{cap['slo']['percentile']:g} <= {cap['slo']['bound_ms']:g} ms"
+    lines = ["", f"## Capacity under {slo}", "",
+             f"Each replica count got an open-loop load rising from {capacity.LADDER[0]:.0%} of its closed-loop "
+             f"throughput in steps of {capacity.LADDER[1] - capacity.LADDER[0]:.0%}, latency counted from when "
+             "each request was due; it sustains the highest rate with the percentile "
+             "within the SLO, no failed request and the queue not growing.", "",
+             "| replicas | closed loop requests/s | sustained requests/s | per replica | "
+             f"p{cap['slo']['percentile']:g} ms at it | first missed at | why | limited by |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+    for r in cap["rows"]:
+        lines.append(f"| {r['replicas']} | {r['closed_loop_per_s']:.1f} | {_f(r['sustainable_per_s'])} | "
+                     f"{_f(r['per_replica_per_s'])} | {_f(r['latency_ms'])} | {_f(r['first_failed_per_s'])} | "
+                     f"{r['why'] or '-'} | {r['limited_by'] or '-'} |")
+    if cap.get("first_limit"):
+        lines += ["", f"From {_n(cap['first_limit']['replicas'])} on, the {cap['first_limit']['limited_by']} was the "
+                  "limit, not the replicas: more replicas stop paying there."]
+    if cap.get("for"):
+        f = cap["for"]
+        lines += ["", f"**{f['load_per_s']:g} requests/s under {slo}: "
+                  + (f"{f['replicas']} replicas**" if f["replicas"] else "no answer**") + f" ({f['detail']})."]
+    return lines
 
 
 def _n(replicas):
@@ -156,13 +183,43 @@ def plot(report, path):
     plt.close(fig)
 
 
+def plot_capacity(report, path):
+    """Sustained requests/s under the SLO against replicas, with the load asked about."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    cap = report["capacity"]
+    rows = [r for r in cap["rows"] if r["sustainable_per_s"]]
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
+    if rows:
+        xs = [r["replicas"] for r in rows]
+        ax.plot(xs, [r["closed_loop_per_s"] for r in rows], "--", color="grey", label="closed-loop throughput")
+        ax.plot(xs, [r["sustainable_per_s"] for r in rows], "o-", color="tab:green",
+                label=f"sustained under p{cap['slo']['percentile']:g} <= {cap['slo']['bound_ms']:g} ms")
+        ax.set_xticks(xs)
+    if cap.get("for"):
+        ax.axhline(cap["for"]["load_per_s"], color="tab:red", linestyle=":",
+                   label=f"{cap['for']['load_per_s']:g} requests/s: {cap['for']['replicas']} replicas")
+    ax.set_xlabel("replicas")
+    ax.set_ylabel("requests/s")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(f"{report['service']}: capacity under the SLO", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def write(report, directory):
-    """Write report.json, report.md and (with a curve) scaling.png into directory; return their paths."""
+    """Write report.json, report.md and (with a curve) scaling.png, (with --slo) capacity.png; return their paths."""
     os.makedirs(directory, exist_ok=True)
     paths = [os.path.join(directory, "report.json"), os.path.join(directory, "report.md")]
     if report.get("steps"):
         paths.append(os.path.join(directory, "scaling.png"))
-        plot(report, paths[2])
+        plot(report, paths[-1])
+    if report.get("capacity"):
+        paths.append(os.path.join(directory, "capacity.png"))
+        plot_capacity(report, paths[-1])
     with open(paths[0], "w") as f:
         json.dump({**report, "files": paths}, f, indent=2, default=str)
     with open(paths[1], "w") as f:

@@ -6,8 +6,10 @@ replica count; whatever happens, the service gets its original spec back.
 """
 import copy
 import json
+import math
 import os
 import time
+from statistics import median
 
 from swarmml import cluster as clusters
 from swarmml import converge, ops, placement, rollout, services
@@ -16,7 +18,7 @@ from swarmml.engine import resolve_target
 from swarmml.engine import swarm as engine
 from swarmml.errors import NotFound, SwarmmlError, UsageError
 from swarmml.loadgen import run as run_load
-from swarmml.verify import checks, curve, method, usage
+from swarmml.verify import capacity, checks, curve, method, usage
 from swarmml.verify import cpu as verify_io
 from swarmml.verify import drill as drills
 
@@ -38,11 +40,13 @@ def infer_body(rows):
 
 def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.25, model="iris-rf", duration=10.0,
            connections=None, rate=None, min_efficiency="0.8", drill=None, cluster=None, gateway="gateway",
-           batching="off", drill_rate=100.0, max_recovery_s=30.0, max_failed_pct=0.1, repeat=2, show=True,
-           node="worker", how="stop"):
+           batching="off", drill_rate=100.0, max_recovery_s=30.0, max_failed_pct=0.1, repeat=2, slo=None,
+           load=None, show=True, node="worker", how="stop"):
     """Run verify on SERVICE and return the report (a plain dict; report["ok"] says whether it passed).
 
     repeat: how many times each step is measured, in a serpentine order (1, 2, 4, 6, 6, 4, 2, 1).
+    slo: "p99=250ms": after the curve, what each step sustains under it (open loop);
+    load: "200/s" (with slo): how many replicas that needs.
     """
     steps = list(steps)
     if any(not isinstance(s, int) or s < 1 for s in steps):
@@ -56,6 +60,12 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
     if batching not in ("off", "on", "auto"):
         raise UsageError(f"--batching: expected off, on or auto, got {batching!r}")
     thresholds = curve.parse_thresholds(min_efficiency)
+    slo_bound = capacity.parse_slo(slo) if slo is not None else None
+    for_load = capacity.parse_load(str(load)) if load is not None else None
+    if for_load is not None and slo_bound is None:
+        raise UsageError("--for asks how many replicas a load needs under an SLO: give --slo too (--slo p99=250ms)")
+    if slo_bound is not None and not steps:
+        raise UsageError("--slo measures at the --steps replica counts: give some (--steps 1,2,4,6)")
     svc = services.find(client, service, stack)
     name = svc["Spec"]["Name"]
     if placement.desired_replicas(svc["Spec"]) is None:
@@ -102,6 +112,11 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
                 report["runs"] = scaling_curve(client, name, gw["Spec"]["Name"], infer_url,
                                                method.order(steps, repeat), cpus, duration, connections, rate,
                                                batching, gateway_limit / 1e9 if gateway_limit else None, bar)
+                if slo_bound is not None:
+                    rows = capacity_search(client, name, gw["Spec"]["Name"], infer_url, steps, cpus, slo_bound,
+                                           max(5.0, duration / 2), gateway_limit / 1e9 if gateway_limit else None,
+                                           bar)
+                    report["capacity"] = capacity.answer(rows, slo_bound, for_load)
             finally:
                 task = bar.add_task("restoring the service", total=1, status="")
                 restore(client, name, original)
@@ -109,6 +124,7 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
             report["steps"] = curve.with_verdicts(curve.efficiencies(method.combine(report["runs"])), thresholds)
             report["noise"] = method.noise(report["runs"])
             report["problems"] += curve.curve_check(report["steps"], thresholds)[1]
+            report["problems"] += (report.get("capacity") or {}).get("problems", [])
         if drill == "node-loss":
             task = bar.add_task("node-loss drill", total=None, status="")
             report["drill"] = drills.node_loss(
@@ -229,6 +245,62 @@ def _warm_up(infer_url, body, connections, rate):
             "windows": windows, "settled": method.settled(windows)}
 
 
+def _scale_to(client, name, infer_url, body, n):
+    scaled = ops.scale(client, {name: n}, show=False, timeout=300)
+    if not scaled.ok:
+        raise SwarmmlError(f"scaling {name} to {n} failed: " + "; ".join(scaled.problems))
+    _wait_exact_replicas(client, name, infer_url, body)
+
+
+def _cpu_groups(client, name, gateway):
+    return {"replicas": _running_containers(client, name), "gateway": _running_containers(client, gateway)}
+
+
+def capacity_search(client, name, gateway, infer_url, steps, cpus, slo, rung_s, gateway_limit, bar):
+    """Per replica count: an open-loop ladder of rates up to the first that misses the SLO (capacity.sustainable).
+
+    The ladder starts from the closed loop's settled throughput at that count,
+    which its warm-up measures anyway.
+    """
+    percentile, bound_ms = slo
+    body = infer_body([ONE_ROW])
+    task = bar.add_task("capacity under the SLO", total=len(steps), status=f"p{percentile:g} <= {bound_ms:g} ms")
+    rows = []
+    for i, n in enumerate(sorted(steps)):
+        bar.update(task, status=f"{n} replicas: scaling")
+        _scale_to(client, name, infer_url, body, n)
+        bar.update(task, status=f"{n} replicas: closed-loop estimate")
+        warm = _warm_up(infer_url, body, 8 * n, None)
+        estimate = median(warm["windows"][-method.SETTLE_WINDOWS:])
+        if not estimate:
+            raise SwarmmlError(f"{name} answered no requests at {n} replicas: no capacity to search")
+        rungs = []
+        for rate in capacity.ladder(estimate):
+            # Little's law: a rung within the SLO has about rate x bound requests in flight; twice that many
+            # connections, and the generator never holds back a request the service could have taken.
+            conns = 8 * n + math.ceil(2 * rate * bound_ms / 1000.0)
+            bar.update(task, status=f"{n} replicas: {rate:g} requests/s offered, {conns} connections")
+            groups = _cpu_groups(client, name, gateway)
+            before = verify_io.cpu_snapshot(groups)
+            load = run_load(infer_url, body, connections=conns, duration=rung_s, rate=rate)
+            cpu = usage.rates(before, verify_io.cpu_snapshot(groups))
+            kind, why = usage.bottleneck(cpu, cpus, gateway_limit)
+            summary = load.summary()
+            rungs.append({"offered_per_s": rate, "requests_per_s": summary["requests_per_s"],
+                          "latency_ms": load.percentile(percentile), "p50_ms": summary["p50_ms"],
+                          "errors": summary["errors"], "sent_late_p99_ms": summary["sent_late_p99_ms"],
+                          "connections": conns, "replica_cores": (cpu.get("replicas") or {}).get("cores"),
+                          "machine_busy": cpu["machine"].get("busy"), "bottleneck": kind, "bottleneck_detail": why})
+            if not capacity.meets(rungs[-1], percentile, bound_ms)[0]:
+                break
+        found = capacity.sustainable(rungs, percentile, bound_ms)
+        rows.append({"replicas": n, "closed_loop_per_s": estimate, **found,
+                     "per_replica_per_s": round(found["sustainable_per_s"] / n, 1)
+                     if found["sustainable_per_s"] else None, "rungs": rungs})
+        bar.update(task, completed=i + 1, status=f"{n} replicas: {found['sustainable_per_s']} requests/s")
+    return rows
+
+
 def scaling_curve(client, name, gateway, infer_url, order, cpus, duration, connections, rate, batching,
                   gateway_limit, bar):
     """One measurement (a plain dict) per entry of order, a replica count each, in that order."""
@@ -249,16 +321,13 @@ def scaling_curve(client, name, gateway, infer_url, order, cpus, duration, conne
     results = []
     for i, n in enumerate(order):
         bar.update(task, status=f"{n} replicas: scaling")
-        scaled = ops.scale(client, {name: n}, show=False, timeout=300)
-        if not scaled.ok:
-            raise SwarmmlError(f"scaling {name} to {n} failed: " + "; ".join(scaled.problems))
-        _wait_exact_replicas(client, name, infer_url, body)
+        _scale_to(client, name, infer_url, body, n)
         conns = connections or 8 * n  # a queue of 8 per replica: none ever waits for work
         offered = rate * n if rate else None
         bar.update(task, status=f"{n} replicas: warming up")
         warmup = _warm_up(infer_url, body, conns, offered)
         bar.update(task, status=f"{n} replicas: {duration:g} s of load, {conns} connections")
-        groups = {"replicas": _running_containers(client, name), "gateway": _running_containers(client, gateway)}
+        groups = _cpu_groups(client, name, gateway)
         before = verify_io.cpu_snapshot(groups)
         load = run_load(infer_url, body, connections=conns, duration=duration, rate=offered)
         cpu = usage.rates(before, verify_io.cpu_snapshot(groups))
