@@ -5,8 +5,9 @@ import struct
 import pytest
 
 from stack_helpers import STACK_FILE, environ, swarmml, wait_answering
-from swarmml import deploy, services
+from swarmml import deploy, loadgen, services
 from swarmml.engine import swarm as engine
+from swarmml.verify.run import ONE_ROW, infer_body
 
 pytestmark = pytest.mark.integration
 STACK, PORT = "it-verify", 8093
@@ -121,3 +122,34 @@ def test_verify_bad_input_is_one_line_and_changes_nothing(cluster, stack):
         assert done.returncode == 2, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
     assert _spec(cluster) == before
+
+
+def test_slo_answer_holds_when_deployed(cluster, stack, tmp_path):
+    # The capacity answer, then the check that it is one: that many 0.25-CPU replicas, the load asked
+    # about offered open-loop through the gateway, and its p99 within the SLO.
+    load_per_s = 40
+    done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "1,2,3", "--repeat", "1", "--duration", "6",
+                   "--min-efficiency", "0", "--slo", "p99=250ms", "--for", f"{load_per_s}/s", "--report",
+                   str(tmp_path), "-o", "json", env=cluster.env)
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    cap = json.loads(done.stdout)["capacity"]
+    assert cap["slo"] == {"percentile": 99.0, "bound_ms": 250.0} and [r["replicas"] for r in cap["rows"]] == [1, 2, 3]
+    for row in cap["rows"]:
+        rungs = row["rungs"]
+        assert [r["offered_per_s"] for r in rungs] == sorted(r["offered_per_s"] for r in rungs)
+        if row["sustainable_per_s"]:
+            assert row["sustainable_per_s"] in [r["offered_per_s"] for r in rungs]
+            assert row["latency_ms"] <= 250
+    need = cap["for"]["replicas"]
+    assert need is not None and not cap["for"]["extrapolated"], cap["for"]
+    assert f"**{load_per_s} requests/s under p99 <= 250 ms: {need} replicas**" in (tmp_path / "report.md").read_text()
+
+    updated = swarmml("update", "predictor", "--stack", STACK, "--replicas", str(need), "--cpus", "0.25",
+                      "--env", "SWARMML_BATCHING=off", env=cluster.env)
+    assert updated.returncode == 0, updated.stderr[-2000:]
+    url = services.url(cluster.client, "gateway", STACK)
+    wait_answering(url, replicas=need)
+    r = loadgen.run(f"{url}/v2/models/iris-rf/infer", infer_body([ONE_ROW]), rate=load_per_s, duration=15,
+                    connections=32)
+    print(f"slo: {need} replicas for {load_per_s}/s; deployed: p99 {r.percentile(99):.0f} ms, {r.errors} errors")
+    assert r.errors == 0 and r.percentile(99) < 250
