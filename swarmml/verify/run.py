@@ -119,7 +119,13 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
                     report["capacity"] = capacity.answer(rows, slo_bound, for_load)
             finally:
                 task = bar.add_task("restoring the service", total=1, status="")
-                restore(client, name, original)
+                try:
+                    restore(client, name, original)
+                except SwarmmlError as exc:
+                    # Minutes of measurements are worth keeping when only the way back failed (an engine
+                    # that could not start a task under load): the report says so and fails.
+                    report["problems"].append(f"verify could not restore {name}'s spec ({exc}); `swarmml update "
+                                              f"{name} --force` or redeploy the stack")
                 bar.update(task, completed=1, status="done")
             report["steps"] = curve.with_verdicts(curve.efficiencies(method.combine(report["runs"])), thresholds)
             report["noise"] = method.noise(report["runs"])
