@@ -108,15 +108,20 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
         bar.update(phase, completed=3, status="done")
         if steps:
             original = copy.deepcopy(engine.service(client, name)["Spec"])
+            report["runs"] = []
             try:
-                report["runs"] = scaling_curve(client, name, gw["Spec"]["Name"], infer_url,
-                                               method.order(steps, repeat), cpus, duration, connections, rate,
-                                               batching, gateway_limit / 1e9 if gateway_limit else None, bar)
+                scaling_curve(client, name, gw["Spec"]["Name"], infer_url, method.order(steps, repeat), cpus,
+                              duration, connections, rate, batching, gateway_limit / 1e9 if gateway_limit else None,
+                              bar, report["runs"])
                 if slo_bound is not None:
                     rows = capacity_search(client, name, gw["Spec"]["Name"], infer_url, steps, cpus, slo_bound,
                                            max(5.0, duration / 2), gateway_limit / 1e9 if gateway_limit else None,
                                            bar)
                     report["capacity"] = capacity.answer(rows, slo_bound, for_load)
+            except SwarmmlError as exc:
+                # The runs so far are real measurements: report them, and why the curve stopped.
+                report["problems"].append(f"the curve stopped after {len(report['runs'])} of "
+                                          f"{len(method.order(steps, repeat))} runs: {exc}")
             finally:
                 task = bar.add_task("restoring the service", total=1, status="")
                 try:
@@ -308,8 +313,11 @@ def capacity_search(client, name, gateway, infer_url, steps, cpus, slo, rung_s, 
 
 
 def scaling_curve(client, name, gateway, infer_url, order, cpus, duration, connections, rate, batching,
-                  gateway_limit, bar):
-    """One measurement (a plain dict) per entry of order, a replica count each, in that order."""
+                  gateway_limit, bar, results):
+    """Appends one measurement (a plain dict) per entry of order, a replica count each, in that order, to results.
+
+    Appended as they are made, so that a failure halfway keeps the runs before it.
+    """
     def setup(spec):
         cs = spec["TaskTemplate"]["ContainerSpec"]
         cs["Env"] = sorted([e for e in cs.get("Env") or [] if not e.startswith(BATCHING_ENV + "=")] +
@@ -324,7 +332,6 @@ def scaling_curve(client, name, gateway, infer_url, order, cpus, duration, conne
     task = bar.add_task("scaling curve", total=len(order), status=f"{cpus} CPU per replica, batching {batching}")
     _fast_update(client, name, setup)
     body = infer_body([ONE_ROW])
-    results = []
     for i, n in enumerate(order):
         bar.update(task, status=f"{n} replicas: scaling")
         _scale_to(client, name, infer_url, body, n)
@@ -345,4 +352,3 @@ def scaling_curve(client, name, gateway, infer_url, order, cpus, duration, conne
                         "connections": conns, "offered_per_s": offered, "sent_late_p99_ms": s["sent_late_p99_ms"],
                         "order": i, "warmup": warmup, "cpu": cpu, "bottleneck": kind, "bottleneck_detail": why})
         bar.update(task, completed=i + 1, status=f"{n} replicas: {s['requests_per_s']:.0f} req/s")
-    return results
