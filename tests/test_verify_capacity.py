@@ -20,7 +20,7 @@ def test_slo_and_load_options():
 
 
 def test_ladder_rises_from_the_closed_loop_estimate():
-    assert capacity.ladder(100.0) == [40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0, 110.0]
+    assert capacity.ladder(100.0) == [20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0, 110.0]
     with pytest.raises(ValueError):
         capacity.ladder(0)
 
@@ -62,3 +62,5 @@ def test_where_the_replicas_stop_being_the_limit():
             {"replicas": 2, "limited_by": "replicas"}, {"replicas": 6, "limited_by": "gateway"}]
     assert capacity.first_limit(rows) == {"replicas": 4, "limited_by": "machine"}
     assert capacity.first_limit(rows[:1]) is None
+    # an open-loop rung that missed with cores to spare is no limit outside the replicas
+    assert capacity.first_limit([{"replicas": 1, "limited_by": "offered load"}]) is None

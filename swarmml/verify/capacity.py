@@ -11,7 +11,9 @@ import re
 
 from swarmml.errors import UsageError
 
-LADDER = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1)  # fractions of the closed loop's throughput
+# Fractions of the closed loop's throughput. Low first rungs: under a 0.25-CPU quota a replica waits out
+# 75 ms of every 100 ms period, so its p99 can miss a tight SLO at well under half its throughput.
+LADDER = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1)
 KEPT_UP = 0.95  # answered at least this share of the offered rate, or the queue grew through the rung
 
 _SLO = re.compile(r"^p(\d{1,2}(?:\.\d+)?)=(\d+(?:\.\d+)?)(ms|s)$")
@@ -96,14 +98,18 @@ def replicas_for(load, table):
                       f"{per:.1f} requests/s per replica, about {need}, if the gateway and the machine keep up"}
 
 
-def first_limit(rows):
-    """The fewest replicas at which something other than the replicas limited what was sustained, or None.
+OUTSIDE = ("gateway", "machine", "load generator")  # limits that more replicas can't lift
 
-    rows: [{replicas, limited_by}]; the gateway, the machine or the load
-    generator taking over is where adding replicas stops paying.
+
+def first_limit(rows):
+    """The fewest replicas at which the gateway, the machine or the load generator limited what was sustained.
+
+    rows: [{replicas, limited_by}]. That is where adding replicas stops
+    paying. "offered load" is no such limit: an open-loop rung offers a fixed
+    rate, and its p99 can miss the SLO with cores to spare (quota periods).
     """
     for row in sorted(rows, key=lambda r: r["replicas"]):
-        if row.get("limited_by") not in (None, "replicas"):
+        if row.get("limited_by") in OUTSIDE:
             return {"replicas": row["replicas"], "limited_by": row["limited_by"]}
     return None
 
