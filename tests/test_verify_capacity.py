@@ -34,7 +34,7 @@ def test_sustainable_is_the_highest_rate_before_the_first_miss():
     rungs = [rung(40, 60.0), rung(50, 80.0), rung(60, 240.0), rung(70, 900.0, bottleneck="machine")]
     s = capacity.sustainable(rungs, 99, 250)
     assert s == {"sustainable_per_s": 60, "latency_ms": 240.0, "first_failed_per_s": 70,
-                 "why": "p99 900.0 ms > 250 ms", "limited_by": "machine"}
+                 "why": "p99 900 ms > 250 ms", "limited_by": "machine"}
     # a rung that passes after a miss does not count: the ladder stops at the first
     assert capacity.sustainable([rung(40, 60.0), rung(50, 300.0), rung(60, 100.0)], 99, 250)["sustainable_per_s"] == 40
     # within the latency but the queue grew: answered 80 of 100 requests/s

@@ -54,14 +54,14 @@ def test_report_files(tmp_path):
     failed = report.markdown(_report(ok=False))
     assert "**FAIL**" in failed and "- E(6) = 0.70 < 0.8" in failed
     rows = [{"replicas": n, "closed_loop_per_s": 48.0 * n, "sustainable_per_s": 38.4 * n, "latency_ms": 180.0,
-             "per_replica_per_s": 38.4, "first_failed_per_s": 43.2 * n, "why": "p99 400.0 ms > 250 ms",
+             "per_replica_per_s": 38.4, "first_failed_per_s": 43.2 * n, "why": "p99 400 ms > 250 ms",
              "limited_by": "replicas" if n < 4 else "machine", "rungs": []} for n in (1, 2, 4)]
     with_slo = {**_report(), "capacity": capacity.answer(rows, (99.0, 250.0), 120.0)}
     paths = report.write(with_slo, str(tmp_path / "slo"))
     assert [os.path.basename(p) for p in paths] == ["report.json", "report.md", "scaling.png", "capacity.png"]
     md = (tmp_path / "slo" / "report.md").read_text()
     assert "## Capacity under p99 <= 250 ms" in md
-    assert "| 4 | 192.0 | 153.6 | 38.4 | 180.0 | 172.8 | p99 400.0 ms > 250 ms | machine |" in md
+    assert "| 4 | 192.0 | 153.6 | 38.4 | 180.0 | 172.8 | p99 400 ms > 250 ms | machine |" in md
     assert "From 4 replicas on, the machine was the limit" in md
     assert "**120 requests/s under p99 <= 250 ms: 4 replicas** (4 replicas sustain 153.6 requests/s >= 120)" in md
     no_curve = {**_report(), "steps": []}

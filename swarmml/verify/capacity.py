@@ -49,11 +49,15 @@ def meets(rung, percentile, bound_ms):
     if rung["errors"]:
         return False, f"{rung['errors']} failed requests"
     if rung["latency_ms"] is None or rung["latency_ms"] > bound_ms:
-        return False, f"p{percentile:g} {rung['latency_ms']} ms > {bound_ms:g} ms"
+        return False, f"p{percentile:g} {_ms(rung['latency_ms'])} > {bound_ms:g} ms"
     if rung["requests_per_s"] < KEPT_UP * rung["offered_per_s"]:
         return False, (f"answered {rung['requests_per_s']:.1f} of {rung['offered_per_s']:.1f} requests/s: "
                        "the queue grew")
     return True, ""
+
+
+def _ms(value):
+    return "unknown (no answer)" if value is None else f"{value:.0f} ms"
 
 
 def sustainable(rungs, percentile, bound_ms):

@@ -153,6 +153,10 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
     return report
 
 
+def _round(value, digits=2):
+    return None if value is None else round(value, digits)
+
+
 def _preflight(infer_url, model, name):
     """One request before anything changes: the gateway answers and serves the model."""
     r = run_load(infer_url, infer_body([ONE_ROW]), connections=1, max_requests=1, duration=15, timeout=10)
@@ -298,7 +302,7 @@ def capacity_search(client, name, gateway, infer_url, steps, cpus, slo, rung_s, 
             kind, why = usage.bottleneck(cpu, cpus, gateway_limit)
             summary = load.summary()
             rungs.append({"offered_per_s": rate, "requests_per_s": summary["requests_per_s"],
-                          "latency_ms": load.percentile(percentile), "p50_ms": summary["p50_ms"],
+                          "latency_ms": _round(load.percentile(percentile)), "p50_ms": summary["p50_ms"],
                           "errors": summary["errors"], "sent_late_p99_ms": summary["sent_late_p99_ms"],
                           "connections": conns, "replica_cores": (cpu.get("replicas") or {}).get("cores"),
                           "machine_busy": cpu["machine"].get("busy"), "bottleneck": kind, "bottleneck_detail": why})
