@@ -21,13 +21,19 @@ REPLICA_HEADER = b"x-replica"  # the model service names the replica (its hostna
 
 @dataclass(slots=True)
 class Record:
-    """One request: when it was sent (s from the start), latency, status (0: none), error kind, replica."""
+    """One request: when it was due or sent (s from the start), latency, status (0: none), error kind, replica.
+
+    late_ms (open loop): how long after its due time it went out. Its latency
+    includes that wait, as a user's would; a large one says the generator ran
+    out of connections or CPU, which the report should know apart from the server.
+    """
 
     at_s: float
     latency_ms: float
     status: int
     error: str | None
     replica: str | None
+    late_ms: float = 0.0
 
 
 @dataclass
@@ -74,12 +80,17 @@ class LoadResult:
             return None
         return data[min(len(data) - 1, max(0, int(round(q / 100.0 * (len(data) - 1)))))]
 
+    def late_ms(self, q):
+        """The q-th percentile of how late requests went out (0 in a closed loop)."""
+        return self.percentile(q, [r.late_ms for r in self.records])
+
     def summary(self):
         lat = sorted(self.latencies_ms)
         return {"requests": self.requests, "errors": self.errors, "duration_s": round(self.duration_s, 3),
                 "requests_per_s": round(self.requests_per_s, 1),
                 "p50_ms": _r(self.percentile(50, lat)), "p95_ms": _r(self.percentile(95, lat)),
-                "p99_ms": _r(self.percentile(99, lat)), "statuses": dict(self.statuses),
+                "p99_ms": _r(self.percentile(99, lat)), "sent_late_p99_ms": _r(self.late_ms(99)),
+                "statuses": dict(self.statuses),
                 "error_kinds": dict(self.error_kinds), "replicas": dict(self.replicas)}
 
 
@@ -205,16 +216,21 @@ async def run_async(url, body, connections=16, duration=10.0, max_requests=None,
                 if delay > 0:
                     await asyncio.sleep(delay)
             raw = build_request(url, factory(i))[2] if factory else fixed
-            t0 = due if due is not None else time.perf_counter()
+            sent_at = time.perf_counter()
+            # Open loop: the clock starts when the request was due, not when a connection
+            # was free to send it; a stalled server then shows its whole queue (wrk2's point).
+            t0 = due if due is not None else sent_at
+            late = (sent_at - t0) * 1000.0
             try:
                 status, replica, resp = await _within(conn.request(raw), timeout)
             except _ERRORS as exc:
                 conn.close()
-                records.append(Record(t0 - start, (time.perf_counter() - t0) * 1000.0, 0, type(exc).__name__, None))
+                records.append(Record(t0 - start, (time.perf_counter() - t0) * 1000.0, 0, type(exc).__name__, None,
+                                      late))
                 continue
             ok = 200 <= status < 300
             records.append(Record(t0 - start, (time.perf_counter() - t0) * 1000.0, status,
-                                  None if ok else f"http_{status}", replica))
+                                  None if ok else f"http_{status}", replica, late))
             if ok and keep_bodies and replica:
                 result.bodies[replica] = resp
         conn.close()

@@ -5,8 +5,9 @@ import struct
 import pytest
 
 from stack_helpers import STACK_FILE, environ, swarmml, wait_answering
-from swarmml import deploy, services
+from swarmml import deploy, loadgen, services
 from swarmml.engine import swarm as engine
+from swarmml.verify.run import ONE_ROW, infer_body
 
 pytestmark = pytest.mark.integration
 STACK, PORT = "it-verify", 8093
@@ -31,12 +32,14 @@ def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
     out = tmp_path / "report"
     # Efficiency and recovery targets belong to the benchmark (scripts/bench_verify.py); what is tested
     # here is that verify measures, restores and reports.
-    done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "1,2,3", "--duration", "4",
+    done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "1,3", "--repeat", "2", "--duration", "4",
                    "--min-efficiency", "0", "--drill", "node-loss", "--max-recovery", "180", "--max-failed", "5",
                    "--report", str(out), "-o", "json", env=cluster.env)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode in (0, 1), done.stderr[-2000:]
     report = json.loads(done.stdout)
-    assert report["ok"] and report["problems"] == []
+    # with no threshold, only a curve above 1 beyond its interval (this machine is shared) may fail it
+    assert report["ok"] == (not report["problems"]) == (done.returncode == 0)
+    assert all("suspect" in p for p in report["problems"]), report["problems"]
     checks = {c["name"]: c for c in report["checks"]}
     assert {n: c["ok"] for n, c in checks.items()} == {
         "placement": True, "every_replica_answers": True, "golden_predictions": True}
@@ -44,8 +47,16 @@ def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
             and checks["golden_predictions"]["data"]["replicas"] == 3)
     assert sorted(checks["placement"]["data"]["per_node"].values()) == [1, 1, 1]
 
-    assert [s["replicas"] for s in report["steps"]] == [1, 2, 3]
+    assert [s["replicas"] for s in report["steps"]] == [1, 3]
+    assert [r["replicas"] for r in report["runs"]] == report["settings"]["order"] == [1, 3, 3, 1]
+    assert [p["replicas"] for p in report["noise"]["pairs"]] == [3]
+    for run in report["runs"]:
+        assert run["warmup"]["windows"] and run["warmup"]["s"] <= 30 + 10
     for step in report["steps"]:
+        assert step["repeats"] == 2 and len(step["runs_per_s"]) == 2
+        lo, hi = step["efficiency_interval"]
+        assert lo <= step["efficiency"] <= hi and step["cpu_s_per_request"] > 0
+        assert step["verdict"] in (("base",) if step["replicas"] == 1 else ("measured", "suspect"))
         assert all(step[k] is not None for k in STEP_KEYS), step
         assert step["errors"] == 0 and step["requests_per_s"] > 0 and step["replicas_answering"] == step["replicas"]
         assert step["p50_ms"] <= step["p95_ms"] <= step["p99_ms"]
@@ -56,6 +67,7 @@ def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
     assert report["steps"][0]["efficiency"] == 1.0
     first, last = report["steps"][0], report["steps"][-1]
     assert last["efficiency"] == round(last["requests_per_s"] / (3 * first["requests_per_s"]), 3)
+    assert "## Scaling curve" in (out / "report.md").read_text()
     assert report["settings"]["batching"] == "off" and report["settings"]["cpus"] == 0.25
 
     drill = report["drill"]
@@ -74,7 +86,8 @@ def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
     width, height = struct.unpack(">II", png[16:24])
     assert width >= 600 and height >= 400
     md = (out / "report.md").read_text()
-    assert "## Scaling curve" in md and "## Node-loss drill" in md and "**PASS**" in md
+    assert "## Scaling curve" in md and "## Node-loss drill" in md
+    assert ("**PASS**" if report["ok"] else "**FAIL**") in md
 
     # verify puts back what it changed for the curve, and the drill's node is back
     after = _spec(cluster)
@@ -86,7 +99,7 @@ def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
 
 
 def test_verify_exits_non_zero_when_a_threshold_fails(cluster, stack, tmp_path):
-    done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "1,2", "--duration", "2",
+    done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "1,2", "--duration", "2", "--repeat", "1",
                    "--min-efficiency", "2=1.9", "--report", str(tmp_path), "-o", "json", env=cluster.env)
     assert done.returncode == 1
     report = json.loads(done.stdout)
@@ -101,8 +114,48 @@ def test_verify_bad_input_is_one_line_and_changes_nothing(cluster, stack):
     for args in (["verify", "nosuch", "--stack", STACK], ["verify", "predictor", "--stack", STACK, "--steps", "1,x"],
                  ["verify", "predictor", "--stack", STACK, "--model", "no-such-model"],
                  ["verify", "predictor", "--stack", STACK, "--min-efficiency", "2=x"],
+                 ["verify", "predictor", "--stack", STACK, "--steps", "0"],
+                 ["verify", "predictor", "--stack", STACK, "--steps", "1,2,1"],
+                 ["verify", "predictor", "--stack", STACK, "--repeat", "0"],
                  ["verify", "predictor", "--stack", STACK, "--gateway", "nosuch"]):
         done = swarmml(*args, env=cluster.env)
         assert done.returncode == 2, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
     assert _spec(cluster) == before
+
+
+def test_slo_answer_holds_when_deployed(cluster, stack, tmp_path):
+    # The capacity answer, then the check that it is one: that many 0.25-CPU replicas, the load asked
+    # about offered open-loop through the gateway, and its p99 within the SLO.
+    load_per_s = 40
+    done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "1,2,3", "--repeat", "1", "--duration", "6",
+                   "--min-efficiency", "0", "--slo", "p99=250ms", "--for", f"{load_per_s}/s", "--report",
+                   str(tmp_path), "-o", "json", env=cluster.env)
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert "capacity" in report, report["problems"]  # e.g. the curve stopped: a scale the engine could not finish
+    cap = report["capacity"]
+    assert cap["slo"] == {"percentile": 99.0, "bound_ms": 250.0} and [r["replicas"] for r in cap["rows"]] == [1, 2, 3]
+    for row in cap["rows"]:
+        rungs = row["rungs"]
+        assert [r["offered_per_s"] for r in rungs] == sorted(r["offered_per_s"] for r in rungs)
+        if row["sustainable_per_s"]:
+            assert row["sustainable_per_s"] in [r["offered_per_s"] for r in rungs]
+            assert row["latency_ms"] <= 250
+    need = cap["for"]["replicas"]
+    assert need is not None and not cap["for"]["extrapolated"], cap["for"]
+    assert f"**{load_per_s} requests/s under p99 <= 250 ms: {need} replicas**" in (tmp_path / "report.md").read_text()
+
+    updated = swarmml("update", "predictor", "--stack", STACK, "--replicas", str(need), "--cpus", "0.25",
+                      "--env", "SWARMML_BATCHING=off", env=cluster.env)
+    assert updated.returncode == 0, updated.stderr[-2000:]
+    url = services.url(cluster.client, "gateway", STACK)
+    wait_answering(url, replicas=need)
+    # The answer is about a steady state, and verify measured it on warm replicas; fresh 0.25-CPU ones
+    # take 10-30 s to get there (the warm-up windows of recorded runs), so the same load warms them first.
+    loadgen.run(f"{url}/v2/models/iris-rf/infer", infer_body([ONE_ROW]), rate=load_per_s, duration=20,
+                connections=32)
+    r = loadgen.run(f"{url}/v2/models/iris-rf/infer", infer_body([ONE_ROW]), rate=load_per_s, duration=15,
+                    connections=32)
+    print(f"slo: {need} replicas for {load_per_s}/s; deployed: p99 {r.percentile(99):.0f} ms, {r.errors} errors")
+    assert r.errors == 0 and r.percentile(99) < 250

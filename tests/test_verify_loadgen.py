@@ -17,6 +17,7 @@ class TinyServer:
     def __init__(self, delay=0.0, fail_every=0, chunked=False, echo=False, garbage=False):
         self.delay, self.fail_every, self.chunked, self.echo, self.garbage = delay, fail_every, chunked, echo, garbage
         self.count = 0
+        self.stall_from = self.stall_until = 0.0
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
@@ -42,6 +43,9 @@ class TinyServer:
                 request = await reader.readexactly(length)
                 self.count += 1
                 await asyncio.sleep(self.delay)
+                now = time.perf_counter()
+                if self.stall_from <= now < self.stall_until:
+                    await asyncio.sleep(self.stall_until - now)  # a GC pause, a throttled period: all wait
                 if self.garbage:
                     writer.write(b"SPDY/9 what\r\n\r\n")
                     await writer.drain()
@@ -59,6 +63,11 @@ class TinyServer:
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionResetError):
             writer.close()
+
+    def stall(self, after, seconds):
+        """Hold every answer due within [after, after + seconds) s from now until the stall ends."""
+        self.stall_from = time.perf_counter() + after
+        self.stall_until = self.stall_from + seconds
 
     def stop(self):
         self.loop.call_soon_threadsafe(self.server.close)
@@ -99,6 +108,35 @@ def test_open_loop_latency_counts_from_the_intended_send_time():
         r = loadgen.run(srv.url, "{}", connections=1, duration=1, rate=100)
     lat = [rec.latency_ms for rec in sorted(r.records, key=lambda x: x.at_s)]
     assert lat[0] < 100 and lat[-1] > 500  # the last one waited for the ~19 before it
+
+
+def test_open_loop_shows_a_stall_as_wrk2_does():
+    # 200 requests/s for 3 s; the server stops answering for 1 s in the middle. The ~200 requests due
+    # during the stall waited from their due time to its end: latencies spread evenly from ~1 s down
+    # to ~0, so about half of them are above 500 ms and the tail percentiles sit near 1 s. A closed
+    # loop (or an open loop timing from the actual send) would show only one slow answer per connection.
+    rate, stall_s, duration = 200, 1.0, 3.0
+    with TinyServer() as srv:
+        srv.stall(after=1.0, seconds=stall_s)
+        r = loadgen.run(srv.url, "{}", connections=16, duration=duration, rate=rate)
+    assert r.errors == 0 and 0.9 * rate * duration <= r.requests <= rate * duration + 1
+    lat = r.latencies_ms
+    stalled = rate * stall_s
+    for ms in (250, 500, 750):
+        expected = stalled * (1 - ms / 1000.0 / stall_s)
+        above = sum(1 for x in lat if x > ms)
+        assert abs(above - expected) <= 0.2 * stalled, (ms, above, expected)
+    assert 850 <= r.percentile(99) <= 1150 and 900 <= max(lat) <= 1250
+    # the fraction outside the stall answered at once: the median is unaffected
+    assert r.percentile(50) < 50
+    # requests went out late because all 16 connections were held by the stall: the record says so
+    assert r.late_ms(99) > 500 and sum(1 for rec in r.records if rec.late_ms > 500) > 50
+
+    with TinyServer() as srv:
+        srv.stall(after=1.0, seconds=stall_s)
+        closed = loadgen.run(srv.url, "{}", connections=16, duration=duration)
+    # what coordinated omission looks like: at most one slow sample per connection
+    assert sum(1 for x in closed.latencies_ms if x > 500) <= 16 and closed.late_ms(99) == 0
 
 
 def test_body_factory_and_chunked_answers():

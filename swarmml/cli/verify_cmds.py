@@ -31,11 +31,15 @@ def _steps(value):
 @click.option("--batching", type=click.Choice(["off", "on", "auto"]), default="off", show_default=True,
               help="micro-batching during the curve (off: each request pays a whole predict)")
 @click.option("--duration", type=click.FloatRange(1, 600), default=10, show_default=True, help="seconds per step")
+@click.option("--repeat", type=click.IntRange(1, 10), default=2, show_default=True,
+              help="measure each step this many times, interleaved (1,2,4,6,6,4,2,1): intervals and the noise")
 @click.option("--connections", type=click.IntRange(1, 4096), default=None, help="[default: 8 per replica]")
 @click.option("--rate", type=click.FloatRange(0.1, None), default=None,
               help="open loop: requests/s per replica (the offered load grows with the step)")
 @click.option("--min-efficiency", default="0.8", show_default=True,
               help="E(N) threshold, or per step count: 2=0.9,4=0.85,6=0.8")
+@click.option("--slo", default=None, help="after the curve, what each step sustains under it, open loop: p99=250ms")
+@click.option("--for", "for_load", default=None, help="with --slo: how many replicas this load needs, e.g. 200/s")
 @click.option("--drill", type=click.Choice(["node-loss"]), default=None, help="lose a node under load")
 @click.option("--node", default="worker", show_default=True, metavar="NAME|leader|gateway|worker",
               help="the node the drill loses: a hostname, the leader, the one holding the entry point, or another")
@@ -50,14 +54,14 @@ def _steps(value):
 @click.option("--report", "report_dir", default=None, type=click.Path(file_okay=False),
               help="write report.json, report.md and scaling.png here")
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")
-def verify(service, stack, gateway, steps, cpus, model, batching, duration, connections, rate, min_efficiency, drill,
-           node, how, drill_rate, max_recovery, max_failed, report_dir, output):
+def verify(service, stack, gateway, steps, cpus, model, batching, duration, repeat, connections, rate, min_efficiency,
+           slo, for_load, drill, node, how, drill_rate, max_recovery, max_failed, report_dir, output):
     """Prove SERVICE scales: placement, every replica answers, golden predictions, the curve, a node-loss drill."""
     report = run_verify(target_client(), service, stack=stack, steps=_steps(steps), cpus=cpus, model=model,
                         duration=duration, connections=connections, rate=rate, min_efficiency=min_efficiency,
                         drill=drill, cluster=os.environ.get("SWARMML_CLUSTER"), gateway=gateway, batching=batching,
                         drill_rate=drill_rate, max_recovery_s=max_recovery, max_failed_pct=max_failed,
-                        show=(output != "json"), node=node, how=how)
+                        repeat=repeat, slo=slo, load=for_load, show=(output != "json"), node=node, how=how)
     if report_dir:
         report["files"] = reports.write(report, report_dir)
     if output == "json":
@@ -66,13 +70,33 @@ def verify(service, stack, gateway, steps, cpus, model, batching, duration, conn
         table([{"check": c["name"], "ok": "yes" if c["ok"] else "NO", "detail": c["detail"]} for c in report["checks"]],
               ["check", "ok", "detail"])
         if report["steps"]:
-            rows = [{**s, "E(N)": f"{s['efficiency']:.2f}", "min_E": s.get("threshold"),
+            rows = [{**s, "E(N)": reports.with_interval(s["efficiency"], s.get("efficiency_interval")),
+                     "spread": reports.spread(s), "E_per_CPU": reports.with_interval(s.get("cpu_efficiency"),
+                                                                                     s.get("cpu_efficiency_interval")),
+                     "CPU_ms_per_req": reports.ms(s.get("cpu_s_per_request")), "min_E": s.get("threshold"),
                      "limited_by": s.get("bottleneck")} for s in report["steps"]]
-            table(rows, ["replicas", "requests_per_s", "p50_ms", "p95_ms", "p99_ms", "errors", "E(N)", "min_E",
-                         "limited_by"], title=f"scaling curve ({cpus} CPU per replica, batching {batching})")
+            table(rows, ["replicas", "requests_per_s", "spread", "p99_ms", "errors", "CPU_ms_per_req", "E(N)",
+                         "E_per_CPU", "min_E", "verdict", "limited_by"],
+                  title=f"scaling curve ({cpus} CPU per replica, batching {batching}, medians of {repeat})")
+            noise = (report.get("noise") or {}).get("max_difference")
+            if noise is not None:
+                note(f"the machine's noise: the same step twice in a row differed by up to {noise:.1%}")
             for s in report["steps"]:
                 if s.get("bottleneck") not in (None, "replicas"):
                     note(f"{s['replicas']} replicas: {s['bottleneck_detail']}")
+        cap = report.get("capacity")
+        if cap:
+            slo_text = f"p{cap['slo']['percentile']:g} <= {cap['slo']['bound_ms']:g} ms"
+            table([{**r, "p_at_it": r["latency_ms"], "missed_at": r["first_failed_per_s"]} for r in cap["rows"]],
+                  ["replicas", "sustainable_per_s", "per_replica_per_s", "p_at_it", "missed_at", "why", "limited_by"],
+                  title=f"capacity under {slo_text} (open loop, rising rate)")
+            if cap["first_limit"]:
+                note(f"from {cap['first_limit']['replicas']} replicas the limit is the "
+                     f"{cap['first_limit']['limited_by']}, not the replicas")
+            if cap["for"]:
+                note(f"{cap['for']['load_per_s']:g} requests/s under {slo_text}: "
+                     + (f"{cap['for']['replicas']} replicas" if cap["for"]["replicas"] else "no answer")
+                     + f" ({cap['for']['detail']})")
         d = report.get("drill")
         if d:
             table([drill_row(d)], DRILL_COLUMNS, title="node-loss drill")

@@ -35,9 +35,19 @@ def threshold_for(replicas, thresholds):
     return found
 
 
-def _per_cpu(step):
+def _cpu_per_request(step):
+    if step.get("cpu_s_per_request") is not None:
+        return step["cpu_s_per_request"]
     cores = ((step.get("cpu") or {}).get("replicas") or {}).get("cores")
-    return step["requests_per_s"] / cores if cores else None
+    return cores / step["requests_per_s"] if cores and step["requests_per_s"] else None
+
+
+def _ratio_interval(mine, base, scale=1.0):
+    """(low, high) of scale * mine / base over every pairing of the two steps' repeats: all the drift seen."""
+    mine, base = [v for v in mine if v], [v for v in base if v]
+    if not mine or not base:
+        return None
+    return [round(scale * min(mine) / max(base), 3), round(scale * max(mine) / min(base), 3)]
 
 
 def efficiencies(steps):
@@ -45,40 +55,107 @@ def efficiencies(steps):
 
     The base is the step with the fewest replicas, per replica: E(N) =
     thr(N) / (N * thr(b) / b), which is the definition when the curve starts at 1.
-    cpu_efficiency compares requests per CPU-second the replicas actually got
+    cpu_efficiency compares the CPU-seconds each request cost the replicas
     with the base's: near 1 while E(N) falls means the replicas did not get
     their CPU (a busy machine), not that the service scales badly.
+    With repeats (method.combine's runs_per_s), each gets an interval: the
+    lowest and highest ratio over every pairing of this step's runs with the base's.
     """
     if not steps:
         return []
     base = min(steps, key=lambda s: s["replicas"])
     per_replica = base["requests_per_s"] / base["replicas"]
-    base_cpu = _per_cpu(base)
+    base_cpu = _cpu_per_request(base)
     out = []
     for s in steps:
         e = round(s["requests_per_s"] / (s["replicas"] * per_replica), 3) if per_replica else 0.0
-        mine = _per_cpu(s)
-        out.append({**s, "efficiency": e, "cpu_efficiency": round(mine / base_cpu, 3) if mine and base_cpu else None})
+        mine = _cpu_per_request(s)
+        step = {**s, "efficiency": e, "cpu_efficiency": round(base_cpu / mine, 3) if mine and base_cpu else None}
+        if "runs_per_s" in s:
+            step["efficiency_interval"] = _ratio_interval(s["runs_per_s"],
+                                                          base.get("runs_per_s") or [base["requests_per_s"]],
+                                                          base["replicas"] / s["replicas"])
+        if s.get("cpu_s_per_request_runs") and base.get("cpu_s_per_request_runs"):
+            step["cpu_efficiency_interval"] = _ratio_interval(base["cpu_s_per_request_runs"],
+                                                              s["cpu_s_per_request_runs"])
+        out.append(step)
     return out
 
 
+# Requests cost a replica a few percent more or less CPU with what its neighbours do to the caches
+# and the clock, even when the repeats happen to agree: a smaller excess of E per CPU is no evidence.
+WORK_MARGIN = 0.05
+
+
+def verdict(step, base_replicas, thresholds):
+    """base, measured (no threshold), pass, fail (the service), limited (the CPU it got), or suspect.
+
+    The CPU-seconds per request decide what a low E(N) means: if each request
+    cost the replicas as much CPU as at the base, the service held and the
+    replicas only got less CPU (a starved machine, the gateway); if it cost
+    more, the service itself scales badly. Above 1 beyond the interval, in
+    throughput or in work, no service explains it: the base step was off.
+    """
+    if step["replicas"] == base_replicas:
+        return "base"
+    e, w = step["efficiency"], step.get("cpu_efficiency")
+    e_low = (step.get("efficiency_interval") or [e])[0]
+    w_low = (step.get("cpu_efficiency_interval") or [w])[0]
+    if e_low > 1 or (w_low is not None and w_low > 1 + WORK_MARGIN):
+        return "suspect"
+    want = threshold_for(step["replicas"], thresholds)
+    if want is None:
+        return "measured"
+    if e >= want:
+        return "pass"
+    return "limited" if w is not None and w >= want else "fail"
+
+
+def with_verdicts(steps, thresholds):
+    """The steps, each with its `verdict` and the threshold that applied."""
+    base = min((s["replicas"] for s in steps), default=None)
+    return [{**s, "threshold": threshold_for(s["replicas"], thresholds) if s["replicas"] != base else None,
+             "verdict": verdict(s, base, thresholds)} for s in steps]
+
+
+def _interval(step, key):
+    iv = step.get(key + "_interval")
+    return f" ({iv[0]:.2f}..{iv[1]:.2f} over the repeats)" if iv and iv[0] != iv[1] else ""
+
+
 def curve_check(steps, thresholds, max_errors=0):
-    """(ok, one line per failure): a step fails below its threshold or with failed requests.
+    """(ok, one line per failure): a step fails below its threshold, above 1 beyond its interval, or with failed
+    requests.
 
     The base step is E = 1 by definition; only its errors count.
     """
     problems = []
     base = min((s["replicas"] for s in steps), default=None)
     for s in steps:
-        want = threshold_for(s["replicas"], thresholds)
-        if s["replicas"] != base and want is not None and s["efficiency"] < want:
-            problems.append(f"E({s['replicas']}) = {s['efficiency']:.2f} < {want}"
-                            + (f" (limited by {s['bottleneck']})"
-                               if s.get("bottleneck") not in (None, "replicas") else ""))
-        if s.get("replicas_answering") is not None and s["replicas_answering"] != s["replicas"]:
-            problems.append(f"{s['replicas_answering']} of {s['replicas']} replicas answered during the step")
+        n, e, w = s["replicas"], s["efficiency"], s.get("cpu_efficiency")
+        judged = verdict(s, base, thresholds)
+        want = threshold_for(n, thresholds)
+        limited = f"limited by {s['bottleneck']}" if s.get("bottleneck") not in (None, "replicas") else ""
+        if judged == "suspect":
+            what = (f"E({n}) = {e:.2f}{_interval(s, 'efficiency')}"
+                    if (s.get("efficiency_interval") or [e])[0] > 1
+                    else f"requests cost the replicas less CPU at {n} than at {base} "
+                         f"(E per CPU {w:.2f}{_interval(s, 'cpu_efficiency')})")
+            problems.append(f"{what}: above 1 beyond the repeats' spread, which no service does; "
+                            f"the measurement is suspect (the {base}-replica base is low), not a pass")
+        elif judged == "limited":
+            problems.append(f"E({n}) = {e:.2f}{_interval(s, 'efficiency')} < {want}, not proven: each request cost "
+                            f"the replicas as much CPU as at {base} (E per CPU {w:.2f}), so they got less CPU "
+                            f"than they may use{' (' + limited + ')' if limited else ''}")
+        elif judged == "fail":
+            problems.append(f"E({n}) = {e:.2f}{_interval(s, 'efficiency')} < {want}"
+                            + (f": each request cost the replicas {1 / w:.2f}x the CPU it did at {base}"
+                               if w else "")
+                            + (f" ({limited})" if limited else ""))
+        if s.get("replicas_answering") is not None and s["replicas_answering"] != n:
+            problems.append(f"{s['replicas_answering']} of {n} replicas answered during the step")
         if s["errors"] > max_errors:
-            problems.append(f"{s['errors']} failed requests at {s['replicas']} replicas"
+            problems.append(f"{s['errors']} failed requests at {n} replicas"
                             + (f" ({', '.join(f'{k} {v}' for k, v in s['error_kinds'].items())})"
                                if s.get("error_kinds") else ""))
     return not problems, problems

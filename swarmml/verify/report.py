@@ -2,9 +2,28 @@
 import json
 import os
 
+from swarmml.verify import capacity, method
+
 
 def _f(v, fmt="{:.1f}"):
     return "-" if v is None else fmt.format(v)
+
+
+def with_interval(value, interval):
+    """0.95 (0.85..1.06): a ratio and its interval over the repeats."""
+    if value is None:
+        return "-"
+    return f"{value:.2f}" + (f" ({interval[0]:.2f}..{interval[1]:.2f})" if interval and interval[0] != interval[1]
+                             else "")
+
+
+def spread(step):
+    lo, hi = step.get("spread_per_s") or (None, None)
+    return "-" if lo is None or lo == hi else f"{lo:.1f}..{hi:.1f}"
+
+
+def ms(seconds):
+    return "-" if seconds is None else f"{seconds * 1000:.2f}"
 
 
 def _cpu_cells(step):
@@ -27,21 +46,45 @@ def markdown(report):
     for c in report["checks"]:
         lines.append(f"| {c['name']} | {'yes' if c['ok'] else 'NO'} | {c['detail']} |")
     if report.get("steps"):
+        repeat = st.get("repeat", 1)
         lines += ["", "## Scaling curve", "",
-                  "| replicas | requests/s | p50 ms | p95 ms | p99 ms | errors | E(N) | min E | E per CPU | "
-                  "CPU per replica | "
-                  "gateway CPU | load generator CPU | machine busy (cores) | limited by |",
-                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+                  (f"Each step measured {repeat} times in the order {', '.join(map(str, st['order']))}; the table "
+                   "shows medians, the spread of requests/s over the repeats, and E(N) with its interval (every "
+                   "pairing of this step's runs with the base's). " if repeat > 1 else "") +
+                  f"Warm-up: {st.get('warmup', 'fixed')}.", "",
+                  "| replicas | requests/s | spread | p50 ms | p95 ms | p99 ms | errors | replica CPU ms per request | "
+                  "gateway CPU ms per request | E(N) | E per CPU | min E | verdict | CPU per replica | gateway CPU | "
+                  "load generator CPU | machine busy (cores) | limited by |",
+                  "|" + " ---: |" * 12 + " --- |" + " ---: |" * 4 + " --- |"]
         for s in report["steps"]:
-            lines.append("| " + " | ".join([str(s["replicas"]), f"{s['requests_per_s']:.1f}", _f(s["p50_ms"]),
-                                             _f(s["p95_ms"]), _f(s["p99_ms"]), str(s["errors"]),
-                                             f"{s['efficiency']:.2f}", _f(s.get("threshold"), "{:g}"),
-                                             _f(s.get("cpu_efficiency"), "{:.2f}"),
+            lines.append("| " + " | ".join([str(s["replicas"]), f"{s['requests_per_s']:.1f}", spread(s),
+                                             _f(s["p50_ms"]), _f(s["p95_ms"]), _f(s["p99_ms"]), str(s["errors"]),
+                                             ms(s.get("cpu_s_per_request")), ms(s.get("gateway_cpu_s_per_request")),
+                                             with_interval(s["efficiency"], s.get("efficiency_interval")),
+                                             with_interval(s.get("cpu_efficiency"), s.get("cpu_efficiency_interval")),
+                                             _f(s.get("threshold"), "{:g}"), s.get("verdict") or "-",
                                              *_cpu_cells(s), s.get("bottleneck") or "-"]) + " |")
-        lines += ["", "E per CPU: requests per CPU-second the replicas got, against the first step's; near 1 "
-                  "while E(N) falls means the replicas did not get their CPU, not that the service scales badly.", ""]
+        lines += ["", "E per CPU: the base's replica CPU-seconds per request over this step's. Near 1 while E(N) "
+                  "falls means each request cost the same work and the replicas did not get their CPU (verdict "
+                  "limited), not that the service scales badly (fail). Above 1 beyond the interval, in either, is "
+                  "no property of a service: the verdict is suspect.", ""]
+        noise = report.get("noise") or {}
+        if noise.get("pairs"):
+            lines += ["The machine's noise, the same step twice in a row: " +
+                      "; ".join(f"{_n(p['replicas'])} {p['requests_per_s'][0]:.1f} then {p['requests_per_s'][1]:.1f}"
+                                f" requests/s ({p['difference']:.1%})" for p in noise["pairs"]) + ".", ""]
         lines += [f"- {_n(s['replicas'])}: {s['bottleneck_detail']}" for s in report["steps"]
                   if s.get("bottleneck_detail")]
+        if report.get("runs"):
+            lines += ["", "### Every run, in order", "",
+                      "| # | replicas | requests/s | p99 ms | replica CPU ms per request | warm-up s | settled |",
+                      "| ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+            for i, r in enumerate(report["runs"]):
+                w = r.get("warmup") or {}
+                lines.append(f"| {i + 1} | {r['replicas']} | {r['requests_per_s']:.1f} | {_f(r['p99_ms'])} | "
+                             f"{ms(method.cpu_per_request(r))} | {_f(w.get('s'))} | "
+                             f"{'yes' if w.get('settled') else 'no'} |")
+    lines += _capacity_lines(report.get("capacity"))
     d = report.get("drill")
     if d:
         lines += ["", "## Node-loss drill", "",
@@ -63,6 +106,32 @@ def markdown(report):
     if report.get("problems"):
         lines += ["", "## Problems", ""] + [f"- {p}" for p in report["problems"]]
     return "\n".join(lines) + "\n"
+
+
+def _capacity_lines(cap):
+    if not cap:
+        return []
+    slo = f"p{cap['slo']['percentile']:g} <= {cap['slo']['bound_ms']:g} ms"
+    lines = ["", f"## Capacity under {slo}", "",
+             f"Each replica count got an open-loop load rising from {capacity.LADDER[0]:.0%} of its closed-loop "
+             f"throughput in steps of {capacity.LADDER[1] - capacity.LADDER[0]:.0%}, latency counted from when "
+             "each request was due; it sustains the highest rate with the percentile "
+             "within the SLO, no failed request and the queue not growing.", "",
+             "| replicas | closed loop requests/s | sustained requests/s | per replica | "
+             f"p{cap['slo']['percentile']:g} ms at it | first missed at | why | limited by |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+    for r in cap["rows"]:
+        lines.append(f"| {r['replicas']} | {r['closed_loop_per_s']:.1f} | {_f(r['sustainable_per_s'])} | "
+                     f"{_f(r['per_replica_per_s'])} | {_f(r['latency_ms'])} | {_f(r['first_failed_per_s'])} | "
+                     f"{r['why'] or '-'} | {r['limited_by'] or '-'} |")
+    if cap.get("first_limit"):
+        lines += ["", f"From {_n(cap['first_limit']['replicas'])} on, the {cap['first_limit']['limited_by']} was the "
+                  "limit, not the replicas: more replicas stop paying there."]
+    if cap.get("for"):
+        f = cap["for"]
+        lines += ["", f"**{f['load_per_s']:g} requests/s under {slo}: "
+                  + (f"{f['replicas']} replicas**" if f["replicas"] else "no answer**") + f" ({f['detail']})."]
+    return lines
 
 
 def _n(replicas):
@@ -87,7 +156,11 @@ def plot(report, path):
     limits = [(s["replicas"], per_replica * s["replicas"] * s["threshold"]) for s in steps if s.get("threshold")]
     if limits:
         ax.plot(*zip(*limits), ":", color="tab:orange", label="minimum (E threshold)")
-    ax.plot(xs, thr, "o-", color="tab:blue", label="throughput")
+    ax.plot(xs, thr, "o-", color="tab:blue", label="throughput (median)")
+    lows = [y - (s.get("spread_per_s") or [y, y])[0] for y, s in zip(thr, steps)]
+    highs = [(s.get("spread_per_s") or [y, y])[1] - y for y, s in zip(thr, steps)]
+    if any(lows) or any(highs):
+        ax.errorbar(xs, thr, yerr=[lows, highs], fmt="none", ecolor="tab:blue", capsize=4, label="spread of repeats")
     for x, y, s in zip(xs, thr, steps):
         ax.annotate(f"E={s['efficiency']:.2f}", (x, y), textcoords="offset points", xytext=(0, -14), ha="center",
                     fontsize=8, color="tab:blue")
@@ -110,13 +183,43 @@ def plot(report, path):
     plt.close(fig)
 
 
+def plot_capacity(report, path):
+    """Sustained requests/s under the SLO against replicas, with the load asked about."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    cap = report["capacity"]
+    rows = [r for r in cap["rows"] if r["sustainable_per_s"]]
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
+    if rows:
+        xs = [r["replicas"] for r in rows]
+        ax.plot(xs, [r["closed_loop_per_s"] for r in rows], "--", color="grey", label="closed-loop throughput")
+        ax.plot(xs, [r["sustainable_per_s"] for r in rows], "o-", color="tab:green",
+                label=f"sustained under p{cap['slo']['percentile']:g} <= {cap['slo']['bound_ms']:g} ms")
+        ax.set_xticks(xs)
+    if cap.get("for"):
+        ax.axhline(cap["for"]["load_per_s"], color="tab:red", linestyle=":",
+                   label=f"{cap['for']['load_per_s']:g} requests/s: {cap['for']['replicas']} replicas")
+    ax.set_xlabel("replicas")
+    ax.set_ylabel("requests/s")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(f"{report['service']}: capacity under the SLO", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def write(report, directory):
-    """Write report.json, report.md and (with a curve) scaling.png into directory; return their paths."""
+    """Write report.json, report.md and (with a curve) scaling.png, (with --slo) capacity.png; return their paths."""
     os.makedirs(directory, exist_ok=True)
     paths = [os.path.join(directory, "report.json"), os.path.join(directory, "report.md")]
     if report.get("steps"):
         paths.append(os.path.join(directory, "scaling.png"))
-        plot(report, paths[2])
+        plot(report, paths[-1])
+    if report.get("capacity"):
+        paths.append(os.path.join(directory, "capacity.png"))
+        plot_capacity(report, paths[-1])
     with open(paths[0], "w") as f:
         json.dump({**report, "files": paths}, f, indent=2, default=str)
     with open(paths[1], "w") as f:

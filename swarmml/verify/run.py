@@ -6,8 +6,10 @@ replica count; whatever happens, the service gets its original spec back.
 """
 import copy
 import json
+import math
 import os
 import time
+from statistics import median
 
 from swarmml import cluster as clusters
 from swarmml import converge, ops, placement, rollout, services
@@ -16,14 +18,15 @@ from swarmml.engine import resolve_target
 from swarmml.engine import swarm as engine
 from swarmml.errors import NotFound, SwarmmlError, UsageError
 from swarmml.loadgen import run as run_load
-from swarmml.verify import checks, curve, usage
+from swarmml.verify import capacity, checks, curve, method, usage
 from swarmml.verify import cpu as verify_io
 from swarmml.verify import drill as drills
 
 GOLDEN_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3], [5.0, 3.4, 1.5, 0.2],
                [6.4, 3.2, 5.3, 2.3]]
 ONE_ROW = [5.9, 3.0, 5.1, 1.8]
-WARMUP_S = 2.0
+WARMUP_WINDOW_S = 2.0
+WARMUP_MAX_S = 30.0
 BATCHING_ENV = "SWARMML_BATCHING"
 
 
@@ -37,17 +40,32 @@ def infer_body(rows):
 
 def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.25, model="iris-rf", duration=10.0,
            connections=None, rate=None, min_efficiency="0.8", drill=None, cluster=None, gateway="gateway",
-           batching="off", drill_rate=100.0, max_recovery_s=30.0, max_failed_pct=0.1, show=True, node="worker",
-           how="stop"):
-    """Run verify on SERVICE and return the report (a plain dict; report["ok"] says whether it passed)."""
+           batching="off", drill_rate=100.0, max_recovery_s=30.0, max_failed_pct=0.1, repeat=2, slo=None,
+           load=None, show=True, node="worker", how="stop"):
+    """Run verify on SERVICE and return the report (a plain dict; report["ok"] says whether it passed).
+
+    repeat: how many times each step is measured, in a serpentine order (1, 2, 4, 6, 6, 4, 2, 1).
+    slo: "p99=250ms": after the curve, what each step sustains under it (open loop);
+    load: "200/s" (with slo): how many replicas that needs.
+    """
     steps = list(steps)
     if any(not isinstance(s, int) or s < 1 for s in steps):
         raise UsageError(f"--steps: replica counts must be whole numbers of at least 1, got {steps}")
+    if len(set(steps)) != len(steps):
+        raise UsageError(f"--steps: each replica count once (--repeat measures them again), got {steps}")
+    if not isinstance(repeat, int) or repeat < 1:
+        raise UsageError(f"--repeat: expected a whole number of at least 1, got {repeat!r}")
     if drill not in (None, "node-loss"):
         raise UsageError(f"--drill: expected node-loss, got {drill!r}")
     if batching not in ("off", "on", "auto"):
         raise UsageError(f"--batching: expected off, on or auto, got {batching!r}")
     thresholds = curve.parse_thresholds(min_efficiency)
+    slo_bound = capacity.parse_slo(slo) if slo is not None else None
+    for_load = capacity.parse_load(str(load)) if load is not None else None
+    if for_load is not None and slo_bound is None:
+        raise UsageError("--for asks how many replicas a load needs under an SLO: give --slo too (--slo p99=250ms)")
+    if slo_bound is not None and not steps:
+        raise UsageError("--slo measures at the --steps replica counts: give some (--steps 1,2,4,6)")
     svc = services.find(client, service, stack)
     name = svc["Spec"]["Name"]
     if placement.desired_replicas(svc["Spec"]) is None:
@@ -78,6 +96,9 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
                            "duration_s": duration, "connections": connections or "8 per replica",
                            "loop": f"open, {rate} requests/s per replica" if rate else "closed",
                            "min_efficiency": {str(k): v for k, v in thresholds.items()},
+                           "repeat": repeat, "order": method.order(steps, repeat),
+                           "warmup": f"until {method.SETTLE_WINDOWS} windows of {WARMUP_WINDOW_S:g} s agree within "
+                                     f"{method.SETTLE_TOLERANCE:.0%} (at most {WARMUP_MAX_S:g} s)",
                            "gateway_cpu_limit": gateway_limit / 1e9 if gateway_limit else None}}
 
     with progress(show=show) as bar:
@@ -87,15 +108,34 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
         bar.update(phase, completed=3, status="done")
         if steps:
             original = copy.deepcopy(engine.service(client, name)["Spec"])
+            report["runs"] = []
             try:
-                report["steps"] = scaling_curve(client, name, gw["Spec"]["Name"], infer_url, steps, cpus, duration,
-                                                connections, rate, batching, thresholds,
-                                                gateway_limit / 1e9 if gateway_limit else None, bar)
+                scaling_curve(client, name, gw["Spec"]["Name"], infer_url, method.order(steps, repeat), cpus,
+                              duration, connections, rate, batching, gateway_limit / 1e9 if gateway_limit else None,
+                              bar, report["runs"])
+                if slo_bound is not None:
+                    rows = capacity_search(client, name, gw["Spec"]["Name"], infer_url, steps, cpus, slo_bound,
+                                           max(5.0, duration / 2), gateway_limit / 1e9 if gateway_limit else None,
+                                           bar)
+                    report["capacity"] = capacity.answer(rows, slo_bound, for_load)
+            except SwarmmlError as exc:
+                # The runs so far are real measurements: report them, and why the curve stopped.
+                report["problems"].append(f"the curve stopped after {len(report['runs'])} of "
+                                          f"{len(method.order(steps, repeat))} runs: {exc}")
             finally:
                 task = bar.add_task("restoring the service", total=1, status="")
-                restore(client, name, original)
+                try:
+                    restore(client, name, original)
+                except SwarmmlError as exc:
+                    # Minutes of measurements are worth keeping when only the way back failed (an engine
+                    # that could not start a task under load): the report says so and fails.
+                    report["problems"].append(f"verify could not restore {name}'s spec ({exc}); `swarmml update "
+                                              f"{name} --force` or redeploy the stack")
                 bar.update(task, completed=1, status="done")
+            report["steps"] = curve.with_verdicts(curve.efficiencies(method.combine(report["runs"])), thresholds)
+            report["noise"] = method.noise(report["runs"])
             report["problems"] += curve.curve_check(report["steps"], thresholds)[1]
+            report["problems"] += (report.get("capacity") or {}).get("problems", [])
         if drill == "node-loss":
             task = bar.add_task("node-loss drill", total=None, status="")
             report["drill"] = drills.node_loss(
@@ -111,6 +151,10 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
     report["problems"] = [f"{c['name']}: {c['detail']}" for c in report["checks"] if not c["ok"]] + report["problems"]
     report["ok"] = not report["problems"]
     return report
+
+
+def _round(value, digits=2):
+    return None if value is None else round(value, digits)
 
 
 def _preflight(infer_url, model, name):
@@ -200,8 +244,84 @@ def _wait_exact_replicas(client, name, infer_url, body, timeout=90):
                        f"not running: {sorted(seen - expected)})")
 
 
-def scaling_curve(client, name, gateway, infer_url, steps, cpus, duration, connections, rate, batching, thresholds,
-                  gateway_limit, bar):
+def _warm_up(infer_url, body, connections, rate):
+    """The step's own load in short windows until they agree (method.settled); what was seen.
+
+    A closed loop settles on requests/s; an open one is sent at a fixed rate,
+    so it settles on the median latency instead.
+    """
+    windows, start = [], time.monotonic()
+    while time.monotonic() - start < WARMUP_MAX_S:
+        s = run_load(infer_url, body, connections=connections, duration=WARMUP_WINDOW_S, rate=rate).summary()
+        windows.append(s["p50_ms"] if rate else s["requests_per_s"])
+        if method.settled(windows):
+            break
+    return {"s": round(time.monotonic() - start, 1), "on": "p50_ms" if rate else "requests_per_s",
+            "windows": windows, "settled": method.settled(windows)}
+
+
+def _scale_to(client, name, infer_url, body, n):
+    scaled = ops.scale(client, {name: n}, show=False, timeout=300)
+    if not scaled.ok:
+        raise SwarmmlError(f"scaling {name} to {n} failed: " + "; ".join(scaled.problems))
+    _wait_exact_replicas(client, name, infer_url, body)
+
+
+def _cpu_groups(client, name, gateway):
+    return {"replicas": _running_containers(client, name), "gateway": _running_containers(client, gateway)}
+
+
+def capacity_search(client, name, gateway, infer_url, steps, cpus, slo, rung_s, gateway_limit, bar):
+    """Per replica count: an open-loop ladder of rates up to the first that misses the SLO (capacity.sustainable).
+
+    The ladder starts from the closed loop's settled throughput at that count,
+    which its warm-up measures anyway.
+    """
+    percentile, bound_ms = slo
+    body = infer_body([ONE_ROW])
+    task = bar.add_task("capacity under the SLO", total=len(steps), status=f"p{percentile:g} <= {bound_ms:g} ms")
+    rows = []
+    for i, n in enumerate(sorted(steps)):
+        bar.update(task, status=f"{n} replicas: scaling")
+        _scale_to(client, name, infer_url, body, n)
+        bar.update(task, status=f"{n} replicas: closed-loop estimate")
+        warm = _warm_up(infer_url, body, 8 * n, None)
+        estimate = median(warm["windows"][-method.SETTLE_WINDOWS:])
+        if not estimate:
+            raise SwarmmlError(f"{name} answered no requests at {n} replicas: no capacity to search")
+        rungs = []
+        for rate in capacity.ladder(estimate):
+            # Little's law: a rung within the SLO has about rate x bound requests in flight; twice that many
+            # connections, and the generator never holds back a request the service could have taken.
+            conns = 8 * n + math.ceil(2 * rate * bound_ms / 1000.0)
+            bar.update(task, status=f"{n} replicas: {rate:g} requests/s offered, {conns} connections")
+            groups = _cpu_groups(client, name, gateway)
+            before = verify_io.cpu_snapshot(groups)
+            load = run_load(infer_url, body, connections=conns, duration=rung_s, rate=rate)
+            cpu = usage.rates(before, verify_io.cpu_snapshot(groups))
+            kind, why = usage.bottleneck(cpu, cpus, gateway_limit)
+            summary = load.summary()
+            rungs.append({"offered_per_s": rate, "requests_per_s": summary["requests_per_s"],
+                          "latency_ms": _round(load.percentile(percentile)), "p50_ms": summary["p50_ms"],
+                          "errors": summary["errors"], "sent_late_p99_ms": summary["sent_late_p99_ms"],
+                          "connections": conns, "replica_cores": (cpu.get("replicas") or {}).get("cores"),
+                          "machine_busy": cpu["machine"].get("busy"), "bottleneck": kind, "bottleneck_detail": why})
+            if not capacity.meets(rungs[-1], percentile, bound_ms)[0]:
+                break
+        found = capacity.sustainable(rungs, percentile, bound_ms)
+        rows.append({"replicas": n, "closed_loop_per_s": estimate, **found,
+                     "per_replica_per_s": round(found["sustainable_per_s"] / n, 1)
+                     if found["sustainable_per_s"] else None, "rungs": rungs})
+        bar.update(task, completed=i + 1, status=f"{n} replicas: {found['sustainable_per_s']} requests/s")
+    return rows
+
+
+def scaling_curve(client, name, gateway, infer_url, order, cpus, duration, connections, rate, batching,
+                  gateway_limit, bar, results):
+    """Appends one measurement (a plain dict) per entry of order, a replica count each, in that order, to results.
+
+    Appended as they are made, so that a failure halfway keeps the runs before it.
+    """
     def setup(spec):
         cs = spec["TaskTemplate"]["ContainerSpec"]
         cs["Env"] = sorted([e for e in cs.get("Env") or [] if not e.startswith(BATCHING_ENV + "=")] +
@@ -211,24 +331,20 @@ def scaling_curve(client, name, gateway, infer_url, steps, cpus, duration, conne
         # A reservation above the new limit would be refused; one below it stays.
         if (resources.get("Reservations") or {}).get("NanoCPUs", 0) > cpus * 1e9:
             resources["Reservations"]["NanoCPUs"] = int(round(cpus * 1e9))
-        return _set_replicas(spec, steps[0])
+        return _set_replicas(spec, order[0])
 
-    task = bar.add_task("scaling curve", total=len(steps), status=f"{cpus} CPU per replica, batching {batching}")
+    task = bar.add_task("scaling curve", total=len(order), status=f"{cpus} CPU per replica, batching {batching}")
     _fast_update(client, name, setup)
     body = infer_body([ONE_ROW])
-    results = []
-    for i, n in enumerate(steps):
+    for i, n in enumerate(order):
         bar.update(task, status=f"{n} replicas: scaling")
-        scaled = ops.scale(client, {name: n}, show=False, timeout=300)
-        if not scaled.ok:
-            raise SwarmmlError(f"scaling {name} to {n} failed: " + "; ".join(scaled.problems))
-        _wait_exact_replicas(client, name, infer_url, body)
+        _scale_to(client, name, infer_url, body, n)
         conns = connections or 8 * n  # a queue of 8 per replica: none ever waits for work
         offered = rate * n if rate else None
         bar.update(task, status=f"{n} replicas: warming up")
-        run_load(infer_url, body, connections=conns, duration=WARMUP_S)
+        warmup = _warm_up(infer_url, body, conns, offered)
         bar.update(task, status=f"{n} replicas: {duration:g} s of load, {conns} connections")
-        groups = {"replicas": _running_containers(client, name), "gateway": _running_containers(client, gateway)}
+        groups = _cpu_groups(client, name, gateway)
         before = verify_io.cpu_snapshot(groups)
         load = run_load(infer_url, body, connections=conns, duration=duration, rate=offered)
         cpu = usage.rates(before, verify_io.cpu_snapshot(groups))
@@ -237,8 +353,6 @@ def scaling_curve(client, name, gateway, infer_url, steps, cpus, duration, conne
         results.append({"replicas": n, "requests": s["requests"], "requests_per_s": s["requests_per_s"],
                         "p50_ms": s["p50_ms"], "p95_ms": s["p95_ms"], "p99_ms": s["p99_ms"], "errors": s["errors"],
                         "error_kinds": s["error_kinds"], "replicas_answering": len(load.replicas),
-                        "connections": conns, "offered_per_s": offered,
-                        "threshold": curve.threshold_for(n, thresholds) if n != min(steps) else None,
-                        "cpu": cpu, "bottleneck": kind, "bottleneck_detail": why})
+                        "connections": conns, "offered_per_s": offered, "sent_late_p99_ms": s["sent_late_p99_ms"],
+                        "order": i, "warmup": warmup, "cpu": cpu, "bottleneck": kind, "bottleneck_detail": why})
         bar.update(task, completed=i + 1, status=f"{n} replicas: {s['requests_per_s']:.0f} req/s")
-    return curve.efficiencies(results)

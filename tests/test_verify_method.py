@@ -1,0 +1,113 @@
+"""verify's measurement method: the order of the steps, warm-up, repeats, the machine's noise. Pure, no daemon."""
+import pytest
+
+from swarmml.verify import curve, method
+
+
+def test_serpentine_order_turns_on_the_same_step():
+    assert method.order([1, 2, 4, 6], 1) == [1, 2, 4, 6]
+    assert method.order([1, 2, 4, 6], 2) == [1, 2, 4, 6, 6, 4, 2, 1]
+    assert method.order([1, 2], 3) == [1, 2, 2, 1, 1, 2]
+    with pytest.raises(ValueError):
+        method.order([1, 2], 0)
+
+
+def test_warm_up_settles_when_the_last_windows_agree():
+    # a fresh 0.25-CPU replica: slow first windows, then flat
+    assert not method.settled([12.0, 25.0, 31.0])
+    assert not method.settled([12.0, 25.0, 31.0, 34.0, 35.0])  # 31..35: still 12 % apart
+    assert method.settled([12.0, 25.0, 31.0, 34.0, 35.0, 34.5])
+    assert not method.settled([35.0, 34.0])  # too few windows to judge
+    assert not method.settled([0.0, 0.0, 0.0]) and not method.settled([30.0, None, 30.0])
+    assert method.settled([100.0, 104.0, 96.0], tolerance=0.1) and not method.settled([100.0, 104.0, 93.0])
+
+
+def run(n, rps, cores=None, gw=None, **extra):
+    cpu = {"replicas": {"cores": cores, "per_container": [cores / n] * n if cores else []},
+           "gateway": {"cores": gw}}
+    return {"replicas": n, "requests": int(rps * 10), "requests_per_s": rps, "p50_ms": 100.0 / rps,
+            "p95_ms": 200.0 / rps, "p99_ms": 300.0 / rps, "errors": 0, "error_kinds": {},
+            "replicas_answering": n, "cpu": cpu, "bottleneck": "replicas", **extra}
+
+
+def test_combine_takes_medians_and_keeps_every_run():
+    runs = [run(1, 40.0, 0.25, 0.02, order=0), run(2, 78.0, 0.5, 0.03, order=1), run(2, 82.0, 0.5, 0.04, order=2),
+            run(1, 44.0, 0.25, 0.02, order=3, errors=1, error_kinds={"http_503": 1})]
+    one, two = method.combine(runs)
+    assert one["replicas"] == 1 and one["repeats"] == 2 and one["runs_per_s"] == [40.0, 44.0]
+    assert one["requests_per_s"] == 42.0 and one["spread_per_s"] == [40.0, 44.0]
+    assert one["errors"] == 1 and one["error_kinds"] == {"http_503": 1} and one["requests"] == 840
+    assert one["cpu_s_per_request_runs"] == [0.25 / 40, 0.25 / 44]
+    assert one["cpu_s_per_request"] == round((0.25 / 40 + 0.25 / 44) / 2, 6)
+    assert two["requests_per_s"] == 80.0 and two["gateway_cpu_s_per_request"] == round((0.03 / 78 + 0.04 / 82) / 2, 6)
+    assert one["p99_ms"] == round((300 / 40 + 300 / 44) / 2, 2)
+    # the CPU and bottleneck columns come from one real run (the one nearest the median), not a blend
+    assert one["order"] in (0, 3) and one["cpu"]["replicas"]["cores"] == 0.25
+
+
+def test_noise_is_the_same_step_twice_in_a_row():
+    runs = [run(n, rps) for n, rps in [(1, 40.0), (2, 80.0), (2, 88.0), (1, 42.0), (1, 42.0)]]
+    n = method.noise(runs)
+    assert n["pairs"] == [{"replicas": 2, "requests_per_s": [80.0, 88.0], "difference": 0.095},
+                          {"replicas": 1, "requests_per_s": [42.0, 42.0], "difference": 0.0}]
+    assert n["max_difference"] == 0.095
+    assert method.noise(runs[:2]) == {"pairs": [], "max_difference": None}
+
+
+def judged(runs, thresholds="0.8"):
+    t = curve.parse_thresholds(thresholds)
+    steps = curve.with_verdicts(curve.efficiencies(method.combine(runs)), t)
+    return {s["replicas"]: s for s in steps}, curve.curve_check(steps, t)
+
+
+def test_intervals_from_the_repeats_and_the_verdicts():
+    # drift between the passes: the base 40 then 44; 4 replicas 150 then 170, same CPU per request
+    steps, (ok, problems) = judged([run(1, 40.0, 0.25), run(4, 150.0, 0.9375), run(4, 170.0, 1.0625),
+                                    run(1, 44.0, 0.275)])
+    s = steps[4]
+    assert s["efficiency"] == round(160 / (4 * 42), 3) == 0.952
+    assert s["efficiency_interval"] == [round(150 / 4 / 44, 3), round(170 / 4 / 40, 3)] == [0.852, 1.062]
+    assert steps[1]["efficiency_interval"] == [0.909, 1.1]  # the base's own spread
+    assert s["cpu_efficiency"] == 1.0 and s["verdict"] == "pass" and steps[1]["verdict"] == "base"
+    assert ok and problems == []
+
+
+def test_above_one_beyond_the_interval_is_suspect_not_a_pass():
+    # the README's old curve: a slow lone replica makes six look super-linear
+    steps, (ok, problems) = judged([run(1, 35.0, 0.25), run(6, 300.0, 1.5), run(6, 310.0, 1.5),
+                                    run(1, 36.0, 0.25)])
+    assert steps[6]["efficiency_interval"][0] > 1 and steps[6]["verdict"] == "suspect"
+    assert not ok and problems[0].startswith("E(6) = 1.43 (1.39..1.48 over the repeats): above 1 beyond")
+    assert "suspect" in problems[0] and "not a pass" in problems[0]
+    # above 1 but within the spread of the repeats: noise, a pass
+    steps, (ok, _) = judged([run(1, 40.0, 0.25), run(2, 84.0, 0.5), run(2, 80.0, 0.5), run(1, 44.0, 0.25)])
+    assert steps[2]["efficiency"] == 0.976 and steps[2]["verdict"] == "pass" and ok
+    steps, (ok, _) = judged([run(1, 40.0, 0.25), run(2, 86.0, 0.5), run(2, 90.0, 0.5), run(1, 41.0, 0.25)])
+    assert steps[2]["efficiency_interval"][0] > 1 and steps[2]["verdict"] == "suspect" and not ok
+    # one run only: no interval to hide in, E above 1 is suspect
+    steps, (ok, _) = judged([run(1, 40.0, 0.25), run(2, 81.0, 0.5)])
+    assert steps[2]["verdict"] == "suspect" and not ok
+    # throughput flat but each request cheaper at N: the base's work is off, also suspect
+    steps, (ok, problems) = judged([run(1, 40.0, 0.25), run(2, 78.0, 0.3), run(2, 78.0, 0.3), run(1, 40.0, 0.25)])
+    assert steps[2]["verdict"] == "suspect" and "less CPU at 2 than at 1" in problems[0]
+    # ... but not for a few percent: caches and clocks move the CPU per request that much
+    steps, (ok, _) = judged([run(1, 40.0, 0.25), run(2, 80.0, 0.48), run(2, 80.0, 0.48), run(1, 40.0, 0.25)])
+    assert steps[2]["cpu_efficiency_interval"][0] > 1 and steps[2]["verdict"] == "pass" and ok
+
+
+def test_cpu_per_request_says_service_or_starved():
+    # E(6) 0.6: each request cost the same CPU, the replicas got 0.15 of their 0.25 (a starved machine)
+    starved = [run(1, 40.0, 0.25), run(6, 144.0, 0.9, bottleneck="machine"),
+               run(6, 144.0, 0.9, bottleneck="machine"), run(1, 40.0, 0.25)]
+    steps, (ok, problems) = judged(starved)
+    assert steps[6]["verdict"] == "limited" and not ok
+    assert problems == ["E(6) = 0.60 < 0.8, not proven: each request cost the replicas as much CPU as at 1 "
+                        "(E per CPU 1.00), so they got less CPU than they may use (limited by machine)"]
+    # E(6) 0.6 with the replicas at their quota: each request cost 1.67x the CPU, the service
+    costly = [run(1, 40.0, 0.25), run(6, 144.0, 1.5), run(6, 144.0, 1.5), run(1, 40.0, 0.25)]
+    steps, (ok, problems) = judged(costly)
+    assert steps[6]["verdict"] == "fail"
+    assert problems == ["E(6) = 0.60 < 0.8: each request cost the replicas 1.67x the CPU it did at 1"]
+    # no threshold for the step: measured, not judged
+    steps, (ok, _) = judged(costly, "8=0.9")
+    assert steps[6]["verdict"] == "measured" and steps[6]["threshold"] is None and ok
