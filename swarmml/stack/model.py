@@ -272,7 +272,7 @@ class Stack:
 
 
 READY_PROBE = ["CMD", "python", "-c",
-               "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/v2/health/ready', timeout=1.5)"]
+               "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8081/v2/health/ready', timeout=1.5)"]
 
 
 # Images as the project's docker-stack.yml names them: the registry and tag can be changed at deploy time.
@@ -290,7 +290,8 @@ def add_predictor(stack, name, image, networks, replicas=2, cpus=0.5, memory="51
         memory_reserved="128M", networks=list(networks), endpoint_mode="dnsrr", read_only=True,
         stop_grace_period="30s", environment={"SWARMML_MODELS": ",".join(models), "SWARMML_MAX_BATCH_SIZE": "64"},
         healthcheck=Healthcheck(READY_PROBE), spread=["node.id"],
-        restart=RestartPolicy("on-failure", delay="2s", max_attempts=5, window="30s"),
+        # any: a replica stopped for a failed health check exits 0, which on-failure never replaces.
+        restart=RestartPolicy("any", delay="2s", max_attempts=5, window="30s"),
         update=UpdatePolicy(1, delay="1s", order="start-first", failure_action="rollback", monitor="10s",
                             max_failure_ratio=0),
         rollback=UpdatePolicy(1, delay="1s", order="start-first", failure_action="pause", monitor="5s"),
