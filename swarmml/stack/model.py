@@ -271,8 +271,11 @@ class Stack:
         return "".join(f"# {line}".rstrip() + "\n" for line in header.strip().splitlines()) + body
 
 
-READY_PROBE = ["CMD", "python", "-c",
-               "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8081/v2/health/ready', timeout=1.5)"]
+# The probe runs inside the replica's CPU limit every 2 s: python -S and a raw socket cost ~25 ms of CPU
+# where urllib cost ~70 (measured in a replica), about a tenth of a 0.25-CPU replica's budget.
+READY_PROBE = ["CMD", "python", "-S", "-c",
+               "import socket,sys; s=socket.create_connection(('127.0.0.1',8081),1.5); "
+               "s.sendall(b'GET /v2/health/ready HTTP/1.0\\r\\n\\r\\n'); sys.exit(s.recv(12)[9:12]!=b'200')"]
 
 
 # Images as the project's docker-stack.yml names them: the registry and tag can be changed at deploy time.
