@@ -14,6 +14,7 @@ checks read the server's state from a thread instead of waiting their turn:
 - live: the loop has turned within `stall_s`.
 """
 import asyncio
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -71,7 +72,14 @@ class Health:
             def log_message(self, *args):  # a check every second or two is not news
                 pass
 
-        server = ThreadingHTTPServer((host, port), Handler)
-        server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                # Checkers hang up once they have the status line (HAProxy resets): no traceback every second.
+                if not isinstance(sys.exc_info()[1], ConnectionError):
+                    super().handle_error(request, client_address)
+
+        server = Server((host, port), Handler)
         threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
         return server

@@ -273,6 +273,7 @@ class Stack:
 
 # The probe runs inside the replica's CPU limit every 2 s: python -S and a raw socket cost ~25 ms of CPU
 # where urllib cost ~70 (measured in a replica), about a tenth of a 0.25-CPU replica's budget.
+# Its timeouts are lenient on purpose: see docker-stack.yml.
 READY_PROBE = ["CMD", "python", "-S", "-c",
                "import socket,sys; s=socket.create_connection(('127.0.0.1',8081),1.5); "
                "s.sendall(b'GET /v2/health/ready HTTP/1.0\\r\\n\\r\\n'); sys.exit(s.recv(12)[9:12]!=b'200')"]
@@ -292,7 +293,7 @@ def add_predictor(stack, name, image, networks, replicas=2, cpus=0.5, memory="51
         name, image, replicas=replicas, cpus=cpus, memory=memory,
         memory_reserved="128M", networks=list(networks), endpoint_mode="dnsrr", read_only=True,
         stop_grace_period="30s", environment={"SWARMML_MODELS": ",".join(models), "SWARMML_MAX_BATCH_SIZE": "64"},
-        healthcheck=Healthcheck(READY_PROBE), spread=["node.id"],
+        healthcheck=Healthcheck(READY_PROBE, timeout="5s", retries=5, start_period="60s"), spread=["node.id"],
         # any: a replica stopped for a failed health check exits 0, which on-failure never replaces.
         restart=RestartPolicy("any", delay="2s", max_attempts=5, window="30s"),
         update=UpdatePolicy(1, delay="1s", order="start-first", failure_action="rollback", monitor="10s",
