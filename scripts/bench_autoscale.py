@@ -55,11 +55,12 @@ def parse_profile(text):
     return out
 
 
-def deploy_stack(env):
+def deploy_stack(env, extra_files=()):
+    """The ML stack with the autoscale policy, the controller and the bench's settings (then extra_files)."""
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
         f.write(BENCH_OVERRIDE)
     files = [os.path.join(ROOT, p) for p in ("docker-stack.yml", "stacks/autoscale.yml",
-                                             "stacks/autoscaler-service.yml")] + [f.name]
+                                             "stacks/autoscaler-service.yml")] + [f.name] + list(extra_files)
     try:
         deploy.deploy(files, environ=env, show_progress=False)
     finally:
