@@ -272,10 +272,13 @@ class Stack:
 
 
 # The probe runs inside the replica's CPU limit every 2 s: python -S and a raw socket cost ~25 ms of CPU
-# where urllib cost ~70 (measured in a replica), about a tenth of a 0.25-CPU replica's budget.
+# where urllib cost ~70 (measured in a replica), about a tenth of a 0.25-CPU replica's budget. It connects
+# to the serving port first (the kernel accepts, no wait behind the queue): a replica that serves elsewhere
+# is not healthy, whatever its health port says.
 # Its timeouts are lenient on purpose: see docker-stack.yml.
 READY_PROBE = ["CMD", "python", "-S", "-c",
-               "import socket,sys; s=socket.create_connection(('127.0.0.1',8081),1.5); "
+               "import socket,sys; socket.create_connection(('127.0.0.1',8080),1.5).close(); "
+               "s=socket.create_connection(('127.0.0.1',8081),1.5); "
                "s.sendall(b'GET /v2/health/ready HTTP/1.0\\r\\n\\r\\n'); sys.exit(s.recv(12)[9:12]!=b'200')"]
 
 
