@@ -55,11 +55,12 @@ def parse_profile(text):
     return out
 
 
-def deploy_stack(env):
+def deploy_stack(env, extra_files=()):
+    """The ML stack with the autoscale policy, the controller and the bench's settings (then extra_files)."""
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
         f.write(BENCH_OVERRIDE)
     files = [os.path.join(ROOT, p) for p in ("docker-stack.yml", "stacks/autoscale.yml",
-                                             "stacks/autoscaler-service.yml")] + [f.name]
+                                             "stacks/autoscaler-service.yml")] + [f.name] + list(extra_files)
     try:
         deploy.deploy(files, environ=env, show_progress=False)
     finally:
@@ -161,6 +162,7 @@ def main():
     ap.add_argument("--min", type=int, default=2)
     ap.add_argument("--max", type=int, default=8)
     ap.add_argument("--target-inflight", default="1.5")
+    ap.add_argument("--target-rps", help="scale on requests/s per replica instead of requests in flight")
     ap.add_argument("--down-window", default="45s")
     ap.add_argument("--no-deploy", action="store_true")
     ap.add_argument("--build", action="store_true", help="build and push swarmml/autoscaler from this checkout first")
@@ -176,9 +178,18 @@ def main():
     if args.build:
         from swarmml.autoscale.install import build_and_push
         build_and_push(cluster=args.cluster)
+    extra = []
+    if args.target_rps:
+        with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
+            f.write(f'version: "3.8"\nservices:\n  predictor:\n    deploy:\n      labels:\n'
+                    f'        io.swarmml.autoscale.target-rps: "{args.target_rps}"\n'
+                    f'        io.swarmml.autoscale.metric: "rps"\n')
+        extra.append(f.name)
     if not args.no_deploy:
         print("deploying the stack ...", flush=True)
-        deploy_stack(env)
+        deploy_stack(env, extra)
+    for name in extra:
+        os.unlink(name)
     profile = parse_profile(args.profile)
     step_up = profile[0][1]
     step_down = profile[0][1] + profile[1][1] if len(profile) > 2 else None
@@ -204,16 +215,18 @@ def main():
               f"{s.peak_replicas} after {s.reach_peak_s} s, p99 back after {s.p99_recovered_s} s", flush=True)
     settle(client, f"{STACK}_autoscaler", 1)
     os.makedirs(args.out, exist_ok=True)
+    target = f"target-rps {args.target_rps}" if args.target_rps else f"target-inflight {args.target_inflight}"
+    load_after = os.getloadavg()[0]
     report = {"profile": profile, "p99_target_ms": args.p99_ms, "load_average_before": load_before,
-              "policy": {"min": args.min, "max": args.max, "target_inflight": args.target_inflight,
-                         "down_window": args.down_window},
+              "load_average_after": load_after,
+              "policy": {"min": args.min, "max": args.max, "target": target, "down_window": args.down_window},
               "runs": [s.to_json() for s in summaries]}
     with open(os.path.join(args.out, "report.json"), "w") as f:
         json.dump(report, f, indent=1)
     md = (f"Step load {' -> '.join(f'{r:g} req/s for {s:g} s' for r, s in profile)}, open loop through the gateway, "
-          f"iris-rf at 0.25 CPU per replica (batching off); policy min {args.min}, max {args.max}, target-inflight "
-          f"{args.target_inflight}, down-window {args.down_window}; p99 target {args.p99_ms:g} ms; load average "
-          f"before {load_before:.2f} on 2 shared cores.\n\n" + timeline.markdown(summaries))
+          f"iris-rf at 0.25 CPU per replica (batching off); policy min {args.min}, max {args.max}, {target}, "
+          f"down-window {args.down_window}; p99 target {args.p99_ms:g} ms; load average {load_before:.2f} before, "
+          f"{load_after:.2f} after, on 2 shared cores.\n\n" + timeline.markdown(summaries))
     with open(os.path.join(args.out, "report.md"), "w") as f:
         f.write(md)
     plot(summaries, profile, os.path.join(args.out, "autoscale.png"), args.p99_ms)

@@ -6,11 +6,24 @@
 
 See swarmml.api for the verbs and swarmml.errors for what they raise.
 """
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-from swarmml.api import RolloutFailed, Swarm, connect  # noqa: E402  (after __version__, which modules read)
 from swarmml.errors import EngineUnavailable, NotFound, SwarmmlError, UsageError  # noqa: E402
+
+if TYPE_CHECKING:
+    from swarmml.api import RolloutFailed, Swarm, connect
 
 __all__ = ["connect", "Swarm", "RolloutFailed", "SwarmmlError", "UsageError", "NotFound", "EngineUnavailable",
            "__version__"]
+_API = ("connect", "Swarm", "RolloutFailed")
+
+
+def __getattr__(name: str):
+    # The API is imported on first use, not with the package: it pulls in build, and so numpy and the model
+    # service, which the autoscaler's image (swarmml's own modules and a few wheels) does not carry.
+    if name in _API:
+        from swarmml import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'swarmml' has no attribute {name!r}")

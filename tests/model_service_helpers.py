@@ -34,8 +34,11 @@ class Server:
 
     def __init__(self, models_dir, **env):
         self.port = free_port()
+        self.health_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.health_url = f"http://127.0.0.1:{self.health_port}"
         environ = dict(os.environ, SWARMML_MODELS_DIR=str(models_dir), SWARMML_PORT=str(self.port),
+                       SWARMML_HEALTH_PORT=str(self.health_port),
                        SWARMML_HOST="127.0.0.1", SWARMML_TRUSTED_TYPES_FILE=TRUSTED_TYPES_FILE)
         environ.update({k: str(v) for k, v in env.items()})
         self.proc = subprocess.Popen([sys.executable, "-m", "swarmml_model_service"], env=environ,

@@ -85,6 +85,41 @@ def test_install_context_holds_swarmml_source_and_no_image_recipes(tmp_path, mon
         assert "swarmml.autoscale.controller" in f.read()
 
 
+# What the host has and the autoscaler's image does not (it installs install.REQUIREMENTS only).
+NOT_IN_THE_IMAGE = ("numpy", "scipy", "sklearn", "joblib", "skops", "pandas", "matplotlib", "swarmml_model_service")
+
+
+def test_the_install_context_starts_its_controller_without_what_the_image_lacks(tmp_path, monkeypatch):
+    # A controller image whose entry point fails to import crash-loops in the cluster, and nothing else says so.
+    import os
+    import subprocess
+    import sys
+
+    class Done:
+        returncode = 0
+        stderr = ""
+
+    real_run = subprocess.run
+    monkeypatch.setattr(subprocess, "run", lambda *a, **kw: Done())
+    ctx = install.prepare_context(str(tmp_path))
+    monkeypatch.setattr(subprocess, "run", real_run)
+    code = (
+        "import importlib.abc, sys\n"
+        "class Absent(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {NOT_IN_THE_IMAGE!r}:\n"
+        "            raise ImportError(f'{name} is not in the autoscaler image')\n"
+        "sys.meta_path.insert(0, Absent())\n"
+        "import swarmml.autoscale.controller, swarmml.ops\n"
+        "from swarmml.engine import connect\n"
+        "import swarmml\n"
+        "print(swarmml.__file__)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path),
+                          env=dict(os.environ, PYTHONPATH=ctx))
+    assert done.returncode == 0, done.stderr[-800:]
+    assert done.stdout.strip() == os.path.join(ctx, "swarmml", "__init__.py")
+
+
 def test_the_cli_routes_a_service_name_to_the_loop_and_checks_options_first():
     runner = CliRunner()
     done = runner.invoke(cli, ["autoscale", "predictor", "--min", "0"])

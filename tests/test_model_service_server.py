@@ -1,6 +1,7 @@
 """The real server over real HTTP: every endpoint, errors, metrics, batching, graceful shutdown."""
 import concurrent.futures
 import json
+import select
 import signal
 import socket
 import time
@@ -144,8 +145,12 @@ def test_sigterm_finishes_in_flight_requests(models_dir):
     while in_flight(s) < 3:
         assert time.monotonic() < deadline, "the server never had the 3 requests in flight"
         time.sleep(0.05)
+    assert requests.get(s.health_url + "/v2/health/ready", timeout=5).status_code == 200
     s.proc.send_signal(signal.SIGTERM)
     time.sleep(0.2)
+    # Draining: the health port says so at once, so the gateway's check takes the replica out of service.
+    r = requests.get(s.health_url + "/v2/health/ready", timeout=5)
+    assert (r.status_code, r.json()) == (503, {"ready": False, "draining": True})
     for c in conns:
         c.sendall(body[-1:])
     answers = [read_http_response(c) for c in conns]
@@ -153,6 +158,27 @@ def test_sigterm_finishes_in_flight_requests(models_dir):
     assert all(len(json.loads(payload)["outputs"][0]["data"]) == 20000 for _, payload in answers)
     # uvicorn drains, then re-raises SIGTERM so the exit status says why it stopped.
     assert s.terminate() in (0, -signal.SIGTERM)
+
+
+def test_the_health_port_answers_while_the_loop_computes(models_dir):
+    # Twelve requests of 20,000 rows keep the loop computing one after the other. A health request on the
+    # serving port would wait behind all of them; the health port answers while some are still unanswered.
+    s = Server(models_dir, SWARMML_BATCHING="off").wait_ready()
+    try:
+        body = json.dumps(infer_body([ROW] * 20000)).encode()
+        head = (f"POST /v2/models/iris-rf/infer HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+        conns = [socket.create_connection(("127.0.0.1", s.port), timeout=60) for _ in range(12)]
+        for c in conns:
+            c.sendall(head + body)
+        r = requests.get(s.health_url + "/v2/health/ready", timeout=30)
+        unanswered = len(conns) - len(select.select(conns, [], [], 0)[0])
+        assert (r.status_code, r.json()) == (200, {"ready": True})
+        assert unanswered > 0, "the health port answered only after the loop had answered every request"
+        assert [status for status, _ in (read_http_response(c) for c in conns)] == [200] * len(conns)
+        assert requests.get(s.health_url + "/v2/health/live", timeout=5).json() == {"live": True}
+    finally:
+        s.terminate()
 
 
 def in_flight(server):

@@ -11,15 +11,19 @@ import uvicorn  # noqa: E402
 
 from swarmml_model_service.app import App  # noqa: E402
 from swarmml_model_service.config import Settings  # noqa: E402
+from swarmml_model_service.health import Health  # noqa: E402
 
 
 def main():
     settings = Settings()
-    app = App(settings)
+    server = None
+    health = Health(lambda: app.ready, lambda: server is not None and server.should_exit, settings.health_stall_s)
+    app = App(settings, health)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
                             lifespan="on", access_log=False, log_level="warning", backlog=2048,
                             timeout_keep_alive=30, timeout_graceful_shutdown=settings.drain_timeout_s)
     server = uvicorn.Server(config)
+    health.serve(settings.host, settings.health_port)
     server.run()
     if not server.started:
         sys.exit(3)

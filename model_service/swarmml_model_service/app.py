@@ -1,4 +1,5 @@
 """The HTTP layer: a raw ASGI app (no framework) over protocol, models and batcher."""
+import asyncio
 import re
 import socket
 import sys
@@ -29,8 +30,10 @@ class NotFound(Exception):
 
 
 class App:
-    def __init__(self, settings):
+    def __init__(self, settings, health=None):
         self.settings = settings
+        self.health = health
+        self._beat = None
         self.models = {}
         self.batchers = {}
         self.metrics = Metrics()
@@ -160,6 +163,8 @@ class App:
                 try:
                     self.load()
                     self.start_batchers()
+                    if self.health is not None:
+                        self._beat = asyncio.get_running_loop().create_task(self.health.beat())
                 except Exception as exc:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return

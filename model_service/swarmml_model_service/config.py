@@ -21,4 +21,7 @@ class Settings:
     max_batch_size: int = field(default_factory=lambda: int(_env("SWARMML_MAX_BATCH_SIZE", "64")))
     max_batch_wait_ms: float = field(default_factory=lambda: float(_env("SWARMML_MAX_BATCH_WAIT_MS", "0.5")))
     max_body_bytes: int = field(default_factory=lambda: int(_env("SWARMML_MAX_BODY_BYTES", str(4 << 20))))
+    # The health port: see health.py for why it is not the serving port.
+    health_port: int = field(default_factory=lambda: int(_env("SWARMML_HEALTH_PORT", "8081")))
+    health_stall_s: float = field(default_factory=lambda: float(_env("SWARMML_HEALTH_STALL_S", "10")))
     drain_timeout_s: int = field(default_factory=lambda: int(_env("SWARMML_DRAIN_TIMEOUT_S", "25")))
