@@ -7,7 +7,6 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from swarmml import cluster as clusters
 from swarmml import converge, errors, imageref, rollout
 from swarmml.autoscale.policy import check_services
 from swarmml.autoscale.specs import hold_replicas
@@ -77,6 +76,7 @@ def _cluster_defaults(client, loaded, files):
     cluster = cluster_of(client)
     if not cluster or "-" in [str(f) for f in files]:
         return {}
+    from swarmml import cluster as clusters  # local clusters only: the autoscaler's image has no cluster code
     return {k: v for k, v in clusters.stack_defaults(cluster, loaded.name).items() if not loaded.environ.get(k)}
 
 
