@@ -147,7 +147,7 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
     """Make the swarm match a DesiredStack (also used by stack rollback)."""
     ns = desired.namespace
     current = engine.stack_objects(client, ns)
-    net_names = engine.network_names(client)
+    net_names = engine.network_names(client, current.get("services", {}).values())
     # Autoscaled services keep the replicas the autoscaler chose; a bad policy stops here.
     held = hold_replicas(desired.services, current.get("services", {}))
     warnings = _set_images(client, desired, current, resolve_image)

@@ -86,7 +86,8 @@ def test_install_context_holds_swarmml_source_and_no_image_recipes(tmp_path, mon
 
 
 # What the host has and the autoscaler's image does not (it installs install.REQUIREMENTS only).
-NOT_IN_THE_IMAGE = ("numpy", "scipy", "sklearn", "joblib", "skops", "pandas", "matplotlib", "swarmml_model_service")
+NOT_IN_THE_IMAGE = ("numpy", "scipy", "sklearn", "joblib", "skops", "pandas", "matplotlib", "swarmml_model_service",
+                    "bcrypt", "cryptography", "paramiko")
 
 
 def test_the_install_context_starts_its_controller_without_what_the_image_lacks(tmp_path, monkeypatch):

@@ -29,11 +29,15 @@ def versions(client):
 
 
 def test_deploy_creates_everything_and_converges(stack, cluster):
+    # The predictor, the gateway and the floating IP's service; the host network is the engine's, not created.
     assert sorted((a.kind, a.action) for a in stack.plan.actions) == [
-        ("config", "create"), ("network", "create"), ("service", "create"), ("service", "create")]
+        ("config", "create"), ("network", "create"), ("service", "create"), ("service", "create"),
+        ("service", "create")]
     assert stack.convergence.ok, stack.convergence.problems
     placed = {p.service: p for p in stack.convergence.placements}
-    assert placed[f"{STACK}_predictor"].running == 2 and placed[f"{STACK}_gateway"].running == 1
+    nodes = len(cluster.node_names())
+    assert placed[f"{STACK}_predictor"].running == 2
+    assert placed[f"{STACK}_gateway"].running == placed[f"{STACK}_vip"].running == nodes  # one per node
     assert all("@sha256:" in i for p in placed.values() for i in p.images)
     assert stack.revision == 1
 
@@ -92,7 +96,7 @@ def test_prune_removes_services_dropped_from_the_files(stack, cluster, tmp_path)
 def test_docker_cli_sees_swarmml_stacks(stack, cluster):
     out = subprocess.run(["docker", "stack", "ls", "--format", "{{.Name}} {{.Services}}"], env=cluster.env,
                          capture_output=True, text=True, check=True).stdout
-    assert f"{STACK} 2" in out.splitlines()
+    assert f"{STACK} 3" in out.splitlines()
     ps = subprocess.run(["docker", "stack", "ps", STACK, "--format", "{{.Name}} {{.CurrentState}}",
                          "--filter", "desired-state=running"], env=cluster.env, capture_output=True, text=True,
                         check=True).stdout

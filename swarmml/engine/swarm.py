@@ -14,7 +14,7 @@ import requests
 
 from swarmml import labels
 from swarmml.engine import errors, explain, node_socket, resolve_target
-from swarmml.engine.errors import Conflict, OutOfSequence
+from swarmml.engine.errors import Conflict, NotFound, OutOfSequence
 from swarmml.errors import SwarmmlError
 
 NAMESPACE_LABEL = labels.STACK_NAMESPACE
@@ -115,9 +115,23 @@ def own_node_id(client):
     return (_call("engine info", client.info).get("Swarm") or {}).get("NodeID")
 
 
-def network_names(client):
-    """network id -> name, to read Targets back as names."""
-    return {n["Id"]: n["Name"] for n in _call("listing networks", client.api.networks)}
+def network_names(client, services=()):
+    """network id -> name, to read Targets back as names.
+
+    services: specs whose Targets must all be named. A service on the host network targets the
+    swarm's own `host` network, whose ID the engine's network list (its local networks) lacks;
+    inspected by ID, it answers.
+    """
+    names = {n["Id"]: n["Name"] for n in _call("listing networks", client.api.networks)}
+    for svc in services:
+        for net in (svc.get("Spec") or svc).get("TaskTemplate", {}).get("Networks") or []:
+            target = net.get("Target")
+            if target and target not in names:
+                try:
+                    names[target] = _call(f"network {target}", client.api.inspect_network, target)["Name"]
+                except NotFound:
+                    pass
+    return names
 
 
 def network_exists(client, name):
