@@ -123,7 +123,7 @@ def gather(cluster=None):
             else:
                 url = f"http://{reg.push_prefix}/v2/"
                 reachable = requests.get(url, timeout=3).status_code == 200
-        except (SwarmmlError, requests.RequestException):
+        except (SwarmmlError, requests.RequestException, OSError):  # OSError: its CA file is gone
             url, reachable = None, False
         facts["registry"] = {"cluster": name, "url": url, "reachable": reachable}
     return facts

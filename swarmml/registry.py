@@ -147,16 +147,17 @@ def write_material(cluster: str, directory: str, address: str, names) -> str:
 
 
 def read_password(directory: str) -> str | None:
-    try:
-        with open(os.path.join(directory, "password")) as f:
-            return f.read().strip() or None
-    except OSError:
-        return None
+    return _read(directory, "password")
 
 
 def read_address(directory: str) -> str | None:
+    return _read(directory, "address")
+
+
+def _read(directory: str, fname: str) -> str | None:
+    """One line of the material, or None when it isn't there (a registry without a login)."""
     try:
-        with open(os.path.join(directory, "address")) as f:
+        with open(os.path.join(directory, fname)) as f:
             return f.read().strip() or None
     except OSError:
         return None

@@ -99,8 +99,8 @@ def connect(base_url=None, timeout=120, tls=None):
                                           verify=tls.ca if tls.verify and tls.ca else tls.verify) if tls else False
         if tls:
             client = _tls_client(base_url, timeout, tls_config)
-        elif len(cluster_sockets(base_url)) > 1:
-            client = _failover_client(base_url, timeout)
+        elif len(sockets := cluster_sockets(base_url)) > 1:
+            client = _failover_client(base_url, sockets, timeout)
         else:
             client = docker.DockerClient(base_url=base_url, version="auto", timeout=timeout, tls=tls_config)
         client.ping()
@@ -137,7 +137,7 @@ def _tls_client(base_url, timeout, tls_config):
     return session(min(server, ours, key=lambda v: tuple(int(p) for p in v.split("."))))
 
 
-def _failover_client(base_url, timeout):
+def _failover_client(base_url, sockets, timeout):
     """A client of a local cluster that reaches its swarm through any manager (engine/failover.py).
 
     The API version is asked for only once the failover is in place: the SDK's "auto" would ask
@@ -145,7 +145,7 @@ def _failover_client(base_url, timeout):
     """
     client = docker.DockerClient(base_url=base_url, version=docker.constants.MINIMUM_DOCKER_API_VERSION,
                                  timeout=timeout)
-    failover.install(client, cluster_sockets(base_url))
+    failover.install(client, sockets)
     server = client.api.version(api_version=False).get("ApiVersion") or docker.constants.DEFAULT_DOCKER_API_VERSION
     ours = docker.constants.DEFAULT_DOCKER_API_VERSION
     client.api._version = min(server, ours, key=lambda v: tuple(int(p) for p in v.split(".")))
