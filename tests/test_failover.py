@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
+import urllib3
 
 from swarmml.engine import failover
 
@@ -225,3 +226,30 @@ def test_a_silent_manager_is_given_up_after_the_connect_timeout():
     assert failover._short_connect(120) == (failover.CONNECT_TIMEOUT_S, 120)
     assert failover._short_connect((1, 60)) == (1, 60)
     assert failover._short_connect(None) == (failover.CONNECT_TIMEOUT_S, None)
+
+
+def test_a_tls_failure_is_shown_not_passed_over():
+    # ssl.SSLError carries a str `reason`; the walk over causes must skip it, and a refused certificate is
+    # the user's to fix (the same material fails at every manager), so the failover does not hide it.
+    import ssl
+    inner = ssl.SSLError(1, "[SSL: SSLV3_ALERT_BAD_CERTIFICATE] sslv3 alert bad certificate")
+    inner.reason = "SSLV3_ALERT_BAD_CERTIFICATE"
+    err = requests.exceptions.SSLError(urllib3.exceptions.MaxRetryError(None, "/version", reason=inner))
+    assert not failover.never_sent(err)
+
+    class Refuses(requests.adapters.BaseAdapter):
+        def send(self, request, **kwargs):
+            raise err
+
+    seen = []
+    server, up = tcp_manager(seen, "m2")
+    session = requests.Session()
+    ways = [failover.Way("https://a", Refuses, "https://a"), failover.Way(up, requests.adapters.HTTPAdapter, up)]
+    session.mount("https://a", failover.ManagerFailover(ways, base="https://a"))
+    try:
+        with pytest.raises(requests.exceptions.SSLError):
+            session.get("https://a/version", timeout=5)
+        assert seen == []
+    finally:
+        server.shutdown()
+        server.server_close()

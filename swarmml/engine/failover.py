@@ -51,7 +51,7 @@ def never_sent(exc: BaseException) -> bool:
         seen.add(id(e))
         if isinstance(e, NEVER_SENT) or (isinstance(e, OSError) and e.errno in NEVER_SENT_ERRNOS):
             return True
-        stack += [getattr(e, "reason", None), e.__cause__, e.__context__]
+        stack += [c for c in (getattr(e, "reason", None), e.__cause__, e.__context__) if isinstance(c, BaseException)]
         stack += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
     return False
 
@@ -123,6 +123,8 @@ class ManagerFailover(requests.adapters.BaseAdapter):
             try:
                 adapter = way.get()
                 resp = adapter.send(request if way.base is None else rebased(request, self.base, way.base), **kwargs)
+            except requests.exceptions.SSLError:
+                raise  # the same certificates are refused, or refuse, at every manager: a mistake to show, not a loss
             except requests.exceptions.ConnectionError as exc:
                 if not (never_sent(exc) or (several and request.method in ("GET", "HEAD"))):
                     raise
