@@ -130,6 +130,11 @@ def recommend(policy: Policy, signal: Signal, current: int) -> tuple[int | None,
         values = signal.values(metric)
         if not values:
             continue
+        if metric == "rps":
+            # A replica seen for the first time answered, but has no rate yet: it has just started and
+            # served next to nothing, so it counts as 0, not like the busy ones (which asked for 8 replicas
+            # where 4 carried the load, each scale-up's new replicas inflating the next).
+            values = values + [0.0] * sum(1 for r in signal.known if r.rps is None)
         mean = sum(values) / len(values)
         observed[metric] = round(mean, 3)
         wanted.append(_replicas_for(mean, target, len(values), n, policy.tolerance))
