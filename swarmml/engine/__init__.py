@@ -131,10 +131,15 @@ def _remote_client(base_url, timeout, tls_config):
     tls_on = bool(tls_config)
     known = peers.load(base_url)
     client, used = _first_that_connects([base_url] + known, timeout, tls_config)
-    ways = [_remote_way(client, url, used, timeout, tls_on) for url in [used] + [u for u in [base_url] + known
-                                                                               if u != used]]
-    if len(ways) > 1:
-        failover.install(client, ways)
+    # the transport the client was made with, first
+    own = failover.Way(used, requests.adapters.HTTPAdapter, client.api.base_url,
+                       adapter=client.api.get_adapter(client.api.base_url))
+
+    def ways(others):
+        return [own] + [_remote_way(u, timeout, tls_on) for u in dict.fromkeys([base_url] + others) if u != used]
+
+    if known:
+        failover.install(client, ways(known))
     _negotiate(client)
     try:
         learned = peers.peer_urls(base_url, peers.manager_hosts(client.api.nodes()), tls_on)
@@ -142,9 +147,7 @@ def _remote_client(base_url, timeout, tls_config):
         return client  # not a swarm manager now, or no leader: what was known stays known
     if learned != known:
         peers.save(base_url, learned)
-        ways = [ways[0]] + [_remote_way(client, u, used, timeout, tls_on) for u in [base_url] + learned
-                            if u != used]
-        failover.install(client, ways)
+        failover.install(client, ways(learned))
     return client
 
 
@@ -162,11 +165,8 @@ def _first_that_connects(urls, timeout, tls_config):
     raise first_error
 
 
-def _remote_way(client, url, used, timeout, tls_on):
-    """failover.Way to the engine at url; the client's own transport for the URL it was made with."""
-    if url == used:
-        own = client.api.get_adapter(client.api.base_url)
-        return failover.Way(url, lambda: own, client.api.base_url)
+def _remote_way(url, timeout, tls_on):
+    """failover.Way to another manager's engine at url (its adapter is made when first needed)."""
     if url.startswith("ssh://"):
         from docker.transport import SSHHTTPAdapter
         return failover.Way(url, lambda: SSHHTTPAdapter(url, timeout, max_pool_size=10), None)
