@@ -127,6 +127,15 @@ def recommend(policy: Policy, signal: Signal, current: int) -> tuple[int | None,
             ratio = mean / target
             wanted.append(n if abs(ratio - 1) <= policy.tolerance else math.ceil(signal.gateway_inflight / target))
             continue
+        if metric == "rps" and signal.gateway_rps is not None and n:
+            # What arrives at the gateway, queued requests included: the replicas' own rates are what they
+            # finish, which under overload is their capacity, not the load (seen: 2 drowning replicas read
+            # as 15/s each while 40/s arrived, and a scale-down to 3 came while the load still stood).
+            mean = signal.gateway_rps / n
+            observed[metric] = round(mean, 3)
+            ratio = mean / target
+            wanted.append(n if abs(ratio - 1) <= policy.tolerance else math.ceil(signal.gateway_rps / target))
+            continue
         values = signal.values(metric)
         if not values:
             continue
