@@ -21,6 +21,7 @@ class Metrics:
         self.batch = Histogram("swarmml_infer_batch_rows", "Rows per predict call", labels,
                                buckets=BATCH_BUCKETS, registry=r)
         self.in_flight = Gauge("swarmml_infer_in_flight", "Inference requests in flight", labels, registry=r)
+        self.log_dropped = Counter("swarmml_inference_log_dropped", "Inference log lines not written", registry=r)
 
     def for_model(self, name, version):
         """Label children bound once per model: labels() is too slow per request."""
