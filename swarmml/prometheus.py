@@ -78,7 +78,7 @@ def recording_rules(predictors: tuple[str, ...] = ("predictor",), window: str = 
         (f"swarmml:service_errors_per_second:rate{w}", _rate(f"{fail}{sel}", service, w)),
         (f"swarmml:service_in_flight_per_replica:mean{w}",
          f"avg by (job) (swarmml:replica_in_flight:mean{w})"),
-        (f"swarmml:service_replicas_up", f"sum by (job) (up{sel})"),
+        ("swarmml:service_replicas_up", f"sum by (job) (up{sel})"),
     ] + [
         (f"swarmml:service_latency_seconds:p{q}_{w}",
          f"histogram_quantile(0.{q}, {_rate(f'{req}_bucket{sel}', service + ', le', w)})")

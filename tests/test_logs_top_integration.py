@@ -23,7 +23,7 @@ STACK, PORT = "it-logs", 8131
 PREDICTOR = f"{STACK}_predictor"
 RATE = 60
 # A replicated service's lines name the slot; a global one's (the gateway, the floating IP) the node.
-PREFIX = re.compile(r"^(predictor\.\d+|(gateway|vip)\.node\d+)@node\d+ +\| ")
+PREFIX = re.compile(r"^((predictor|prometheus)\.\d+|(gateway|vip)\.node\d+)@node\d+ +\| ")
 
 
 @pytest.fixture(scope="module")

@@ -29,10 +29,12 @@ def versions(client):
 
 
 def test_deploy_creates_everything_and_converges(stack, cluster):
-    # The predictor, the gateway and the floating IP's service; the host network is the engine's, not created.
+    # The predictor, the gateway, Prometheus and the floating IP's service, and the configs of the gateway and
+    # Prometheus; the host network is the engine's, not created; the volumes are made by each node as its
+    # tasks need them.
     assert sorted((a.kind, a.action) for a in stack.plan.actions) == [
-        ("config", "create"), ("network", "create"), ("service", "create"), ("service", "create"),
-        ("service", "create")]
+        ("config", "create"), ("config", "create"), ("config", "create"), ("network", "create"),
+        ("service", "create"), ("service", "create"), ("service", "create"), ("service", "create")]
     assert stack.convergence.ok, stack.convergence.problems
     placed = {p.service: p for p in stack.convergence.placements}
     nodes = len(cluster.node_names())

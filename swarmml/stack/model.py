@@ -344,7 +344,8 @@ def add_prometheus(stack, image, networks, config_dir="stacks/prometheus", port=
     stack.config("prometheus_rules", f"{config_dir}/rules.yml")
     return stack.service(
         "prometheus", image, replicas=1, cpus=0.25, memory="256M", networks=list(networks),
-        configs=[("prometheus_yml", "/etc/prometheus/prometheus.yml"), ("prometheus_rules", "/etc/prometheus/rules.yml")],
+        configs=[("prometheus_yml", "/etc/prometheus/prometheus.yml"),
+                 ("prometheus_rules", "/etc/prometheus/rules.yml")],
         volumes=[f"{stack.volume('prometheus_data')}:/var/lib/prometheus"], ports=[Port(9090, port, mode="host")],
         constraints=["${PROMETHEUS_PLACEMENT:-node.role == manager}"], restart=RestartPolicy("any", delay="2s"),
         update=UpdatePolicy(1, order="stop-first", failure_action="rollback"),
