@@ -15,7 +15,16 @@ columns: a pipeline over 10 named columns (3 strings, 7 numbers; see
   the pipeline's in-process predict/predict_proba; the servers are run in
   interleaved rounds (--rounds), reported as median and min-max.
 
-    python3 scripts/bench_inference.py [--case iris|columns|all] [--duration 10] [--rounds 3]
+observe: what metrics and the inference log cost the hot path (issue 16: at most
+  5% of requests/s). Our server alone, in interleaved rounds (each round runs
+  every variant once, in an order rotated from round to round): metrics off
+  (SWARMML_METRICS=off), metrics on (the default), metrics and the inference
+  log (SWARMML_INFERENCE_LOG, no samples), and the log with 10% of requests'
+  inputs and outputs. Reported as median (min-max) over the rounds, and each
+  variant's cost against "metrics off" as the median of the per-round ratios
+  (min-max): a round's variants ran minutes apart at most.
+
+    python3 scripts/bench_inference.py [--case iris|columns|observe|all] [--duration 10] [--rounds 3]
         [--connections 8,32] [--out bench-inference.md]
 
 MLServer is installed into its own venv under ~/.cache/swarmml-bench (never
@@ -407,15 +416,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--out", default=None)
-    ap.add_argument("--case", choices=("iris", "columns", "all"), default="all")
+    ap.add_argument("--case", choices=("iris", "columns", "observe", "all"), default="all")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per server (columns case)")
     ap.add_argument("--connections", default="8,32", help="comma list (columns case)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install -y wrk")
-    mlserver = ensure_mlserver()
+    mlserver = ensure_mlserver() if args.case != "observe" else None
     work = tempfile.mkdtemp(prefix="swarmml-bench-")
     text = ""
+    if args.case == "observe":
+        text += run_observe(work, args.duration, args.rounds, [int(c) for c in args.connections.split(",")])
     if args.case in ("iris", "all"):
         text += run_iris(mlserver, work, args.duration)
     if args.case in ("columns", "all"):
@@ -444,6 +455,55 @@ def run_iris(mlserver, work, duration):
                      f"{r['p50']:.2f} | {r['p99']:.2f} |")
     lines += ["", f"Process start to ready: swarmml {ours_ready:.2f} s, MLServer {peer_ready:.2f} s "
                   "(MLServer's models load after that)."]
+    return "\n".join(lines) + "\n"
+
+
+def observe_variants(work):
+    log = os.path.join(work, "inference-log", "inference.jsonl")
+    return [("metrics off", {"SWARMML_METRICS": "off"}),
+            ("metrics on (default)", {}),
+            ("metrics + inference log", {"SWARMML_INFERENCE_LOG": log}),
+            ("metrics + inference log, 10% sampled", {"SWARMML_INFERENCE_LOG": log,
+                                                      "SWARMML_INFERENCE_LOG_SAMPLE": "0.1"})]
+
+
+def run_observe(work, duration, rounds, connections):
+    import statistics
+    from swarmml_model_service.train import train
+    models = os.path.join(work, "ours")
+    train(models)
+    variants = observe_variants(work)
+    body = iris_body(1)
+    results = {}  # (variant, connections) -> [wrk result per round]
+    for r in range(rounds):
+        order = variants[r % len(variants):] + variants[:r % len(variants)]
+        for c in connections:
+            for name, env in order:
+                shutil.rmtree(os.path.join(work, "inference-log"), ignore_errors=True)
+                proc, url, _, _ = start_ours(models, env)
+                try:
+                    m = wrk(f"{url}/v2/models/iris-rf/infer", c, duration, body, proc.pid)
+                finally:
+                    stop(proc)
+                results.setdefault((name, c), []).append(m)
+                print(f"round {r + 1}/{rounds} c={c} {name}: {m['rps']:.0f} req/s", file=sys.stderr, flush=True)
+    base = variants[0][0]
+    lines = [f"Metrics and inference-log cost: iris-rf, 1 row per request, {rounds} interleaved rounds of "
+             f"{duration} s per variant; median (min–max) over the rounds.", "",
+             "| variant | connections | requests/s | p50 ms | p99 ms | requests per server CPU-s | "
+             f"requests/s vs {base}: median of per-round ratios (min–max) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for c in connections:
+        for name, _ in variants:
+            ms = results[(name, c)]
+            ratios = [m["rps"] / b["rps"] for m, b in zip(ms, results[(base, c)])]
+            lines.append(f"| {name} | {c} | {_spread([m['rps'] for m in ms], '.0f')} | "
+                         f"{_spread([m['p50'] for m in ms], '.2f')} | {_spread([m['p99'] for m in ms], '.2f')} | "
+                         f"{_spread([m['per_cpu_s'] for m in ms], '.0f')} | "
+                         f"{statistics.median(ratios):.3f} ({min(ratios):.3f}–{max(ratios):.3f}) |")
+    lines += ["", f"- One server process at a time pinned to core {SERVER_CORE}, wrk (1 thread) on core {LOAD_CORE}; "
+                  "each variant a fresh process and an empty log directory.",
+              f"- Load average before the runs: {_spread([m['load'] for ms in results.values() for m in ms], '.1f')}."]
     return "\n".join(lines) + "\n"
 
 

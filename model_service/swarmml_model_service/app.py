@@ -37,7 +37,7 @@ class App:
         self._beat = None
         self.models = {}
         self.batchers = {}
-        self.metrics = Metrics()
+        self.metrics = Metrics(settings.metrics)
         self.model_metrics = {}
         self.inference_log = None
         self.ready = False

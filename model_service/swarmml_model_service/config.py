@@ -31,3 +31,5 @@ class Settings:
     inference_log_max_bytes: int = field(default_factory=lambda: int(_env("SWARMML_INFERENCE_LOG_MAX_BYTES",
                                                                           str(64 << 20))))
     inference_log_keep: int = field(default_factory=lambda: int(_env("SWARMML_INFERENCE_LOG_KEEP", "3")))
+    # off: count nothing (/metrics stays empty): what scripts/bench_inference.py compares the default with.
+    metrics: bool = field(default_factory=lambda: _env("SWARMML_METRICS", "on") != "off")

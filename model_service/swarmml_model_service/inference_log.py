@@ -38,11 +38,14 @@ def replica_path(path: str, replica: str) -> str:
     return os.path.join(head, name)
 
 
-def rotation_moves(path: str, keep: int) -> list[tuple[str, str]]:
-    """Pure: the renames that rotate path, oldest first (path.<keep> is overwritten, so it goes away)."""
+def rotation_moves(path: str, keep: int, present: int | None = None) -> list[tuple[str, str]]:
+    """Pure: the renames that rotate path, oldest first (path.<keep> is overwritten, so it goes away).
+
+    present: how many rotated files there are (path.1 ... path.<present>); only those move."""
     if keep < 1:
         return []
-    moves = [(f"{path}.{i}", f"{path}.{i + 1}") for i in range(keep - 1, 0, -1)]
+    top = keep - 1 if present is None else min(present, keep - 1)
+    moves = [(f"{path}.{i}", f"{path}.{i + 1}") for i in range(top, 0, -1)]
     return moves + [(path, f"{path}.1")]
 
 
@@ -163,9 +166,10 @@ class InferenceLog:
 
     def _write(self, lines: list[bytes]) -> None:
         """One write() per file the batch goes to: whole lines only, so a reader never sees half of one."""
-        bounds = [0, *split_for_rotation([len(x) for x in lines], self._size, self.max_bytes), len(lines)]
-        for start, end in zip(bounds, bounds[1:]):
-            if start:
+        cuts = split_for_rotation([len(x) for x in lines], self._size, self.max_bytes)
+        # Segment k > 0 starts a new file, even when it starts at line 0 (the file was full already).
+        for k, (start, end) in enumerate(zip([0, *cuts], [*cuts, len(lines)])):
+            if k:
                 self._rotate()
             if end > start:
                 self._append(b"".join(lines[start:end]), end - start)
@@ -192,9 +196,11 @@ class InferenceLog:
     def _rotate_files(self) -> None:
         # Renamed while still open (POSIX allows it), closed only once the new file is open: a failure
         # anywhere leaves a file to append to.
-        for src, dst in rotation_moves(self.path, self.keep):
-            if os.path.exists(src):
-                os.replace(src, dst)
+        present = 0
+        while present < self.keep and os.path.exists(f"{self.path}.{present + 1}"):
+            present += 1
+        for src, dst in rotation_moves(self.path, self.keep, present):
+            os.replace(src, dst)
         if self.keep < 1:
             os.unlink(self.path)
         old, self._fd = self._fd, os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
