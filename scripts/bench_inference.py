@@ -16,13 +16,13 @@ columns: a pipeline over 10 named columns (3 strings, 7 numbers; see
   interleaved rounds (--rounds), reported as median and min-max.
 
 observe: what metrics and the inference log cost the hot path (issue 16: at most
-  5% of requests/s). Our server alone, in interleaved rounds (each round runs
-  every variant once, in an order rotated from round to round): metrics off
+  5% of requests/s). Our server only, four variants up at once: metrics off
   (SWARMML_METRICS=off), metrics on (the default), metrics and the inference
   log (SWARMML_INFERENCE_LOG, no samples), and the log with 10% of requests'
-  inputs and outputs. Reported as median (min-max) over the rounds, and each
-  variant's cost against "metrics off" as the median of the per-round ratios
-  (min-max): a round's variants ran minutes apart at most.
+  inputs and outputs; interleaved rounds load each once, in an order rotated
+  from round to round. Reported as median (min-max) over the rounds, and each
+  variant against "metrics off" as the median (min-max) of the per-round
+  ratios, of requests/s and of requests per server CPU-second.
 
     python3 scripts/bench_inference.py [--case iris|columns|observe|all] [--duration 10] [--rounds 3]
         [--connections 8,32] [--out bench-inference.md]
@@ -116,7 +116,8 @@ def wait_ready(url, proc, timeout=120):
 
 def start_ours(models, extra_env=None):
     port = free_port()
-    env = dict(os.environ, SWARMML_MODELS_DIR=models, SWARMML_PORT=str(port),
+    # A health port of its own too: the observe case runs several servers at once.
+    env = dict(os.environ, SWARMML_MODELS_DIR=models, SWARMML_PORT=str(port), SWARMML_HEALTH_PORT=str(free_port()),
                SWARMML_HOST="127.0.0.1", SWARMML_TRUSTED_TYPES_FILE=TRUSTED_TYPES_FILE,
                **(extra_env or {}))
     t0 = time.monotonic()
@@ -459,50 +460,66 @@ def run_iris(mlserver, work, duration):
 
 
 def observe_variants(work):
-    log = os.path.join(work, "inference-log", "inference.jsonl")
+    # Two files: the two logging servers run at once, with one hostname (the file's replica part).
+    logs = os.path.join(work, "inference-log")
     return [("metrics off", {"SWARMML_METRICS": "off"}),
             ("metrics on (default)", {}),
-            ("metrics + inference log", {"SWARMML_INFERENCE_LOG": log}),
-            ("metrics + inference log, 10% sampled", {"SWARMML_INFERENCE_LOG": log,
+            ("metrics + inference log", {"SWARMML_INFERENCE_LOG": os.path.join(logs, "plain.jsonl")}),
+            ("metrics + inference log, 10% sampled", {"SWARMML_INFERENCE_LOG": os.path.join(logs, "sampled.jsonl"),
                                                       "SWARMML_INFERENCE_LOG_SAMPLE": "0.1"})]
 
 
 def run_observe(work, duration, rounds, connections):
+    """Every variant's server up at once (an idle one costs nothing), then rounds of one short wrk run per
+    variant, in an order rotated from round to round: load from elsewhere on the machine that comes and
+    goes over minutes falls on every variant alike."""
     import statistics
     from swarmml_model_service.train import train
     models = os.path.join(work, "ours")
     train(models)
     variants = observe_variants(work)
     body = iris_body(1)
+    servers = {}
     results = {}  # (variant, connections) -> [wrk result per round]
-    for r in range(rounds):
-        order = variants[r % len(variants):] + variants[:r % len(variants)]
-        for c in connections:
-            for name, env in order:
-                shutil.rmtree(os.path.join(work, "inference-log"), ignore_errors=True)
-                proc, url, _, _ = start_ours(models, env)
-                try:
+    try:
+        for name, env in variants:
+            proc, url, _, _ = start_ours(models, env)
+            servers[name] = (proc, url)
+        for r in range(rounds):
+            order = variants[r % len(variants):] + variants[:r % len(variants)]
+            for c in connections:
+                for name, _ in order:
+                    proc, url = servers[name]
                     m = wrk(f"{url}/v2/models/iris-rf/infer", c, duration, body, proc.pid)
-                finally:
-                    stop(proc)
-                results.setdefault((name, c), []).append(m)
-                print(f"round {r + 1}/{rounds} c={c} {name}: {m['rps']:.0f} req/s", file=sys.stderr, flush=True)
+                    results.setdefault((name, c), []).append(m)
+                    print(f"round {r + 1}/{rounds} c={c} {name}: {m['rps']:.0f} req/s, "
+                          f"{m['per_cpu_s']:.0f} per CPU-s", file=sys.stderr, flush=True)
+    finally:
+        for proc, _ in servers.values():
+            stop(proc)
+    logged = sum(1 for f in os.listdir(os.path.join(work, "inference-log"))
+                 for _ in open(os.path.join(work, "inference-log", f)))
     base = variants[0][0]
     lines = [f"Metrics and inference-log cost: iris-rf, 1 row per request, {rounds} interleaved rounds of "
              f"{duration} s per variant; median (min–max) over the rounds.", "",
              "| variant | connections | requests/s | p50 ms | p99 ms | requests per server CPU-s | "
-             f"requests/s vs {base}: median of per-round ratios (min–max) |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             f"requests/s vs {base} (per-round ratios) | per CPU-s vs {base} (per-round ratios) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for c in connections:
         for name, _ in variants:
-            ms = results[(name, c)]
-            ratios = [m["rps"] / b["rps"] for m, b in zip(ms, results[(base, c)])]
+            ms, bs = results[(name, c)], results[(base, c)]
+            rps = [m["rps"] / b["rps"] for m, b in zip(ms, bs)]
+            cpu = [m["per_cpu_s"] / b["per_cpu_s"] for m, b in zip(ms, bs)]
             lines.append(f"| {name} | {c} | {_spread([m['rps'] for m in ms], '.0f')} | "
                          f"{_spread([m['p50'] for m in ms], '.2f')} | {_spread([m['p99'] for m in ms], '.2f')} | "
                          f"{_spread([m['per_cpu_s'] for m in ms], '.0f')} | "
-                         f"{statistics.median(ratios):.3f} ({min(ratios):.3f}–{max(ratios):.3f}) |")
-    lines += ["", f"- One server process at a time pinned to core {SERVER_CORE}, wrk (1 thread) on core {LOAD_CORE}; "
-                  "each variant a fresh process and an empty log directory.",
+                         f"{statistics.median(rps):.3f} ({min(rps):.3f}–{max(rps):.3f}) | "
+                         f"{statistics.median(cpu):.3f} ({min(cpu):.3f}–{max(cpu):.3f}) |")
+    lines += ["", f"- The four servers up at once, each a process pinned to core {SERVER_CORE}, only one under load "
+                  f"at a time; wrk (1 thread, 2 s warm-up before each run) on core {LOAD_CORE}.",
+              f"- The logging variants wrote {logged} lines in all, into files of their own.",
+              "- Requests per server CPU-second (the server's own user+system time during the run) is the "
+              "measure least moved by other load on the machine.",
               f"- Load average before the runs: {_spread([m['load'] for ms in results.values() for m in ms], '.1f')}."]
     return "\n".join(lines) + "\n"
 

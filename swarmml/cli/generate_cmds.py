@@ -78,7 +78,7 @@ def _packaged(base, kind, names):
                 f.write((resources.files("swarmml") / "data" / kind / n).read_bytes())
         except OSError as exc:
             raise UsageError(f"--{kind}: can't write {path} ({exc.strerror})") from None
-        note(f"wrote {path}: the {kind}'s config, which the stack mounts")
+        note(f"wrote {path}: the stack mounts it ({kind})")
     return directory
 
 
