@@ -469,6 +469,17 @@ def observe_variants(work):
                                                       "SWARMML_INFERENCE_LOG_SAMPLE": "0.1"})]
 
 
+def median_interval(values, draws=4000, level=0.95, seed=16):
+    """The median and a bootstrap interval of it (percentile method, a fixed seed: the same data give the
+    same report)."""
+    import random
+    import statistics
+    rng = random.Random(seed)
+    meds = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(draws))
+    lo, hi = meds[int((1 - level) / 2 * draws)], meds[int((1 + level) / 2 * draws) - 1]
+    return statistics.median(values), lo, hi
+
+
 def run_observe(work, duration, rounds, connections):
     """Every variant's server up at once (an idle one costs nothing), then rounds of one short wrk run per
     variant, in an order rotated from round to round: load from elsewhere on the machine that comes and
@@ -503,8 +514,9 @@ def run_observe(work, duration, rounds, connections):
     lines = [f"Metrics and inference-log cost: iris-rf, 1 row per request, {rounds} interleaved rounds of "
              f"{duration} s per variant; median (min–max) over the rounds.", "",
              "| variant | connections | requests/s | p50 ms | p99 ms | requests per server CPU-s | "
-             f"requests/s vs {base} (per-round ratios) | per CPU-s vs {base} (per-round ratios) |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             f"requests/s vs {base} (per-round ratios) | per CPU-s vs {base} (per-round ratios) | "
+             "per CPU-s ratio: median, 95% bootstrap interval |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for c in connections:
         for name, _ in variants:
             ms, bs = results[(name, c)], results[(base, c)]
@@ -514,7 +526,8 @@ def run_observe(work, duration, rounds, connections):
                          f"{_spread([m['p50'] for m in ms], '.2f')} | {_spread([m['p99'] for m in ms], '.2f')} | "
                          f"{_spread([m['per_cpu_s'] for m in ms], '.0f')} | "
                          f"{statistics.median(rps):.3f} ({min(rps):.3f}–{max(rps):.3f}) | "
-                         f"{statistics.median(cpu):.3f} ({min(cpu):.3f}–{max(cpu):.3f}) |")
+                         f"{statistics.median(cpu):.3f} ({min(cpu):.3f}–{max(cpu):.3f}) | "
+                         "{:.3f} [{:.3f}, {:.3f}] |".format(*median_interval(cpu)))
     lines += ["", f"- The four servers up at once, each a process pinned to core {SERVER_CORE}, only one under load "
                   f"at a time; wrk (1 thread, 2 s warm-up before each run) on core {LOAD_CORE}.",
               f"- The logging variants wrote {logged} lines in all, into files of their own.",

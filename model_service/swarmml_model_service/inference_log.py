@@ -160,8 +160,14 @@ class InferenceLog:
             if any(e is _STOP for e in batch):
                 stop = True
                 batch = [e for e in batch if e is not _STOP]
-            if batch:
-                self._write([encode(record(e, self.replica)) for e in batch])
+            lines = []
+            for e in batch:
+                try:
+                    lines.append(encode(record(e, self.replica)))
+                except Exception:  # an entry that can't be encoded must not stop the writer for good
+                    self.dropped += 1
+            if lines:
+                self._write(lines)
         os.close(self._fd)
 
     def _write(self, lines: list[bytes]) -> None:
