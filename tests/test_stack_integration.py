@@ -98,7 +98,7 @@ def test_prune_removes_services_dropped_from_the_files(stack, cluster, tmp_path)
 def test_docker_cli_sees_swarmml_stacks(stack, cluster):
     out = subprocess.run(["docker", "stack", "ls", "--format", "{{.Name}} {{.Services}}"], env=cluster.env,
                          capture_output=True, text=True, check=True).stdout
-    assert f"{STACK} 3" in out.splitlines()
+    assert f"{STACK} 4" in out.splitlines()  # predictor, gateway, prometheus, vip
     ps = subprocess.run(["docker", "stack", "ps", STACK, "--format", "{{.Name}} {{.CurrentState}}",
                          "--filter", "desired-state=running"], env=cluster.env, capture_output=True, text=True,
                         check=True).stdout
