@@ -132,14 +132,18 @@ def test_server_logs_each_request_with_sampled_bodies(models_dir, tmp_path):
                SWARMML_INFERENCE_LOG_SAMPLE="1").wait_ready()
     try:
         assert requests.post(s.url + "/v2/models/iris-rf/infer", json=infer_body(id="a1"), timeout=10).ok
-        assert requests.post(s.url + "/v2/models/iris-logreg/infer", json={"inputs": []}, timeout=10).status_code == 400
+        assert requests.post(s.url + "/v2/models/iris-logreg/infer", json={"id": "b1", "inputs": []},
+                             timeout=10).status_code == 400
+        assert requests.post(s.url + "/v2/models/iris-logreg/infer", json={"id": 7, "inputs": []},
+                             timeout=10).status_code == 400
     finally:
         s.terminate()
-    ok, bad = read_log(tmp_path)
+    ok, bad, bad_id = read_log(tmp_path)
     assert (ok["id"], ok["model"], ok["version"], ok["status"]) == ("a1", "iris-rf", "7", 200)
     assert ok["inputs"][0]["data"] == [ROW] and ok["outputs"][0]["data"] == [0]
     assert ok["latency_ms"] > 0 and ok["time"].endswith("Z") and ok["replica"] == socket.gethostname()
-    assert (bad["model"], bad["status"], bad["inputs"]) == ("iris-logreg", 400, [])
+    assert (bad["id"], bad["model"], bad["status"], bad["inputs"]) == ("b1", "iris-logreg", 400, [])
+    assert bad_id["id"].startswith(socket.gethostname() + "-")  # not a string: the replica names it
     assert "outputs" not in bad
 
 

@@ -136,8 +136,9 @@ class App:
                 body = orjson.loads(head)
             except orjson.JSONDecodeError as exc:
                 raise BadRequest(f"malformed JSON: {exc}") from None
+            if type(body) is dict:  # the caller's id, for the inference log, even when the request is bad
+                req_id = body.get("id")
             req = parse_request(body, tail, model.n_features, model.signature, model.outputs)
-            req_id = req.req_id
             batcher = self.batchers.get(model.name)
             if batcher is not None:
                 results = await batcher.submit(req.payload, req.n_rows, req.outputs)
@@ -170,7 +171,7 @@ class App:
                 sample = None
                 if log.wants_sample() and head is not None:
                     sample = (head, out if json_length is None else out[:json_length]) if code == 200 else (head, None)
-                log.put(req_id, model.name, model.version, latency, code, sample)
+                log.put(req_id if type(req_id) is str else None, model.name, model.version, latency, code, sample)
 
     async def _lifespan(self, receive, send):
         while True:
