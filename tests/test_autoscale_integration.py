@@ -80,10 +80,6 @@ def stack(cluster, pushed_images):
         os.unlink(f.name)
 
 
-# Issue 13 is open: in the full suite on 2 shared cores the controller overshot (6 replicas where the
-# peak needs 4, 5 scale changes, 0 failed requests). The claim is run on purpose, not by CI, until it holds.
-@pytest.mark.skipif(os.environ.get("SWARMML_OPEN_CLAIMS") != "1", reason="issue 13's claim, not met yet: "
-                    "SWARMML_OPEN_CLAIMS=1 runs it")
 def test_replicas_follow_a_step_load_with_no_request_lost(cluster, stack):
     bench, url, _ = stack
     client = cluster.client
