@@ -145,8 +145,10 @@ def ssh_url(cluster: str, port: int) -> str:
     return f"ssh://root@{alias(cluster)}:{port}"
 
 
-def _markers(cluster):
-    begin = f"# >>> swarmml cluster {cluster} (written by swarmml; `swarmml cluster down --name {cluster}` removes it)"
+def _markers(cluster, remover=None):
+    """remover: the command that takes the block out again (a local cluster's `down` by default)."""
+    remover = remover or f"swarmml cluster down --name {cluster}"
+    begin = f"# >>> swarmml cluster {cluster} (written by swarmml; `{remover}` removes it)"
     return begin, f"# <<< swarmml cluster {cluster}"
 
 
@@ -156,9 +158,9 @@ def ssh_config_block(cluster: str, port: int, key_path: str) -> str:
                       f"    IdentityFile {key_path}", "    IdentitiesOnly yes", end, ""])
 
 
-def without_block(text: str, cluster: str) -> str:
+def without_block(text: str, cluster: str, remover: str | None = None) -> str:
     """Pure: ssh config text with this cluster's block taken out (anything else is kept as it was)."""
-    begin, end = _markers(cluster)
+    begin, end = _markers(cluster, remover)
     out, skipping = [], False
     for line in text.splitlines(keepends=True):
         if line.rstrip("\n") == begin:
@@ -172,9 +174,17 @@ def without_block(text: str, cluster: str) -> str:
     return "".join(out)
 
 
-def with_block(text: str, cluster: str, block: str) -> str:
+def with_block(text: str, cluster: str, block: str, remover: str | None = None) -> str:
     """Pure: the block goes first, since ssh takes the first value it finds for each option."""
-    return block + without_block(text, cluster)
+    return block + without_block(text, cluster, remover)
+
+
+def identity_block(cluster: str, hosts, key_path: str, remover: str) -> str:
+    """Pure: an ssh config block that logs in to each of hosts with key_path (the docker CLI and the SDK
+    read ~/.ssh/config, and neither has an option for a key)."""
+    begin, end = _markers(cluster, remover)
+    return "\n".join([begin, f"Host {' '.join(hosts)}", f"    IdentityFile {key_path}", "    IdentitiesOnly yes",
+                      end, ""])
 
 
 def known_hosts_line(cluster: str, port: int, host_public: str) -> str:
