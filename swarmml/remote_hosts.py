@@ -262,3 +262,61 @@ def plan(hosts: list[str], states: dict[str, SwarmState], managers: int, ours: s
 
 def changes(steps: list[Step]) -> list[Step]:
     return [s for s in steps if s.action not in ("keep", "refuse")]
+
+
+# --- doctor: Swarm's ports between the nodes -------------------------------------------------
+
+# Sent to `bash -s` on each node with TARGETS="ip:port ..." (checked addresses): a TCP connect to each
+# peer's swarm ports, and whether this node listens on 7946/udp (gossip) and 4789/udp (VXLAN), read from
+# /proc since UDP can't be probed from outside without a task on an overlay network.
+PORTS_SCRIPT = r"""
+for t in $TARGETS; do
+  if timeout 3 bash -c "exec 3<>/dev/tcp/${t%:*}/${t#*:}" 2>/dev/null; then echo "tcp $t ok"; else echo "tcp $t no"; fi
+done
+for p in 7946:1F0A 4789:12B5; do
+  if grep -qi ":${p#*:} " /proc/net/udp /proc/net/udp6 2>/dev/null; then s=ok; else s=no; fi
+  echo "udp ${p%:*} $s"
+done
+"""
+
+
+def port_targets(peers: list[tuple[str, str]], me: str) -> list[str]:
+    """Pure: ip:port for each peer (addr, role) other than me: 2377 to managers, 7946 to every node."""
+    out = []
+    for addr, role in peers:
+        if addr != me:
+            out += ([f"{addr}:2377"] if role == "manager" else []) + [f"{addr}:7946"]
+    return out
+
+
+def port_verdicts(output: str) -> list[Verdict]:
+    """Pure: PORTS_SCRIPT's output -> one verdict for TCP, one per UDP port."""
+    closed, reached, udp = [], 0, {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "tcp":
+            if parts[2] == "ok":
+                reached += 1
+            else:
+                closed.append(parts[1])
+        elif len(parts) == 3 and parts[0] == "udp":
+            udp[parts[1]] = parts[2] == "ok"
+    out = [Verdict("fail", "ports", f"can't reach {', '.join(closed)} (tcp): open 2377/tcp to the managers and "
+                                    "7946/tcp+udp, 4789/udp between all nodes") if closed else
+           Verdict("ok", "ports", f"reaches its peers' swarm ports ({reached} tcp checks)")]
+    if not udp.get("7946", True):
+        out.append(Verdict("warn", "ports", "not listening on 7946/udp: the engine's gossip does not run here"))
+    out.append(Verdict("ok", "ports", "4789/udp (VXLAN) listening") if udp.get("4789") else
+               Verdict("ok", "ports", "4789/udp (VXLAN) opens once an overlay network has a task here; "
+                                      "let it through between the nodes"))
+    return out
+
+
+def host_verdicts(facts: Facts) -> list[Verdict]:
+    """Pure: doctor's view of a formed node: engine, disk, and whether the routing mesh works (IPVS)."""
+    out = [v for v in verdicts(facts) if v.check in ("engine", "disk", "time")]
+    out.append(Verdict("ok", "routing", "kernel has IPVS: the ingress routing mesh and VIP endpoints work")
+               if facts.ipvs else
+               Verdict("warn", "routing", "kernel has no IPVS: the routing mesh does not route here; the gateway "
+                                          "is needed (docker-stack.yml's, with host-mode ports and dnsrr)"))
+    return out

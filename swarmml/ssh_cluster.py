@@ -215,6 +215,12 @@ def _ssh_config(name: str, hosts: list[str], identity: str | None) -> None:
                       lambda t: exposing.with_block(t, name, block, remover(name)))
 
 
+def _drop_ssh_config(name: str) -> None:
+    ssh_dir = os.path.join(os.environ.get("HOME") or os.path.expanduser("~"), ".ssh")
+    exposing._rewrite(os.path.join(ssh_dir, "config"), lambda t: exposing.without_block(t, name, remover(name)),
+                      create=False)
+
+
 # --- create ---------------------------------------------------------------------------------
 
 @dataclass
@@ -307,6 +313,8 @@ def create(name: str, ssh: list[str], managers: int | None = None, identity: str
         _wait_ready(manager, [h for h in ok.values() if h.state and h.state.node_id and not h.result.error])
     else:
         ctx = None
+        if identity and not record:
+            _drop_ssh_config(name)  # nothing was formed: leave ~/.ssh/config as it was
     for h in hosts:
         if h.client is not None:
             h.client.close()
@@ -412,9 +420,7 @@ def destroy(name: str, keep_engine: bool = True, show_progress: bool = False) ->
     result = DestroyResult(name, [h.result for h in hosts])
     if not result.errors():
         exposing.remove_context(endpoint.config_dir(os.environ), name)
-        ssh_dir = os.path.join(os.environ.get("HOME") or os.path.expanduser("~"), ".ssh")
-        exposing._rewrite(os.path.join(ssh_dir, "config"), lambda t: exposing.without_block(t, name, remover(name)),
-                          create=False)
+        _drop_ssh_config(name)
         result.context_removed = True
     return result
 
@@ -440,3 +446,48 @@ def _remove_engine(h: _Host, identity: str | None) -> None:
         h.result.action += ", engine removed"
     except SwarmmlError as exc:
         h.result.error = str(exc)
+
+
+# --- doctor --cluster NAME ------------------------------------------------------------------
+
+def doctor(name: str, show_progress: bool = False) -> list[tuple[str, rh.Verdict]]:
+    """(host, verdict) for each check on each recorded host: engine and disk, IPVS, Swarm's ports between them."""
+    record = read_record(name)
+    if record is None:
+        raise NotFound(f"no swarmml cluster {name!r} made with `cluster create`")
+    rows = record.get("hosts", [])
+    peers = [(r["addr"], r["role"]) for r in rows if _is_ip(r.get("addr"))]
+    hosts = [_Host(rh.HostSpec(r["user"], r["host"], int(r.get("port", 22))), HostResult(r["name"], r["role"],
+                                                                                        addr=r.get("addr")))
+             for r in rows]
+    found: dict[str, list[rh.Verdict]] = {}
+
+    def check(h, status):
+        try:
+            status("checking")
+            session = Session(h.spec, record.get("identity"))
+            try:
+                sent = time.time()
+                _, out, _ = session.run("sh -s", rh.FACTS_SCRIPT.encode(), timeout=60)
+                verdicts = rh.host_verdicts(rh.parse_facts(out, sent, time.time()))
+                targets = " ".join(rh.port_targets(peers, h.result.addr or ""))
+                _, out, _ = session.run(f"TARGETS='{targets}' bash -s", rh.PORTS_SCRIPT.encode(), timeout=120)
+                verdicts += rh.port_verdicts(out)
+            finally:
+                session.close()
+            found[h.result.host] = verdicts
+            status("ready")
+        except SwarmmlError as exc:
+            found[h.result.host] = [rh.Verdict("fail", "ssh", str(exc))]
+            status("failed")
+    _in_parallel(hosts, check, "waiting", show_progress)
+    return [(h.result.host, v) for h in hosts for v in found.get(h.result.host, [])]
+
+
+def _is_ip(addr) -> bool:
+    import ipaddress
+    try:
+        ipaddress.ip_address(addr)
+        return True
+    except ValueError:
+        return False

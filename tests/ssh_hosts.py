@@ -29,8 +29,9 @@ def network(client):
     return name
 
 
-def start_host(client, ref, net, name, authorized: str, sshd=True):
-    """A host container; returns (its address, its host key's public line). sshd=False: nothing listens on 22."""
+def start_host(client, ref, net, name, authorized: str, sshd=True, files=None):
+    """A host container; returns (its address, its host key's public line). sshd=False: nothing listens on 22.
+    files: path -> bytes written into it before it starts."""
     host_key = certs.make_ssh_key(name)
     volume = f"{PREFIX}-{name}"
     io.ensure_volume(client, volume, PREFIX, "host")
@@ -46,6 +47,8 @@ def start_host(client, ref, net, name, authorized: str, sshd=True):
         networking_config=api.create_networking_config({net: api.create_endpoint_config()}))
     io.put_file(client, created["Id"], "/etc/ssh/swarmml_host_key", host_key.private, mode=0o600)
     io.put_file(client, created["Id"], "/etc/ssh/authorized_keys", authorized.encode() + b"\n", mode=0o600)
+    for path, data in (files or {}).items():
+        io.put_file(client, created["Id"], path, data)
     api.start(created["Id"])
     return io.container_ip(client, created["Id"], net), host_key.public
 

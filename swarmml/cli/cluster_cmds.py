@@ -191,7 +191,9 @@ def _print_doctor(cluster_name=None):
 
 
 @click.command()
-@click.option("--cluster", "cluster_name", default=None, help="a local cluster (default: the engine in use)")
+@click.option("--cluster", "cluster_name", default=None,
+              help="a local cluster, or one made by `cluster create` (each host's checks over SSH); "
+                   "default: the engine in use")
 @OUTPUT
 def doctor(cluster_name, output):
     """Check the engine, swarm, routing mode (IPVS), disk and registry."""
