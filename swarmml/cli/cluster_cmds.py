@@ -3,7 +3,7 @@ import click
 
 from swarmml import cluster as clusters
 from swarmml import doctor as doctors
-from swarmml.console import emit_json, note, out, table
+from swarmml.console import emit_json, err, note, out, table
 
 OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
                       help="table for people, json for scripts")
@@ -124,7 +124,7 @@ def create(name, ssh, managers, identity, labels, advertise_iface, force, output
     """
     from swarmml import ssh_cluster
     result = ssh_cluster.create(name, list(ssh), managers, identity, list(labels), advertise_iface, force,
-                                show_progress=output != "json")
+                                show_progress=output != "json" and err.is_terminal)
     rows = [vars(h) for h in result.hosts]
     if output == "json":
         emit_json({"name": name, "context": result.context, "changed": result.changed,
@@ -155,7 +155,7 @@ def _fail_hosts(errors, total):
 def destroy(name, keep_engine, output):
     """Every host of a `cluster create` cluster leaves the swarm; its context goes. The engines stay."""
     from swarmml import ssh_cluster
-    result = ssh_cluster.destroy(name, keep_engine, show_progress=output != "json")
+    result = ssh_cluster.destroy(name, keep_engine, show_progress=output != "json" and err.is_terminal)
     rows = [vars(h) for h in result.hosts]
     if output == "json":
         emit_json({"name": name, "context_removed": result.context_removed, "hosts": rows})
