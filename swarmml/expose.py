@@ -213,20 +213,20 @@ def install_ssh(home: str, cluster: str, port: int, client_dir: str) -> tuple[st
     config, known = os.path.join(ssh_dir, "config"), os.path.join(ssh_dir, "known_hosts")
     with open(os.path.join(client_dir, "host_key.pub")) as f:
         host_public = f.read().strip()
-    _rewrite(config, lambda t: with_block(t, cluster,
+    rewrite_file(config, lambda t: with_block(t, cluster,
                                           ssh_config_block(cluster, port, os.path.join(client_dir, "id_ed25519"))))
-    _rewrite(known, lambda t: without_known_host(t, cluster, port) + known_hosts_line(cluster, port, host_public))
+    rewrite_file(known, lambda t: without_known_host(t, cluster, port) + known_hosts_line(cluster, port, host_public))
     return config, known
 
 
 def remove_ssh(home: str, cluster: str) -> None:
     """Takes this cluster's block and host key out of ~/.ssh (writes files, if they hold any)."""
     ssh_dir = os.path.join(home, ".ssh")
-    _rewrite(os.path.join(ssh_dir, "config"), lambda t: without_block(t, cluster), create=False)
-    _rewrite(os.path.join(ssh_dir, "known_hosts"), lambda t: without_known_host(t, cluster), create=False)
+    rewrite_file(os.path.join(ssh_dir, "config"), lambda t: without_block(t, cluster), create=False)
+    rewrite_file(os.path.join(ssh_dir, "known_hosts"), lambda t: without_known_host(t, cluster), create=False)
 
 
-def _rewrite(path, change, create=True):
+def rewrite_file(path, change, create=True):
     try:
         with open(path) as f:
             text = f.read()
@@ -281,5 +281,5 @@ def remove_context(cfg_dir: str, cluster: str) -> bool:
         with open(path) as f:
             data = json.load(f)
         data.pop("currentContext", None)
-        _rewrite(path, lambda _: json.dumps(data, indent="\t") + "\n")
+        rewrite_file(path, lambda _: json.dumps(data, indent="\t") + "\n")
     return True

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 
@@ -120,7 +122,7 @@ class _Host:
     spec: rh.HostSpec
     result: HostResult
     facts: rh.Facts | None = None
-    client: object = None  # a DockerClient over SSH once its engine answers
+    client: Any = None  # a DockerClient over SSH once its engine answers
     state: rh.SwarmState | None = None
 
 
@@ -211,13 +213,13 @@ def _ssh_config(name: str, hosts: list[str], identity: str | None) -> None:
     ssh_dir = os.path.join(os.environ.get("HOME") or os.path.expanduser("~"), ".ssh")
     os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
     block = exposing.identity_block(name, hosts, os.path.abspath(identity), remover(name))
-    exposing._rewrite(os.path.join(ssh_dir, "config"),
+    exposing.rewrite_file(os.path.join(ssh_dir, "config"),
                       lambda t: exposing.with_block(t, name, block, remover(name)))
 
 
 def _drop_ssh_config(name: str) -> None:
     ssh_dir = os.path.join(os.environ.get("HOME") or os.path.expanduser("~"), ".ssh")
-    exposing._rewrite(os.path.join(ssh_dir, "config"), lambda t: exposing.without_block(t, name, remover(name)),
+    exposing.rewrite_file(os.path.join(ssh_dir, "config"), lambda t: exposing.without_block(t, name, remover(name)),
                       create=False)
 
 
@@ -236,7 +238,7 @@ class CreateResult:
 
 
 def create(name: str, ssh: list[str], managers: int | None = None, identity: str | None = None,
-           labels_given: list[str] = (), advertise_iface: str | None = None, force: bool = False,
+           labels_given: Sequence[str] = (), advertise_iface: str | None = None, force: bool = False,
            show_progress: bool = False) -> CreateResult:
     """Form (or complete) the Swarm on these hosts; what failed on a host is in its result's error."""
     started = time.monotonic()
@@ -388,11 +390,12 @@ def destroy(name: str, keep_engine: bool = True, show_progress: bool = False) ->
             status("failed")
     _in_parallel(hosts, reach, "waiting", show_progress)
     live = [h for h in hosts if not h.result.error and h.state and h.state.state != "inactive"]
-    leader = next((h for h in live if h.state.manager), None)
+    managers = {id(h) for h in live if h.state and h.state.manager}
+    leader = next((h for h in live if id(h) in managers), None)
     # Managers other than the last are demoted first, so that none leaves a swarm without its quorum.
     if leader:
         for h in live:
-            if h is not leader and h.state.manager:
+            if h is not leader and id(h) in managers and h.state:
                 try:
                     io.update_node(leader.client, h.state.node_id, role="worker",
                                    remove=[labels.CLUSTER, *record.get("labels", {}).get(h.spec.host, [])])
