@@ -227,6 +227,7 @@ def remove_ssh(home: str, cluster: str) -> None:
 
 
 def rewrite_file(path, change, create=True):
+    """path's text through change(text), written back (atomically, 0600) only if it changed."""
     try:
         with open(path) as f:
             text = f.read()
