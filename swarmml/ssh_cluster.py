@@ -32,6 +32,7 @@ from swarmml.engine import endpoint
 from swarmml.engine import nodes as io
 from swarmml.errors import NotFound, SwarmmlError, UsageError
 
+MARK_DIR = "/var/lib/swarmml"  # on each host: engine-installed, when `create` installed its engine
 RECORD_KEY = "Swarmml"  # where in the context's Metadata the cluster's record is
 CONNECT_TIMEOUT_S = 15
 INSTALL_TIMEOUT_S = 900
@@ -152,6 +153,8 @@ def _prepare(h: _Host, identity: str | None, iface: str | None, status) -> None:
                 if code != 0:
                     raise SwarmmlError((err.strip() or out.strip() or "engine-up.sh failed").splitlines()[-1])
                 h.result.installed = True
+                # so that `destroy --remove-engine` takes out only an engine that swarmml put there
+                session.run(f"{_sudo(h.facts)}sh -c 'mkdir -p {MARK_DIR} && touch {MARK_DIR}/engine-installed'")
                 if h.facts.uid != 0:
                     # the docker CLI's `system dial-stdio` (our API calls over SSH) runs as this user
                     session.run(f"sudo -n usermod -aG docker {h.facts.user}", timeout=30)
@@ -304,8 +307,7 @@ def create(name: str, ssh: list[str], managers: int | None = None, identity: str
 
     if manager is not None:
         changed |= _label_nodes(name, manager, [h for h in ok.values() if not h.result.error], wanted_labels)
-        record["hosts"] = _merged_hosts(record.get("hosts", []), [h for h in ok.values() if not h.result.error],
-                                        identity)
+        record["hosts"] = _merged_hosts(record.get("hosts", []), [h for h in ok.values() if not h.result.error])
         record.update(swarm_id=ours, managers=managers,
                       labels={k: sorted(v) for k, v in wanted_labels.items()} | record.get("labels", {}))
         _ssh_config(name, sorted({h["host"] for h in record["hosts"]}), identity or record.get("identity"))
@@ -332,13 +334,11 @@ def _label_nodes(name: str, manager: _Host, hosts: list[_Host], wanted: dict) ->
     return changed
 
 
-def _merged_hosts(known: list[dict], hosts: list[_Host], identity: str | None) -> list[dict]:
-    """Pure enough: the record's hosts, this run's first (in --ssh order), then those it did not name."""
+def _merged_hosts(known: list[dict], hosts: list[_Host]) -> list[dict]:
+    """The record's hosts: this run's first (in --ssh order), then those it did not name."""
     rows = [{"name": h.spec.name, "user": h.spec.user, "host": h.spec.host, "port": h.spec.port, "url": h.spec.url,
              "role": "manager" if h.state and h.state.manager else "worker", "addr": h.result.addr,
-             "node_id": h.state.node_id if h.state else None,
-             "installed_engine": h.result.installed or any(k.get("name") == h.spec.name and k.get("installed_engine")
-                                                           for k in known)} for h in hosts]
+             "node_id": h.state.node_id if h.state else None} for h in hosts]
     names = {r["name"] for r in rows}
     return rows + [k for k in known if k.get("name") not in names]
 
@@ -386,6 +386,10 @@ def destroy(name: str, keep_engine: bool = True, show_progress: bool = False) ->
             h.state = rh.SwarmState(**io.swarm_membership(h.client))
             status("ready")
         except SwarmmlError as exc:
+            if _has_no_engine(h.spec, record.get("identity")):
+                h.result.action = "has no engine (in no swarm)"
+                status("ready")
+                return
             h.result.error = str(exc)
             status("failed")
     _in_parallel(hosts, reach, "waiting", show_progress)
@@ -413,10 +417,8 @@ def destroy(name: str, keep_engine: bool = True, show_progress: bool = False) ->
         if not h.result.error and not h.result.action:
             h.result.action = "was in no swarm"
     if not keep_engine:
-        by_name = {r["name"]: r for r in rows}
-        for h in hosts:
-            if not h.result.error and by_name[h.result.host].get("installed_engine"):
-                _remove_engine(h, record.get("identity"))
+        _in_parallel([h for h in hosts if not h.result.error],
+                     lambda h, status: _remove_engine(h, record.get("identity"), status), "waiting", show_progress)
     for h in hosts:
         if h.client is not None:
             h.client.close()
@@ -428,69 +430,50 @@ def destroy(name: str, keep_engine: bool = True, show_progress: bool = False) ->
     return result
 
 
-# Stops the engine engine-up.sh started (it runs under no init system) and takes the package out again.
-REMOVE_ENGINE = ("pkill -x dockerd; for _ in $(seq 1 30); do pgrep -x dockerd >/dev/null || break; sleep 1; done; "
-                 "DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq docker.io >/dev/null")
+def _has_no_engine(spec: rh.HostSpec, identity: str | None) -> bool:
+    """Whether the host answers over SSH and has no dockerd at all (so it is in no swarm), rather than
+    an engine that can't be reached."""
+    try:
+        session = Session(spec, identity)
+    except SwarmmlError:
+        return False
+    try:
+        code, _, _ = session.run("command -v dockerd >/dev/null || [ -x /usr/sbin/dockerd ]", timeout=30)
+        return code != 0
+    finally:
+        session.close()
 
 
-def _remove_engine(h: _Host, identity: str | None) -> None:
+# Stops the engine engine-up.sh started (it runs under no init system) and purges the package, only where
+# `create` installed it; says which it did.
+REMOVE_ENGINE = f"""
+if [ ! -e {MARK_DIR}/engine-installed ]; then echo kept; exit 0; fi
+pkill -x dockerd
+for _ in $(seq 1 30); do pgrep -x dockerd >/dev/null || break; sleep 1; done
+DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq docker.io >/dev/null
+rm -f {MARK_DIR}/engine-installed
+echo removed
+"""
+
+
+def _remove_engine(h: _Host, identity: str | None, status) -> None:
     if h.client is not None:
         h.client.close()
         h.client = None
     try:
+        status("removing the engine")
         session = Session(h.spec, identity)
         try:
-            code, out, err = session.run(("" if h.spec.user == "root" else "sudo -n ") + f"sh -c '{REMOVE_ENGINE}'",
-                                         timeout=300)
+            sudo = "" if h.spec.user == "root" else "sudo -n "
+            code, out, err = session.run(f"{sudo}sh -s", REMOVE_ENGINE.encode(), timeout=300)
         finally:
             session.close()
         if code != 0:
-            raise SwarmmlError(f"removing the engine failed: {(err.strip() or out.strip()).splitlines()[-1:]}")
-        h.result.action += ", engine removed"
+            last = (err.strip() or out.strip()).splitlines() or ["no output"]
+            raise SwarmmlError(f"removing the engine failed: {last[-1]}")
+        h.result.action += ", engine removed" if out.split()[-1:] == ["removed"] else \
+            ", engine kept (swarmml did not install it)"
+        status("ready")
     except SwarmmlError as exc:
         h.result.error = str(exc)
-
-
-# --- doctor --cluster NAME ------------------------------------------------------------------
-
-def doctor(name: str, show_progress: bool = False) -> list[tuple[str, rh.Verdict]]:
-    """(host, verdict) for each check on each recorded host: engine and disk, IPVS, Swarm's ports between them."""
-    record = read_record(name)
-    if record is None:
-        raise NotFound(f"no swarmml cluster {name!r} made with `cluster create`")
-    rows = record.get("hosts", [])
-    peers = [(r["addr"], r["role"]) for r in rows if _is_ip(r.get("addr"))]
-    hosts = [_Host(rh.HostSpec(r["user"], r["host"], int(r.get("port", 22))), HostResult(r["name"], r["role"],
-                                                                                        addr=r.get("addr")))
-             for r in rows]
-    found: dict[str, list[rh.Verdict]] = {}
-
-    def check(h, status):
-        try:
-            status("checking")
-            session = Session(h.spec, record.get("identity"))
-            try:
-                sent = time.time()
-                _, out, _ = session.run("sh -s", rh.FACTS_SCRIPT.encode(), timeout=60)
-                verdicts = rh.host_verdicts(rh.parse_facts(out, sent, time.time()))
-                targets = " ".join(rh.port_targets(peers, h.result.addr or ""))
-                _, out, _ = session.run(f"TARGETS='{targets}' bash -s", rh.PORTS_SCRIPT.encode(), timeout=120)
-                verdicts += rh.port_verdicts(out)
-            finally:
-                session.close()
-            found[h.result.host] = verdicts
-            status("ready")
-        except SwarmmlError as exc:
-            found[h.result.host] = [rh.Verdict("fail", "ssh", str(exc))]
-            status("failed")
-    _in_parallel(hosts, check, "waiting", show_progress)
-    return [(h.result.host, v) for h in hosts for v in found.get(h.result.host, [])]
-
-
-def _is_ip(addr) -> bool:
-    import ipaddress
-    try:
-        ipaddress.ip_address(addr)
-        return True
-    except ValueError:
-        return False
+        status("failed")

@@ -187,23 +187,30 @@ def test_a_host_without_a_package_manager_is_one_line(lab):
                    "found no package manager", "install Docker there first")
 
 
-def test_a_host_in_another_swarm_is_refused_unless_force(lab):
+def test_a_host_in_another_swarm_is_refused_unless_force_and_destroy_can_remove_the_engine(lab, host_engine):
     done = create(lab, "other", *lab["ssh"]("h4"))
     one_line_error(done, f"root@{lab['addrs']['h4']}: this host is already in another swarm", "add --force")
     forced = create(lab, "other", *lab["ssh"]("h4"), "--force")
     assert forced.returncode == 0, forced.stderr[-2000:]
     assert [h["action"] for h in json.loads(forced.stdout)["hosts"]] == ["leave-init"]
     assert len(engine_of(lab, "h4").api.nodes()) == 1
-    gone = swarmml("cluster", "destroy", "other", "-o", "json", env=lab["env"])
+    # h4's engine was installed by `create` (of lab): --remove-engine stops and purges it
+    gone = swarmml("cluster", "destroy", "other", "--remove-engine", "-o", "json", env=lab["env"])
     assert gone.returncode == 0, gone.stderr[-2000:]
+    assert [h["action"] for h in json.loads(gone.stdout)["hosts"]] == ["left, engine removed"]
+    code, _ = io.exec_in(host_engine, f"{ssh_hosts.PREFIX}-h4", ["sh", "-c", "command -v dockerd || pgrep -x dockerd"])
+    assert code != 0, "h4 still has an engine"
 
 
 def test_destroy_leaves_hosts_in_no_swarm_with_their_engines(lab, host_engine):
     swarmml("--context", "swarmml-lab", "rm", STACK, env=lab["env"])
     done = swarmml("cluster", "destroy", "lab", "-o", "json", env=lab["env"])
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout)["context_removed"]
-    for name in ("h1", "h2", "h3", "h4"):  # asked of each host's engine directly: the context is gone
+    result = json.loads(done.stdout)
+    assert result["context_removed"]
+    # h4 left for `other`, whose destroy removed its engine
+    assert [h["action"] for h in result["hosts"]] == ["left"] * 3 + ["has no engine (in no swarm)"], result
+    for name in ("h1", "h2", "h3"):  # asked of each host's engine directly: the context is gone
         _, out = io.exec_in(host_engine, f"{ssh_hosts.PREFIX}-{name}",
                             ["docker", "info", "--format", "{{.Swarm.LocalNodeState}} {{.ServerVersion}}"])
         assert out.split()[0] == "inactive" and out.split()[1], (name, out)
