@@ -177,7 +177,10 @@ def verdicts(facts: Facts) -> list[Verdict]:
                                                        "; no overlayfs: the engine falls back to a slow driver")))
     if facts.engine:
         out.append(Verdict("ok", "engine", f"engine {facts.engine} answers"))
-    elif facts.pkg != "apt-get" or not facts.bash:
+    elif facts.pkg == "apt-get" and not facts.bash:
+        out.append(Verdict("fail", "engine", "no Docker engine answers and no bash to run swarmml's engine install "
+                                             "(engine-up.sh); install bash, or Docker, there first"))
+    elif facts.pkg != "apt-get":
         found = f"found only {facts.pkg}" if facts.pkg else "found no package manager"
         out.append(Verdict("fail", "engine", f"no Docker engine answers and swarmml installs one only with apt-get "
                                              f"({found}); install Docker there first"))

@@ -477,3 +477,48 @@ def _remove_engine(h: _Host, identity: str | None, status) -> None:
     except SwarmmlError as exc:
         h.result.error = str(exc)
         status("failed")
+
+
+# --- doctor --cluster NAME ------------------------------------------------------------------
+
+def doctor(name: str, show_progress: bool = False) -> list[tuple[str, rh.Verdict]]:
+    """(host, verdict) for each check on each recorded host: engine and disk, IPVS, Swarm's ports between them."""
+    record = read_record(name)
+    if record is None:
+        raise NotFound(f"no swarmml cluster {name!r} made with `cluster create`")
+    rows = record.get("hosts", [])
+    peers = [(r["addr"], r["role"]) for r in rows if _is_ip(r.get("addr"))]
+    hosts = [_Host(rh.HostSpec(r["user"], r["host"], int(r.get("port", 22))), HostResult(r["name"], r["role"],
+                                                                                        addr=r.get("addr")))
+             for r in rows]
+    found: dict[str, list[rh.Verdict]] = {}
+
+    def check(h, status):
+        try:
+            status("checking")
+            session = Session(h.spec, record.get("identity"))
+            try:
+                sent = time.time()
+                _, out, _ = session.run("sh -s", rh.FACTS_SCRIPT.encode(), timeout=60)
+                verdicts = rh.host_verdicts(rh.parse_facts(out, sent, time.time()))
+                targets = " ".join(rh.port_targets(peers, h.result.addr or ""))
+                _, out, _ = session.run(f"TARGETS='{targets}' bash -s", rh.PORTS_SCRIPT.encode(), timeout=120)
+                verdicts += rh.port_verdicts(out)
+            finally:
+                session.close()
+            found[h.result.host] = verdicts
+            status("ready")
+        except SwarmmlError as exc:
+            found[h.result.host] = [rh.Verdict("fail", "ssh", str(exc))]
+            status("failed")
+    _in_parallel(hosts, check, "waiting", show_progress)
+    return [(h.result.host, v) for h in hosts for v in found.get(h.result.host, [])]
+
+
+def _is_ip(addr) -> bool:
+    import ipaddress
+    try:
+        ipaddress.ip_address(addr)
+        return True
+    except ValueError:
+        return False

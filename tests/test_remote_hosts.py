@@ -177,3 +177,22 @@ def test_a_context_keeps_swarmml_s_record_in_its_metadata(tmp_path):
                                                                        "Description": "lab"}
     assert endpoint.read_context(str(tmp_path), "swarmml-lab").host == "ssh://root@h1"
     assert endpoint.context_metadata(str(tmp_path), "nothing") is None
+
+
+def test_ssh_failures_are_one_line_without_the_host_twice():
+    import paramiko
+
+    from swarmml.ssh_cluster import explain_ssh
+    spec = rh.parse_spec("root@10.0.0.5")
+    assert explain_ssh(paramiko.AuthenticationException("Authentication failed."), spec) == (
+        "SSH login was refused (Authentication failed.); check the user, the key (ssh-agent or IdentityFile)")
+    refused = paramiko.ssh_exception.NoValidConnectionsError({("10.0.0.5", 22): ConnectionRefusedError()})
+    assert explain_ssh(refused, spec) == ("nothing accepts SSH connections on port 22 (connection refused); "
+                                          "is sshd running there?")
+    unknown = paramiko.SSHException("Server '10.0.0.5' not found in known_hosts")
+    assert explain_ssh(unknown, spec).startswith("its SSH host key is not in ~/.ssh/known_hosts; connect once with "
+                                                 "`ssh root@10.0.0.5`")
+
+
+def test_a_host_without_bash_can_not_run_the_bootstrap():
+    assert "no bash to run swarmml's engine install" in rh.failure(rh.verdicts(facts(bash="no")))
