@@ -101,6 +101,8 @@ def connect(base_url=None, timeout=120, tls=None):
             client = _tls_client(base_url, timeout, tls_config)
         elif len(sockets := cluster_sockets(base_url)) > 1:
             client = _failover_client(base_url, sockets, timeout)
+        elif base_url.startswith("ssh://"):
+            client = _ssh_client(base_url, timeout)
         else:
             client = docker.DockerClient(base_url=base_url, version="auto", timeout=timeout, tls=tls_config)
         client.ping()
@@ -135,6 +137,23 @@ def _tls_client(base_url, timeout, tls_config):
         probe.close()
     ours = docker.constants.DEFAULT_DOCKER_API_VERSION
     return session(min(server, ours, key=lambda v: tuple(int(p) for p in v.split("."))))
+
+
+def _ssh_client(base_url, timeout):
+    """A client over SSH whose requests each end their SSH channel.
+
+    The SDK opens a channel (running `docker system dial-stdio` there) per HTTP connection, and
+    connections its pool does not take back keep their channel open: a deploy that polls for a
+    minute ran into sshd's MaxSessions (10 by default) and failed with "Connect failed". With
+    `Connection: close` the engine ends each connection, so its channel closes with the answer.
+    """
+    client = docker.DockerClient(base_url=base_url, version=docker.constants.MINIMUM_DOCKER_API_VERSION,
+                                 timeout=timeout)
+    client.api.headers["Connection"] = "close"
+    server = client.api.version(api_version=False).get("ApiVersion") or docker.constants.DEFAULT_DOCKER_API_VERSION
+    ours = docker.constants.DEFAULT_DOCKER_API_VERSION
+    client.api._version = min(server, ours, key=lambda v: tuple(int(p) for p in v.split(".")))
+    return client
 
 
 def _failover_client(base_url, sockets, timeout):
