@@ -101,10 +101,10 @@ def connect(base_url=None, timeout=120, tls=None):
             client = _tls_client(base_url, timeout, tls_config)
         elif len(sockets := cluster_sockets(base_url)) > 1:
             client = _failover_client(base_url, sockets, timeout)
-        elif base_url.startswith("ssh://"):
-            client = _ssh_client(base_url, timeout)
         else:
             client = docker.DockerClient(base_url=base_url, version="auto", timeout=timeout, tls=tls_config)
+            if base_url.startswith("ssh://"):
+                _one_ssh_pool(client)
         client.ping()
         # Which local cluster this is, for what only a local cluster knows (its network, its nodes' engines).
         client.swarmml_cluster = cluster_at(base_url) if base_url.startswith("unix://") else None
@@ -139,21 +139,19 @@ def _tls_client(base_url, timeout, tls_config):
     return session(min(server, ours, key=lambda v: tuple(int(p) for p in v.split("."))))
 
 
-def _ssh_client(base_url, timeout):
-    """A client over SSH whose requests each end their SSH channel.
+def _one_ssh_pool(client):
+    """One connection pool for all of an ssh:// client's requests, not one per URL.
 
-    The SDK opens a channel (running `docker system dial-stdio` there) per HTTP connection, and
-    connections its pool does not take back keep their channel open: a deploy that polls for a
-    minute ran into sshd's MaxSessions (10 by default) and failed with "Connect failed". With
-    `Connection: close` the engine ends each connection, so its channel closes with the answer.
+    The SDK's SSH adapter keys its pools by each request's whole URL (path and query), keeps 9 of
+    them, and each holds an SSH channel running `docker system dial-stdio` on the host. A deploy
+    polling tasks and services by ID cycles through more URLs than that, so channels pile up to
+    sshd's MaxSessions (10 by default) and the next request fails ("ChannelException: Connect
+    failed"). The pool does not depend on the URL: one is enough, and its idle connections are reused.
     """
-    client = docker.DockerClient(base_url=base_url, version=docker.constants.MINIMUM_DOCKER_API_VERSION,
-                                 timeout=timeout)
-    client.api.headers["Connection"] = "close"
-    server = client.api.version(api_version=False).get("ApiVersion") or docker.constants.DEFAULT_DOCKER_API_VERSION
-    ours = docker.constants.DEFAULT_DOCKER_API_VERSION
-    client.api._version = min(server, ours, key=lambda v: tuple(int(p) for p in v.split(".")))
-    return client
+    adapter = client.api._custom_adapter
+    by_url = adapter.get_connection
+    adapter.get_connection = lambda url, proxies=None: by_url("http+docker://ssh", proxies)
+    adapter.pools.clear()  # the one version="auto" made for /version (its channel closes)
 
 
 def _failover_client(base_url, sockets, timeout):
