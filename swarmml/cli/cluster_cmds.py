@@ -13,7 +13,8 @@ NODE_COLUMNS = ["node", "state", "role", "availability", "engine", "addr", "task
 
 @click.group()
 def cluster():
-    """A local multi-node Swarm (Docker-in-Docker) with its own registry."""
+    """A local multi-node Swarm (Docker-in-Docker) with its own registry (up/down), or one on your own
+    machines over SSH (create/destroy)."""
 
 
 @cluster.command()

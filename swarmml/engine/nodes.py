@@ -328,10 +328,6 @@ def swarm_leave(node_client, force=False):
         raise SwarmmlError(f"leaving the swarm failed: {explain(exc)}") from None
 
 
-def node_labels(manager_client, node_id):
-    return dict(errors.call("reading a node", manager_client.api.inspect_node, node_id)["Spec"].get("Labels") or {})
-
-
 def update_node(manager_client, node_id, labels=None, remove=(), role=None):
     """Set labels, take out the keys in remove, and set the role; False when nothing had to change."""
     node = errors.call("reading a node", manager_client.api.inspect_node, node_id)
