@@ -230,17 +230,19 @@ class Step:
 
 
 def plan(hosts: list[str], states: dict[str, SwarmState], managers: int, ours: str | None,
-         our_nodes: frozenset[str] | set[str] = frozenset(), force: bool = False) -> list[Step]:
+         our_nodes: frozenset[str] | set[str] = frozenset(), force: bool = False,
+         manager_elsewhere: bool = False) -> list[Step]:
     """Pure: what to do on each host (in --ssh order; the first `managers` of them are managers).
 
     ours: the swarm's cluster ID as recorded by an earlier run (None: no earlier run); our_nodes: the node IDs
     its managers list (a worker knows no cluster ID, only its node ID). A host in that swarm is kept as it is;
     one in any other swarm is refused unless force, which has it leave that swarm first.
-    Hosts missing from states (they failed their checks) are left out.
+    Hosts missing from states (they failed their checks) are left out. manager_elsewhere: a manager of ours
+    answers that is not among hosts (a run that only adds a host), so nobody inits.
     """
     steps: list[Step] = []
-    joinable = ours is not None and any(s.state == "active" and s.manager and s.cluster_id == ours
-                                        for s in states.values())
+    joinable = manager_elsewhere or ours is not None and any(s.state == "active" and s.manager and s.cluster_id == ours
+                                                             for s in states.values())
     for i, host in enumerate(hosts):
         if host not in states:
             continue

@@ -273,10 +273,18 @@ def create(name: str, ssh: list[str], managers: int | None = None, identity: str
     our_nodes: set[str] = set()
     manager = next((h for h in ok.values() if h.state and h.state.manager and h.state.cluster_id == ours), None) \
         if ours else None
+    if ours and manager is None:
+        manager = _recorded_manager(record, {s.name for s in specs})
+        if manager is None:
+            raise SwarmmlError(f"none of cluster {name}'s managers answers, so no host can join it; give one of "
+                               "them with --ssh, or run `swarmml doctor --cluster " + name + "`")
     if manager:
         our_nodes = {n["id"] for n in io.swarm_nodes(manager.client)}
-    steps = rh.plan([s.name for s in specs], {k: h.state for k, h in ok.items() if h.state}, managers, ours,
-                    our_nodes, force)
+    # Roles go by place: the recorded hosts keep theirs, and hosts new to the cluster come after them.
+    recorded = [r["name"] for r in record.get("hosts", [])]
+    order = recorded + [s.name for s in specs if s.name not in recorded]
+    steps = rh.plan(order, {k: h.state for k, h in ok.items() if h.state}, managers, ours,
+                    our_nodes, force, manager_elsewhere=manager is not None and manager.spec.name not in ok)
     changed = any(h.result.installed for h in hosts)
     for step in steps:
         h = ok[step.host]
@@ -308,8 +316,10 @@ def create(name: str, ssh: list[str], managers: int | None = None, identity: str
     if manager is not None:
         changed |= _label_nodes(name, manager, [h for h in ok.values() if not h.result.error], wanted_labels)
         record["hosts"] = _merged_hosts(record.get("hosts", []), [h for h in ok.values() if not h.result.error])
+        known = record.get("labels", {})
         record.update(swarm_id=ours, managers=managers,
-                      labels={k: sorted(v) for k, v in wanted_labels.items()} | record.get("labels", {}))
+                      labels={h: sorted(set(known.get(h, [])) | set(wanted_labels.get(h, {})))
+                              for h in set(known) | set(wanted_labels)})
         _ssh_config(name, sorted({h["host"] for h in record["hosts"]}), identity or record.get("identity"))
         if identity:
             record["identity"] = os.path.abspath(identity)
@@ -325,6 +335,24 @@ def create(name: str, ssh: list[str], managers: int | None = None, identity: str
     return CreateResult(name, ctx, [h.result for h in hosts], changed, time.monotonic() - started)
 
 
+def _recorded_manager(record: dict, given: set[str]) -> _Host | None:
+    """A manager of the recorded swarm among the hosts this run was not given, reached over SSH, or None."""
+    for r in record.get("hosts", []):
+        if r.get("role") != "manager" or r.get("name") in given:
+            continue
+        h = _Host(rh.HostSpec(r["user"], r["host"], int(r.get("port", 22))), HostResult(r["name"], "manager",
+                                                                                       addr=r.get("addr")))
+        try:
+            h.client = engine.connect(h.spec.url, timeout=60)
+            h.state = rh.SwarmState(**io.swarm_membership(h.client))
+        except SwarmmlError:
+            continue
+        if h.state.manager and h.state.cluster_id == record.get("swarm_id"):
+            return h
+        h.client.close()
+    return None
+
+
 def _label_nodes(name: str, manager: _Host, hosts: list[_Host], wanted: dict) -> bool:
     changed = False
     for h in hosts:
@@ -335,12 +363,13 @@ def _label_nodes(name: str, manager: _Host, hosts: list[_Host], wanted: dict) ->
 
 
 def _merged_hosts(known: list[dict], hosts: list[_Host]) -> list[dict]:
-    """The record's hosts: this run's first (in --ssh order), then those it did not name."""
+    """The record's hosts, in the order they joined: this run's rows replace theirs, new ones go last."""
     rows = [{"name": h.spec.name, "user": h.spec.user, "host": h.spec.host, "port": h.spec.port, "url": h.spec.url,
              "role": "manager" if h.state and h.state.manager else "worker", "addr": h.result.addr,
              "node_id": h.state.node_id if h.state else None} for h in hosts]
-    names = {r["name"] for r in rows}
-    return rows + [k for k in known if k.get("name") not in names]
+    fresh = {r["name"]: r for r in rows}
+    kept = [fresh.pop(k["name"], k) for k in known]
+    return kept + list(fresh.values())
 
 
 def _wait_ready(manager: _Host, hosts: list[_Host], timeout: float = 60) -> None:

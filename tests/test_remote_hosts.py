@@ -196,3 +196,9 @@ def test_ssh_failures_are_one_line_without_the_host_twice():
 
 def test_a_host_without_bash_can_not_run_the_bootstrap():
     assert "no bash to run swarmml's engine install" in rh.failure(rh.verdicts(facts(bash="no")))
+
+
+def test_a_run_that_names_only_a_new_host_joins_it_to_the_recorded_swarm():
+    # the recorded hosts come first (their roles are theirs); "a", the manager, was not given this time
+    steps = rh.plan(["a", "b", "d"], {"d": inactive()}, managers=1, ours="C1", manager_elsewhere=True)
+    assert [(s.action, s.role) for s in steps] == [("join", "worker")]
