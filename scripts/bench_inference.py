@@ -15,7 +15,16 @@ columns: a pipeline over 10 named columns (3 strings, 7 numbers; see
   the pipeline's in-process predict/predict_proba; the servers are run in
   interleaved rounds (--rounds), reported as median and min-max.
 
-    python3 scripts/bench_inference.py [--case iris|columns|all] [--duration 10] [--rounds 3]
+observe: what metrics and the inference log cost the hot path (issue 16: at most
+  5% of requests/s). Our server only, four variants up at once: metrics off
+  (SWARMML_METRICS=off), metrics on (the default), metrics and the inference
+  log (SWARMML_INFERENCE_LOG, no samples), and the log with 10% of requests'
+  inputs and outputs; interleaved rounds load each once, in an order rotated
+  from round to round. Reported as median (min-max) over the rounds, and each
+  variant against "metrics off" as the median (min-max) of the per-round
+  ratios, of requests/s and of requests per server CPU-second.
+
+    python3 scripts/bench_inference.py [--case iris|columns|observe|all] [--duration 10] [--rounds 3]
         [--connections 8,32] [--out bench-inference.md]
 
 MLServer is installed into its own venv under ~/.cache/swarmml-bench (never
@@ -107,7 +116,8 @@ def wait_ready(url, proc, timeout=120):
 
 def start_ours(models, extra_env=None):
     port = free_port()
-    env = dict(os.environ, SWARMML_MODELS_DIR=models, SWARMML_PORT=str(port),
+    # A health port of its own too: the observe case runs several servers at once.
+    env = dict(os.environ, SWARMML_MODELS_DIR=models, SWARMML_PORT=str(port), SWARMML_HEALTH_PORT=str(free_port()),
                SWARMML_HOST="127.0.0.1", SWARMML_TRUSTED_TYPES_FILE=TRUSTED_TYPES_FILE,
                **(extra_env or {}))
     t0 = time.monotonic()
@@ -407,15 +417,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--out", default=None)
-    ap.add_argument("--case", choices=("iris", "columns", "all"), default="all")
+    ap.add_argument("--case", choices=("iris", "columns", "observe", "all"), default="all")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per server (columns case)")
     ap.add_argument("--connections", default="8,32", help="comma list (columns case)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install -y wrk")
-    mlserver = ensure_mlserver()
+    mlserver = ensure_mlserver() if args.case != "observe" else None
     work = tempfile.mkdtemp(prefix="swarmml-bench-")
     text = ""
+    if args.case == "observe":
+        text += run_observe(work, args.duration, args.rounds, [int(c) for c in args.connections.split(",")])
     if args.case in ("iris", "all"):
         text += run_iris(mlserver, work, args.duration)
     if args.case in ("columns", "all"):
@@ -444,6 +456,84 @@ def run_iris(mlserver, work, duration):
                      f"{r['p50']:.2f} | {r['p99']:.2f} |")
     lines += ["", f"Process start to ready: swarmml {ours_ready:.2f} s, MLServer {peer_ready:.2f} s "
                   "(MLServer's models load after that)."]
+    return "\n".join(lines) + "\n"
+
+
+def observe_variants(work):
+    # Two files: the two logging servers run at once, with one hostname (the file's replica part).
+    logs = os.path.join(work, "inference-log")
+    return [("metrics off", {"SWARMML_METRICS": "off"}),
+            ("metrics on (default)", {}),
+            ("metrics + inference log", {"SWARMML_INFERENCE_LOG": os.path.join(logs, "plain.jsonl")}),
+            ("metrics + inference log, 10% sampled", {"SWARMML_INFERENCE_LOG": os.path.join(logs, "sampled.jsonl"),
+                                                      "SWARMML_INFERENCE_LOG_SAMPLE": "0.1"})]
+
+
+def median_interval(values, draws=4000, level=0.95, seed=16):
+    """The median and a bootstrap interval of it (percentile method, a fixed seed: the same data give the
+    same report)."""
+    import random
+    import statistics
+    rng = random.Random(seed)
+    meds = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(draws))
+    lo, hi = meds[int((1 - level) / 2 * draws)], meds[int((1 + level) / 2 * draws) - 1]
+    return statistics.median(values), lo, hi
+
+
+def run_observe(work, duration, rounds, connections):
+    """Every variant's server up at once (an idle one costs nothing), then rounds of one short wrk run per
+    variant, in an order rotated from round to round: load from elsewhere on the machine that comes and
+    goes over minutes falls on every variant alike."""
+    import statistics
+    from swarmml_model_service.train import train
+    models = os.path.join(work, "ours")
+    train(models)
+    variants = observe_variants(work)
+    body = iris_body(1)
+    servers = {}
+    results = {}  # (variant, connections) -> [wrk result per round]
+    try:
+        for name, env in variants:
+            proc, url, _, _ = start_ours(models, env)
+            servers[name] = (proc, url)
+        for r in range(rounds):
+            order = variants[r % len(variants):] + variants[:r % len(variants)]
+            for c in connections:
+                for name, _ in order:
+                    proc, url = servers[name]
+                    m = wrk(f"{url}/v2/models/iris-rf/infer", c, duration, body, proc.pid)
+                    results.setdefault((name, c), []).append(m)
+                    print(f"round {r + 1}/{rounds} c={c} {name}: {m['rps']:.0f} req/s, "
+                          f"{m['per_cpu_s']:.0f} per CPU-s", file=sys.stderr, flush=True)
+    finally:
+        for proc, _ in servers.values():
+            stop(proc)
+    logged = sum(1 for f in os.listdir(os.path.join(work, "inference-log"))
+                 for _ in open(os.path.join(work, "inference-log", f)))
+    base = variants[0][0]
+    lines = [f"Metrics and inference-log cost: iris-rf, 1 row per request, {rounds} interleaved rounds of "
+             f"{duration} s per variant; median (min–max) over the rounds.", "",
+             "| variant | connections | requests/s | p50 ms | p99 ms | requests per server CPU-s | "
+             f"requests/s vs {base} (per-round ratios) | per CPU-s vs {base} (per-round ratios) | "
+             "per CPU-s ratio: median, 95% bootstrap interval |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for c in connections:
+        for name, _ in variants:
+            ms, bs = results[(name, c)], results[(base, c)]
+            rps = [m["rps"] / b["rps"] for m, b in zip(ms, bs)]
+            cpu = [m["per_cpu_s"] / b["per_cpu_s"] for m, b in zip(ms, bs)]
+            lines.append(f"| {name} | {c} | {_spread([m['rps'] for m in ms], '.0f')} | "
+                         f"{_spread([m['p50'] for m in ms], '.2f')} | {_spread([m['p99'] for m in ms], '.2f')} | "
+                         f"{_spread([m['per_cpu_s'] for m in ms], '.0f')} | "
+                         f"{statistics.median(rps):.3f} ({min(rps):.3f}–{max(rps):.3f}) | "
+                         f"{statistics.median(cpu):.3f} ({min(cpu):.3f}–{max(cpu):.3f}) | "
+                         "{:.3f} [{:.3f}, {:.3f}] |".format(*median_interval(cpu)))
+    lines += ["", f"- The four servers up at once, each a process pinned to core {SERVER_CORE}, only one under load "
+                  f"at a time; wrk (1 thread, 2 s warm-up before each run) on core {LOAD_CORE}.",
+              f"- The logging variants wrote {logged} lines in all, into files of their own.",
+              "- Requests per server CPU-second (the server's own user+system time during the run) is the "
+              "measure least moved by other load on the machine.",
+              f"- Load average before the runs: {_spread([m['load'] for ms in results.values() for m in ms], '.1f')}."]
     return "\n".join(lines) + "\n"
 
 

@@ -20,7 +20,7 @@ from swarmml.engine import nodes as io
 from swarmml.engine import swarm as engine
 from swarmml.errors import UsageError
 
-IMAGES = ("predictor", "gateway")
+IMAGES = ("predictor", "gateway", "prometheus")
 # The models the image trains for itself when no --model is given.
 DEFAULT_MODELS = ("iris-logreg", "iris-rf")
 

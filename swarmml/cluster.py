@@ -153,6 +153,7 @@ def up(name="local", nodes=3, managers=None, image_mode="auto", expose=(), regis
         result.created.append(reg)
     trusted = registries.read_address(login_dir) if login_dir else None
 
+    authority = None
     for i in range(1, nodes + 1):
         cname = node_container(name, i)
         role = "manager" if i <= managers else "worker"
@@ -163,19 +164,25 @@ def up(name="local", nodes=3, managers=None, image_mode="auto", expose=(), regis
             continue
         os.makedirs(socket_dir(name, i), mode=0o700, exist_ok=True)
         io.ensure_volume(client, cname, name, "node")
-        exposed = expose if i == 1 else ()
+        # Every manager of a new cluster is exposed, node1 also on this host's 127.0.0.1. Managers
+        # added to a running one are not: its CA's key was not kept.
+        exposed = expose if role == "manager" and (i == 1 or authority is not None) else ()
         io.run_node(client, cluster=name, container_name=cname, hostname=f"node{i}", image=chosen.node,
                     network=net, volume=cname, socket_dir=socket_dir(name, i),
                     insecure_registry=None if trusted else f"registry:{registries.PORT}", role=role,
                     entry_script=exposing.NODE_SCRIPT if exposed else None,
-                    publish=[{"tls": exposing.TLS_PORT, "ssh": exposing.SSH_PORT}[k] for k in exposed])
+                    publish=[{"tls": exposing.TLS_PORT, "ssh": exposing.SSH_PORT}[k] for k in exposed] if i == 1
+                    else ())
         if trusted:
             io.put_file(client, cname, registries.trust_path(trusted), registries.ca_pem(login_dir))
         if exposed:
+            if i == 1:
+                authority = exposing.authority(name, exposed)
+                exposing.write_client(authority, client_dir(name))
+                exposing.save_record(expose_record_path(name), {"kinds": list(exposed)})
             ip = io.node_ip(client, cname, net)
-            exposing.write_material(name, exposed, os.path.join(socket_dir(name, 1), "expose"), client_dir(name),
-                                    [ip, "127.0.0.1", "localhost", cname, f"node{i}"])
-            exposing.save_record(expose_record_path(name), {"kinds": list(exposed)})
+            exposing.write_manager(name, authority, os.path.join(socket_dir(name, i), "expose"),
+                                   [ip, "127.0.0.1", "localhost", cname, f"node{i}"])
         result.created.append(cname)
 
     _form_swarm(client, name, nodes, managers)
@@ -292,8 +299,20 @@ def exposure(name, client=None):
     rec = exposing.record(name, kinds, ports, client_dir(name))
     exposing.save_record(expose_record_path(name), rec)
     if "ssh" in kinds:
-        exposing.install_ssh(_home(), name, ports["ssh"], client_dir(name))
+        exposing.install_ssh(_home(), name, ports["ssh"], client_dir(name), _exposed_managers(name, client))
     return rec
+
+
+def _exposed_managers(name, client):
+    """The bridge addresses of the running nodes that answer over ssh and TLS (each has its material)."""
+    found = []
+    running = {c["name"] for c in io.cluster_containers(client, name) if c["status"] == "running"}
+    i = 1
+    while os.path.isdir(socket_dir(name, i)):
+        if node_container(name, i) in running and os.path.exists(os.path.join(socket_dir(name, i), "expose", "ready")):
+            found.append(io.node_ip(client, node_container(name, i), network_name(name)))
+        i += 1
+    return sorted(ip for ip in found if ip)
 
 
 def context(name="local", via="tls"):

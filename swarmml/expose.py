@@ -1,13 +1,15 @@
-"""A local cluster's manager reached as a remote engine is: sshd and the engine's TLS port (2376, mutual TLS).
+"""A local cluster's managers reached as remote engines are: sshd and the engine's TLS port (2376, mutual TLS).
 
-`cluster up --expose ssh,tls` runs the manager node through NODE_SCRIPT: it
+`cluster up --expose ssh,tls` runs every manager node through NODE_SCRIPT: it
 waits for the material swarmml writes once the node's bridge address is
 known, then starts sshd and dockerd listening on that address only (and the
-node's unix sockets). The host publishes both ports on 127.0.0.1 only.
+node's unix sockets). The host publishes node1's two ports on 127.0.0.1 only;
+the other managers answer on the cluster's bridge, where a client that lost
+node1 finds them (engine/peers.py), as it would a remote swarm's managers.
 
 Material, all in the cluster's root-only directory (/run/swarmml/<name>/):
-- node1/expose/: the CA, the engine's certificate (SANs: its bridge address,
-  127.0.0.1, localhost, its names), the SSH host key, authorized_keys;
+- nodeN/expose/, for every manager: the CA, the engine's certificate (SANs: its
+  bridge address, 127.0.0.1, localhost, its names), the SSH host key, authorized_keys;
 - client/: ca.pem, cert.pem, key.pem (a DOCKER_CERT_PATH) and id_ed25519.
 
 For `ssh://` the docker CLI and the SDK both read ~/.ssh/config and
@@ -21,6 +23,7 @@ import json
 import os
 import re
 import shutil
+from dataclasses import dataclass
 
 from swarmml import certs
 from swarmml.engine import endpoint
@@ -67,31 +70,57 @@ def alias(cluster: str) -> str:
 
 # --- material (writes files) -----------------------------------------------------
 
-def write_material(cluster: str, kinds, node_dir: str, client_dir: str, names) -> dict:
-    """Make keys and certificates for the manager (node_dir) and for clients (client_dir); returns what it made.
+@dataclass
+class Authority:
+    """What every exposed manager of a cluster shares: one CA, one SSH host key, one client identity.
 
-    names: what the engine's certificate is valid for (its bridge IP, 127.0.0.1, ...).
-    Written last, `ready` lets NODE_SCRIPT go on.
+    Kept in memory while `cluster up` starts the managers: each gets its own engine
+    certificate (its address differs) from the same CA, so a client trusts them all.
     """
-    os.makedirs(node_dir, mode=0o700, exist_ok=True)
+    kinds: tuple
+    ca: object = None
+    client: object = None
+    host_key: object = None
+    user_key: object = None
+
+
+def authority(cluster: str, kinds) -> Authority:
+    """A cluster's CA, client certificate and SSH keys, made once (not written)."""
+    a = Authority(tuple(kinds))
+    if "tls" in kinds:
+        a.ca = certs.make_ca(f"swarmml {cluster} CA")
+        a.client = certs.make_client(a.ca, f"swarmml {cluster} client")
+    if "ssh" in kinds:
+        a.host_key = certs.make_ssh_key(alias(cluster))
+        a.user_key = certs.make_ssh_key(f"swarmml {cluster} client")
+    return a
+
+
+def write_client(a: Authority, client_dir: str) -> dict:
+    """The client's side (a DOCKER_CERT_PATH, the SSH identity and the host key to trust); returns what it wrote."""
     os.makedirs(client_dir, mode=0o700, exist_ok=True)
     made = {}
-    if "tls" in kinds:
-        ca = certs.make_ca(f"swarmml {cluster} CA")
-        server = certs.make_server(ca, f"swarmml {cluster} manager", names)
-        client = certs.make_client(ca, f"swarmml {cluster} client")
-        _write(node_dir, {"ca.pem": ca.cert, "server-cert.pem": server.cert, "server-key.pem": server.key})
-        _write(client_dir, {"ca.pem": ca.cert, "cert.pem": client.cert, "key.pem": client.key})
+    if a.ca is not None:
+        _write(client_dir, {"ca.pem": a.ca.cert, "cert.pem": a.client.cert, "key.pem": a.client.key})
         made["tls"] = client_dir
-    if "ssh" in kinds:
-        host = certs.make_ssh_key(alias(cluster))
-        user = certs.make_ssh_key(f"swarmml {cluster} client")
-        _write(node_dir, {"ssh_host_ed25519_key": host.private, "authorized_keys": user.public.encode() + b"\n"})
-        _write(client_dir, {"id_ed25519": user.private, "id_ed25519.pub": user.public.encode() + b"\n",
-                            "host_key.pub": host.public.encode() + b"\n"})
+    if a.host_key is not None:
+        _write(client_dir, {"id_ed25519": a.user_key.private, "id_ed25519.pub": a.user_key.public.encode() + b"\n",
+                            "host_key.pub": a.host_key.public.encode() + b"\n"})
         made["ssh"] = client_dir
-    _write(node_dir, {"ready": b""})
     return made
+
+
+def write_manager(cluster: str, a: Authority, node_dir: str, names) -> None:
+    """One manager's side: its engine certificate for names (its bridge IP, 127.0.0.1, ...), the host key,
+    authorized_keys. Written last, `ready` lets NODE_SCRIPT go on."""
+    os.makedirs(node_dir, mode=0o700, exist_ok=True)
+    if a.ca is not None:
+        server = certs.make_server(a.ca, f"swarmml {cluster} manager", names)
+        _write(node_dir, {"ca.pem": a.ca.cert, "server-cert.pem": server.cert, "server-key.pem": server.key})
+    if a.host_key is not None:
+        _write(node_dir, {"ssh_host_ed25519_key": a.host_key.private,
+                          "authorized_keys": a.user_key.public.encode() + b"\n"})
+    _write(node_dir, {"ready": b""})
 
 
 def _write(directory, files):
@@ -152,10 +181,15 @@ def _markers(cluster, remover=None):
     return begin, f"# <<< swarmml cluster {cluster}"
 
 
-def ssh_config_block(cluster: str, port: int, key_path: str) -> str:
+def ssh_config_block(cluster: str, port: int, key_path: str, managers=()) -> str:
+    """The alias for node1's published port, and the managers' bridge addresses (where a client that
+    lost node1 goes: engine/peers.py), all with the cluster's key."""
     begin, end = _markers(cluster)
-    return "\n".join([begin, f"Host {alias(cluster)}", "    HostName 127.0.0.1", f"    Port {port}", "    User root",
-                      f"    IdentityFile {key_path}", "    IdentitiesOnly yes", end, ""])
+    key = [f"    IdentityFile {key_path}", "    IdentitiesOnly yes"]
+    lines = [begin, f"Host {alias(cluster)}", "    HostName 127.0.0.1", f"    Port {port}", "    User root", *key]
+    if managers:
+        lines += [f"Host {' '.join(managers)}", "    User root", *key]
+    return "\n".join(lines + [end, ""])
 
 
 def without_block(text: str, cluster: str, remover: str | None = None) -> str:
@@ -187,9 +221,10 @@ def identity_block(cluster: str, hosts, key_path: str, remover: str) -> str:
                       end, ""])
 
 
-def known_hosts_line(cluster: str, port: int, host_public: str) -> str:
+def known_hosts_line(cluster: str, port: int, host_public: str, host: str = "127.0.0.1") -> str:
     keytype, key = host_public.split()[:2]
-    return f"[127.0.0.1]:{port} {keytype} {key} {alias(cluster)}\n"
+    where = host if port == SSH_PORT else f"[{host}]:{port}"
+    return f"{where} {keytype} {key} {alias(cluster)}\n"
 
 
 def without_known_host(text: str, cluster: str, port: int | None = None) -> str:
@@ -206,16 +241,18 @@ def without_known_host(text: str, cluster: str, port: int | None = None) -> str:
     return "".join(out)
 
 
-def install_ssh(home: str, cluster: str, port: int, client_dir: str) -> tuple[str, str]:
-    """Writes ~/.ssh/config and ~/.ssh/known_hosts for this cluster; returns their paths."""
+def install_ssh(home: str, cluster: str, port: int, client_dir: str, managers=()) -> tuple[str, str]:
+    """Writes ~/.ssh/config and ~/.ssh/known_hosts for this cluster (node1's published port, and the
+    managers' bridge addresses on port 22); returns their paths."""
     ssh_dir = os.path.join(home, ".ssh")
     os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
     config, known = os.path.join(ssh_dir, "config"), os.path.join(ssh_dir, "known_hosts")
     with open(os.path.join(client_dir, "host_key.pub")) as f:
         host_public = f.read().strip()
-    rewrite_file(config, lambda t: with_block(t, cluster,
-                                          ssh_config_block(cluster, port, os.path.join(client_dir, "id_ed25519"))))
-    rewrite_file(known, lambda t: without_known_host(t, cluster, port) + known_hosts_line(cluster, port, host_public))
+    key = os.path.join(client_dir, "id_ed25519")
+    rewrite_file(config, lambda t: with_block(t, cluster, ssh_config_block(cluster, port, key, managers)))
+    rewrite_file(known, lambda t: without_known_host(t, cluster, port) + known_hosts_line(cluster, port, host_public)
+                 + "".join(known_hosts_line(cluster, SSH_PORT, host_public, ip) for ip in managers))
     return config, known
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import pytest
 
 CLUSTER_NAME = os.environ.get("SWARMML_TEST_CLUSTER", "test")
+# Fewer nodes spare a small machine's cores when only some tests run (the node-loss drills need 3).
+CLUSTER_NODES = int(os.environ.get("SWARMML_TEST_NODES", "3"))
 
 
 @dataclass
@@ -56,7 +58,7 @@ def cluster(host_engine, session_home):
     existed = clusters.exists(CLUSTER_NAME, host_engine)
     # Exposed over ssh and mutual TLS from the start, whichever test needs the cluster first:
     # tests/test_remote_integration.py reaches this same cluster through both.
-    clusters.up(CLUSTER_NAME, nodes=3, expose=("ssh", "tls"))  # 3 managers: the default
+    clusters.up(CLUSTER_NAME, nodes=CLUSTER_NODES, expose=("ssh", "tls"))  # 3 managers: the default
     env = dict(os.environ, DOCKER_HOST=f"unix://{cluster_socket(CLUSTER_NAME)}", SWARMML_CLUSTER=CLUSTER_NAME)
     # In-process API calls that resolve their target pick the test cluster too.
     old = os.environ.get("SWARMML_CLUSTER")

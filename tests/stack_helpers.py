@@ -18,7 +18,9 @@ def swarmml(*args, env=None):
 
 
 def environ(port, **extra):
-    return dict(os.environ, GATEWAY_PORT=str(port), **{k: str(v) for k, v in extra.items()})
+    """The gateway on `port`, Prometheus on port + 1000: host-mode ports of two stacks must not meet."""
+    env = dict(os.environ, GATEWAY_PORT=str(port), PROMETHEUS_PORT=str(port + 1000))
+    return dict(env, **{k: str(v) for k, v in extra.items()})
 
 
 def wait_answering(url, replicas=1, timeout=60):

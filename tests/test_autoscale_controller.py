@@ -265,6 +265,31 @@ def test_with_a_gateway_label_the_gateways_statistics_count_the_requests_in_flig
     assert "gateway ml_gateway: not HAProxy" in c.status["ml_predictor"].signal["gateway_inflight"]
 
 
+def test_with_a_gateway_label_a_request_rate_target_reads_what_arrives_at_the_gateway(monkeypatch):
+    w = setup(monkeypatch, labels={P + "min": "1", P + "max": "10", P + "target-rps": "10", P + "metric": "rps",
+                                   P + "up-window": "0s", P + "gateway": "gateway"})
+    w.client.api._services.append(service(spec(1, name="ml_gateway"), sid="gw1"))
+    gw_task = with_address(task("n1", 1, tid="gwtask"), "10.0.1.99")
+    tasks_of = {"svc1": w.tasks, "gw1": [gw_task]}
+    w.client.api.tasks = lambda filters=None: copy.deepcopy(tasks_of[filters["service"][0]])
+    received = {"n": 1000}
+    clock = {"t": 100.0}
+
+    def fetch(url, timeout=1.0):
+        if "10.0.1.99:8404/stats;csv" in url:
+            return f"# pxname,svname,qcur,scur,req_tot\npredictor,BACKEND,9,8,{received['n']}\n", None
+        return metrics(0, 0.0, inflight=1), None
+
+    c = ctl.Controller(w.client, holder="me", fetch=fetch, scaler=lambda cl, n, r: w.scaled.append(r),
+                       clock_fn=lambda: clock["t"])
+    c.tick()  # the first look: no rate yet
+    assert "gateway_rps" not in c.status["ml_predictor"].signal
+    received["n"], clock["t"] = 1100, 102.0  # 50 requests/s arrived in 2 s
+    d = c.tick()["ml_predictor"]
+    assert c.status["ml_predictor"].signal["gateway_rps"] == 50.0
+    assert d.observed == {"rps": 25.0} and w.scaled == [5]  # 50/s at 10 per replica, from 2 running
+
+
 def test_a_controller_told_to_stop_mid_tick_scales_nothing(monkeypatch):
     w = setup(monkeypatch)
     c = ctl.Controller(w.client, holder="me", fetch=lambda url, timeout=1.0: (metrics(0, 0.0, inflight=50), None),

@@ -261,3 +261,31 @@ def test_a_controller_that_just_started_waits_a_down_window_before_scaling_down(
     assert d.desired == 6 and d.reason.startswith("in down-window until 22:14:20")
     assert r.tick(58, 0.0).desired == 6
     assert r.tick(60, 0.0).desired == 2
+
+
+def test_a_new_replica_without_a_rate_yet_counts_as_serving_nothing():
+    # 2 old replicas at 20/s each, 2 new ones on their first look (answered, no rate yet): the load is
+    # 40/s, which 4 replicas at 10/s carry. Counting the new ones like the old would ask for 8.
+    p = pol.parse({P + "min": "2", P + "max": "10", P + "target-rps": "10", P + "metric": "rps",
+                   P + "up-window": "0s"})
+    reps = [ReplicaSignal("svc.1", True, in_flight=1, rps=20.0), ReplicaSignal("svc.2", True, in_flight=1, rps=20.0),
+            ReplicaSignal("svc.3", True, in_flight=0), ReplicaSignal("svc.4", True, in_flight=0)]
+    d = decide(p, State(), obs(0, 4, Signal(reps)))
+    assert (d.recommended, d.action) == (4, "hold"), d.reason
+    # A replica that did not answer at all is still no evidence of idleness: it counts like the others.
+    reps[3] = ReplicaSignal("svc.4", False, error="timed out")
+    assert decide(p, State(), obs(0, 4, Signal(reps))).recommended == 6  # 40/3 per replica x 4 / 10
+
+
+def test_the_gateways_arrival_rate_is_the_load_when_the_replicas_are_overloaded():
+    # 2 replicas finish 15/s each (their capacity) while 40/s arrive and queue at the gateway: the load
+    # needs 4, not the 3 that the finished rate says (the step-load run that scaled down under load).
+    p = pol.parse({P + "min": "2", P + "max": "10", P + "target-rps": "10", P + "metric": "rps",
+                   P + "up-window": "0s", P + "down-window": "0s"})
+    reps = [ReplicaSignal("svc.1", True, in_flight=4, rps=15.0), ReplicaSignal("svc.2", True, in_flight=4, rps=15.0)]
+    assert decide(p, State(), obs(0, 2, Signal(reps))).recommended == 3
+    d = decide(p, State(), obs(0, 2, Signal(reps, gateway_rps=40.0)))
+    assert (d.recommended, d.desired) == (4, 4) and d.observed == {"rps": 20.0}
+    # 4 running and the same 40/s arriving: at target, not a scale-down
+    reps4 = reps + [ReplicaSignal("svc.3", True, in_flight=1, rps=5.0), ReplicaSignal("svc.4", True, rps=5.0)]
+    assert decide(p, State(), obs(0, 4, Signal(reps4, gateway_rps=40.0))).action == "hold"

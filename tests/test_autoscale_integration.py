@@ -105,6 +105,7 @@ def test_replicas_follow_a_step_load_with_no_request_lost(cluster, stack):
           f"failed, p99, running, desired): {[(r.t, r.sent, r.failed, r.p99_ms, r.replicas, r.desired) for r in rows]}")
     assert s.failed == 0, errors
     assert reached is not None and reached <= 30
+    assert s.p99_recovered_s is not None and s.p99_recovered_s <= 45
     # The window runs from the last high recommendation, which can come a few seconds before the load drops
     # (a rate is measured over the last scrapes): a scale-down 25 s after the step down still waited 30 s.
     assert s.first_scale_down_s is not None and s.first_scale_down_s >= DOWN_WINDOW_S - 5

@@ -109,3 +109,20 @@ def test_haproxy_statistics_give_the_backends_requests_in_flight_and_queued():
         sig.read_haproxy_csv(HAPROXY, "web")
     with pytest.raises(sig.BadMetrics, match="not HAProxy"):
         sig.read_haproxy_csv("<html>", "predictor")
+
+
+HAPROXY_REQ = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,status,req_tot
+inference,FRONTEND,,,70,80,4096,100,OPEN,5120
+predictor,replica1,0,0,51,64,,2382,UP 1/2,
+predictor,BACKEND,6,9,64,80,,7247,UP,5000
+"""
+
+
+def test_the_backends_requests_received_and_their_rate_over_the_gateways():
+    assert sig.read_haproxy_backend(HAPROXY_REQ, "predictor") == (70.0, 5000.0)
+    assert sig.read_haproxy_backend(HAPROXY, "predictor") == (70.0, None)  # an HAProxy that does not count them
+    before = {"gw1": (10.0, 1000.0), "gw2": (10.0, 50.0)}
+    now = {"gw1": (12.0, 1060.0), "gw2": (12.5, 75.0)}
+    assert sig.arrival_rate(now, before) == 30.0 + 10.0
+    assert sig.arrival_rate({"gw1": (12.0, 3.0)}, before) is None  # restarted: its counter went back
+    assert sig.arrival_rate(now, {}) is None  # the first look

@@ -129,7 +129,11 @@ def test_install_and_remove_ssh(tmp_path):
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "config").write_text("Host x\n  User y\n")
-    config, known = expose.install_ssh(str(home), "a", 4000, str(client))
+    config, known = expose.install_ssh(str(home), "a", 4000, str(client), ["172.20.0.3", "172.20.0.4"])
     assert "Host swarmml-a" in Path(config).read_text() and "[127.0.0.1]:4000" in Path(known).read_text()
+    # the other managers, where a client that lost node1 goes (engine/peers.py): the same key, port 22
+    assert "Host 172.20.0.3 172.20.0.4\n    User root\n    IdentityFile " in Path(config).read_text()
+    hosts = [line.split()[0] for line in Path(known).read_text().splitlines()]
+    assert hosts == ["[127.0.0.1]:4000", "172.20.0.3", "172.20.0.4"]
     expose.remove_ssh(str(home), "a")
     assert Path(config).read_text() == "Host x\n  User y\n" and Path(known).read_text() == ""

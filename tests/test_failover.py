@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
+import urllib3
 
 from swarmml.engine import failover
 
@@ -68,7 +69,7 @@ def managers(tmp_path):
                 servers.append(serve(path, answer[0], answer[1], seen))
             paths.append(path)
         session = requests.Session()
-        adapter = failover.ManagerFailover(paths, timeout=5)
+        adapter = failover.ManagerFailover(failover.unix_ways(paths, timeout=5))
         session.mount("http+docker://", adapter)
         return session, adapter, seen
 
@@ -92,7 +93,7 @@ def test_calls_go_to_the_first_manager_while_it_answers(managers):
 def test_a_lost_manager_is_passed_over_and_the_next_one_keeps_the_calls(managers, lost):
     session, adapter, seen = managers(lost, (200, "n2"), (200, "n3"))
     assert get(session).json() == [{"ID": "n2"}]
-    assert adapter.socket.endswith("node2.sock")
+    assert adapter.url.endswith("node2.sock")
     assert get(session).json() == [{"ID": "n2"}]
     assert [s[0] for s in seen] == ["node2.sock", "node2.sock"]  # the lost one is not tried again first
 
@@ -138,3 +139,117 @@ def test_a_connection_lost_after_sending_is_not_resent():
 ])
 def test_which_answers_send_a_call_to_another_manager(status, text, moves):
     assert failover.another_may_answer(status, text) is moves
+
+
+# --- remote managers over TCP: each way has its own address, and the request is rebased to it ---
+
+class TCPHTTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def tcp_manager(seen, name, hang_up=False):
+    """An engine on 127.0.0.1:<free port>; hang_up: it reads the call, then closes without answering."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((name, self.command, self.path))
+            if hang_up:
+                self.close_connection = True
+                self.connection.close()
+                return
+            body = json.dumps([{"ID": name}]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = TCPHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nobody listens: the connection is refused, as a lost machine's published port is
+    return f"http://127.0.0.1:{port}"
+
+
+def remote_session(bases):
+    session = requests.Session()
+    ways = [failover.Way(b, requests.adapters.HTTPAdapter, b) for b in bases]
+    adapter = failover.ManagerFailover(ways, base=bases[0])
+    session.mount(bases[0], adapter)
+    return session, adapter
+
+
+def test_a_refused_remote_manager_is_passed_over_and_the_call_rebased():
+    seen = []
+    server, up = tcp_manager(seen, "m2")
+    lost = closed_port()
+    session, adapter = remote_session([lost, up])
+    try:
+        r = session.get(f"{lost}/v1.41/nodes?filters=x", timeout=5)
+        assert r.json() == [{"ID": "m2"}] and seen == [("m2", "GET", "/v1.41/nodes?filters=x")]
+        assert adapter.url == up
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_get_whose_connection_broke_moves_on_but_a_post_does_not():
+    seen = []
+    s1, hangs = tcp_manager(seen, "m1", hang_up=True)
+    s2, up = tcp_manager(seen, "m2")
+    session, _ = remote_session([hangs, up])
+    try:
+        assert session.get(f"{hangs}/v1.41/services", timeout=5).json() == [{"ID": "m2"}]
+        seen.clear()
+        session2, _ = remote_session([hangs, up])
+        with pytest.raises(requests.exceptions.ConnectionError):
+            session2.post(f"{hangs}/v1.41/services/create", data=b"{}", timeout=5)
+        assert [s[0] for s in seen] == ["m1"]  # sent once: it may have happened
+    finally:
+        for s in (s1, s2):
+            s.shutdown()
+            s.server_close()
+
+
+def test_a_silent_manager_is_given_up_after_the_connect_timeout():
+    assert failover._short_connect(120) == (failover.CONNECT_TIMEOUT_S, 120)
+    assert failover._short_connect((1, 60)) == (1, 60)
+    assert failover._short_connect(None) == (failover.CONNECT_TIMEOUT_S, None)
+
+
+def test_a_tls_failure_is_shown_not_passed_over():
+    # ssl.SSLError carries a str `reason`; the walk over causes must skip it, and a refused certificate is
+    # the user's to fix (the same material fails at every manager), so the failover does not hide it.
+    import ssl
+    inner = ssl.SSLError(1, "[SSL: SSLV3_ALERT_BAD_CERTIFICATE] sslv3 alert bad certificate")
+    inner.reason = "SSLV3_ALERT_BAD_CERTIFICATE"
+    err = requests.exceptions.SSLError(urllib3.exceptions.MaxRetryError(None, "/version", reason=inner))
+    assert not failover.never_sent(err)
+
+    class Refuses(requests.adapters.BaseAdapter):
+        def send(self, request, **kwargs):
+            raise err
+
+    seen = []
+    server, up = tcp_manager(seen, "m2")
+    session = requests.Session()
+    ways = [failover.Way("https://a", Refuses, "https://a"), failover.Way(up, requests.adapters.HTTPAdapter, up)]
+    session.mount("https://a", failover.ManagerFailover(ways, base="https://a"))
+    try:
+        with pytest.raises(requests.exceptions.SSLError):
+            session.get("https://a/version", timeout=5)
+        assert seen == []
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -23,7 +23,7 @@ STACK, PORT = "it-logs", 8131
 PREDICTOR = f"{STACK}_predictor"
 RATE = 60
 # A replicated service's lines name the slot; a global one's (the gateway, the floating IP) the node.
-PREFIX = re.compile(r"^(predictor\.\d+|(gateway|vip)\.node\d+)@node\d+ +\| ")
+PREFIX = re.compile(r"^((predictor|prometheus)\.\d+|(gateway|vip)\.node\d+)@node\d+ +\| ")
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_b_top_once_json_rates_add_up_to_the_load(cluster, stack):
     assert abs(total - RATE) <= 0.1 * RATE
     assert all(r["cpu_cores"] is not None and r["memory_bytes"] for r in pred["replicas"])
     assert all(r["gateway"]["status"] == "UP" for r in pred["replicas"])
-    # The predictor's replicas, and a gateway and a floating-IP task on every node.
-    assert sum(n["tasks"] for n in snap["nodes"]) == running + 2 * len(snap["nodes"])
+    # The predictor's replicas, a gateway and a floating-IP task on every node, and Prometheus.
+    assert sum(n["tasks"] for n in snap["nodes"]) == running + 2 * len(snap["nodes"]) + 1
     # top removed its probe, so the stack's network can be removed.
     assert not cluster.client.api.containers(all=True, filters={"label": probe.PROBE_LABEL})

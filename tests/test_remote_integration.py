@@ -143,8 +143,9 @@ def test_update_that_fails_rolls_back(remote):
 
 
 def test_verify(remote):
+    # once per step: the method's repeats are tested on the socket (test_verify_integration.py); here, the transport
     done = swarmml("verify", "predictor", "--stack", remote["stack"], "--steps", "1,2", "--duration", "2",
-                   "--min-efficiency", "0", "-o", "json", env=remote["env"])
+                   "--repeat", "1", "--min-efficiency", "0", "-o", "json", env=remote["env"])
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     assert report["ok"] and {c["name"]: c["ok"] for c in report["checks"]} == {

@@ -26,7 +26,7 @@ def test_generated_ml_stack_is_the_projects_stack(tmp_path):
 
 
 def test_generate_options(tmp_path):
-    s = ml_stack("canary", replicas=5, cpus=0.25, models=("iris-rf",), gateway=False)
+    s = ml_stack("canary", replicas=5, cpus=0.25, models=("iris-rf",), gateway=False, prometheus=False)
     d = convert(load([_write(tmp_path, s)], environ={}))
     spec = d.services["canary_predictor"]
     assert list(d.services) == ["canary_predictor"]

@@ -29,10 +29,12 @@ def versions(client):
 
 
 def test_deploy_creates_everything_and_converges(stack, cluster):
-    # The predictor, the gateway and the floating IP's service; the host network is the engine's, not created.
+    # The predictor, the gateway, Prometheus and the floating IP's service, and the configs of the gateway and
+    # Prometheus; the host network is the engine's, not created; the volumes are made by each node as its
+    # tasks need them.
     assert sorted((a.kind, a.action) for a in stack.plan.actions) == [
-        ("config", "create"), ("network", "create"), ("service", "create"), ("service", "create"),
-        ("service", "create")]
+        ("config", "create"), ("config", "create"), ("config", "create"), ("network", "create"),
+        ("service", "create"), ("service", "create"), ("service", "create"), ("service", "create")]
     assert stack.convergence.ok, stack.convergence.problems
     placed = {p.service: p for p in stack.convergence.placements}
     nodes = len(cluster.node_names())
@@ -96,7 +98,7 @@ def test_prune_removes_services_dropped_from_the_files(stack, cluster, tmp_path)
 def test_docker_cli_sees_swarmml_stacks(stack, cluster):
     out = subprocess.run(["docker", "stack", "ls", "--format", "{{.Name}} {{.Services}}"], env=cluster.env,
                          capture_output=True, text=True, check=True).stdout
-    assert f"{STACK} 3" in out.splitlines()
+    assert f"{STACK} 4" in out.splitlines()  # predictor, gateway, prometheus, vip
     ps = subprocess.run(["docker", "stack", "ps", STACK, "--format", "{{.Name}} {{.CurrentState}}",
                          "--filter", "desired-state=running"], env=cluster.env, capture_output=True, text=True,
                         check=True).stdout

@@ -182,7 +182,7 @@ def test_keys_swarm_ignores_are_warned_not_dropped_silently(tmp_path):
 def test_project_stack_files_load(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     s = load([os.path.join(root, "docker-stack.yml")], environ={})
-    assert s.name == "ml" and set(s.config["services"]) == {"predictor", "gateway", "vip"}
+    assert s.name == "ml" and set(s.config["services"]) == {"predictor", "gateway", "prometheus", "vip"}
 
 
 # --- interpolation -----------------------------------------------------------------

@@ -6,7 +6,7 @@ import struct
 import pytest
 
 from stack_helpers import STACK_FILE, environ, swarmml, wait_answering
-from swarmml import deploy, loadgen, services
+from swarmml import deploy, loadgen, ops, services
 from swarmml.engine import swarm as engine
 from swarmml.verify.run import ONE_ROW, infer_body
 
@@ -20,6 +20,11 @@ def stack(cluster, pushed_images):
     deploy.deploy([STACK_FILE], name=STACK, environ=environ(PORT, PREDICTOR_REPLICAS=3), client=cluster.client,
                   show_progress=False, timeout=240)
     wait_answering(services.url(cluster.client, "gateway", STACK), replicas=3)
+    # Swarm spreads a new service over the nodes it sees ready, and never moves tasks later: after the
+    # drills of earlier modules one node came back late in CI, and got none. verify's checks and its
+    # worker drill need one replica per node, which is what rebalance is for.
+    moved = ops.rebalance(cluster.client, f"{STACK}_predictor", show=False)
+    assert moved.ok, moved.problems
     yield
     deploy.remove_stack(cluster.client, STACK)
 
@@ -57,7 +62,8 @@ def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
         assert step["repeats"] == 2 and len(step["runs_per_s"]) == 2
         lo, hi = step["efficiency_interval"]
         assert lo <= step["efficiency"] <= hi and step["cpu_s_per_request"] > 0
-        assert step["verdict"] in (("base",) if step["replicas"] == 1 else ("measured", "suspect"))
+        # --min-efficiency 0 is a threshold that any E(N) meets: a pass, unless above 1 beyond its interval
+        assert step["verdict"] in (("base",) if step["replicas"] == 1 else ("pass", "suspect"))
         assert all(step[k] is not None for k in STEP_KEYS), step
         assert step["errors"] == 0 and step["requests_per_s"] > 0 and step["replicas_answering"] == step["replicas"]
         assert step["p50_ms"] <= step["p95_ms"] <= step["p99_ms"]

@@ -10,6 +10,7 @@ import sklearn
 
 from swarmml_model_service import __version__, binary
 from swarmml_model_service.batcher import MicroBatcher
+from swarmml_model_service.inference_log import InferenceLog
 from swarmml_model_service.metrics import Metrics
 from swarmml_model_service.models import load_models, load_trusted_types, warm_up
 from swarmml_model_service.protocol import BadRequest, encode_response, model_metadata, parse_request
@@ -36,8 +37,9 @@ class App:
         self._beat = None
         self.models = {}
         self.batchers = {}
-        self.metrics = Metrics()
+        self.metrics = Metrics(settings.metrics)
         self.model_metrics = {}
+        self.inference_log = None
         self.ready = False
 
     # --- lifecycle ---------------------------------------------------------
@@ -52,6 +54,10 @@ class App:
             if skipped:
                 print(f"swarmml-model-service: model {name}: {skipped}", file=sys.stderr, flush=True)
             self.model_metrics[name] = self.metrics.for_model(name, m.version)
+        if s.inference_log:
+            self.inference_log = InferenceLog(s.inference_log, REPLICA.decode(), s.inference_log_sample,
+                                              s.inference_log_max_bytes, s.inference_log_keep,
+                                              on_drop=self.metrics.log_dropped.inc)
 
     def start_batchers(self):
         for name, m in self.models.items():
@@ -121,6 +127,8 @@ class App:
         t0 = time.perf_counter()
         mm.in_flight.inc()
         code = 200
+        log = self.inference_log
+        req_id = head = out = json_length = None
         try:
             raw, header_length = await _read_body(scope, receive, self.settings.max_body_bytes)
             head, tail = binary.split_body(raw, header_length)
@@ -128,6 +136,8 @@ class App:
                 body = orjson.loads(head)
             except orjson.JSONDecodeError as exc:
                 raise BadRequest(f"malformed JSON: {exc}") from None
+            if type(body) is dict:  # the caller's id, for the inference log, even when the request is bad
+                req_id = body.get("id")
             req = parse_request(body, tail, model.n_features, model.signature, model.outputs)
             batcher = self.batchers.get(model.name)
             if batcher is not None:
@@ -152,9 +162,16 @@ class App:
             await _send(send, 500, {"error": f"inference failed: {type(exc).__name__}: {exc}"})
         finally:
             mm.in_flight.dec()
-            mm.request.observe(time.perf_counter() - t0)
+            latency = time.perf_counter() - t0
+            mm.request.observe(latency)
             if code != 200:
                 mm.failed(code)
+            if log is not None:
+                # The writer thread parses the sampled bodies: here they are only referenced.
+                sample = None
+                if log.wants_sample() and head is not None:
+                    sample = (head, out if json_length is None else out[:json_length]) if code == 200 else (head, None)
+                log.put(req_id if type(req_id) is str else None, model.name, model.version, latency, code, sample)
 
     async def _lifespan(self, receive, send):
         while True:
@@ -173,6 +190,9 @@ class App:
                 self.ready = False
                 for b in self.batchers.values():
                     await b.stop()
+                if self.inference_log is not None:
+                    # After uvicorn's drain: every answered request has put its line by now.
+                    await asyncio.get_running_loop().run_in_executor(None, self.inference_log.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

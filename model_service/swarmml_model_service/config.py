@@ -25,3 +25,11 @@ class Settings:
     health_port: int = field(default_factory=lambda: int(_env("SWARMML_HEALTH_PORT", "8081")))
     health_stall_s: float = field(default_factory=lambda: float(_env("SWARMML_HEALTH_STALL_S", "10")))
     drain_timeout_s: int = field(default_factory=lambda: int(_env("SWARMML_DRAIN_TIMEOUT_S", "25")))
+    # A JSON-lines file per replica on a volume (inference_log.py); empty: no inference log.
+    inference_log: str = field(default_factory=lambda: _env("SWARMML_INFERENCE_LOG", ""))
+    inference_log_sample: float = field(default_factory=lambda: float(_env("SWARMML_INFERENCE_LOG_SAMPLE", "0")))
+    inference_log_max_bytes: int = field(default_factory=lambda: int(_env("SWARMML_INFERENCE_LOG_MAX_BYTES",
+                                                                          str(64 << 20))))
+    inference_log_keep: int = field(default_factory=lambda: int(_env("SWARMML_INFERENCE_LOG_KEEP", "3")))
+    # off: count nothing (/metrics stays empty): what scripts/bench_inference.py compares the default with.
+    metrics: bool = field(default_factory=lambda: _env("SWARMML_METRICS", "on") != "off")

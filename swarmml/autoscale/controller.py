@@ -35,7 +35,8 @@ from swarmml.autoscale.signals import (
     BadMetrics,
     Scrape,
     Signal,
-    read_haproxy_csv,
+    arrival_rate,
+    read_haproxy_backend,
     read_query_answer,
     read_scrape,
     replica_signal,
@@ -116,6 +117,7 @@ class Controller:
         self.scaler = scaler or _scale
         self.states: dict[str, State] = {}
         self.scrapes: dict[str, Scrape] = {}  # task ID -> its last scrape
+        self.gateway_counts: dict[str, dict[str, tuple[float, float]]] = {}  # service -> gateway task -> (at, req_tot)
         self.status: dict[str, ServiceStatus] = {}
         self.holding = not self.use_lease
         self.lease_note = ""
@@ -257,7 +259,7 @@ class Controller:
             sig.replicas = [replica_signal(task_name(svc, t), None, error="not scraped: query metric")
                             for t in live]
         if policy.gateway:
-            sig.gateway_inflight, sig.gateway_error = self._gateway(svc, policy)
+            sig.gateway_inflight, sig.gateway_rps, sig.gateway_error = self._gateway(svc, policy)
         if policy.query and policy.metrics_url:
             body, error = self.fetch(io.query_url(policy.metrics_url, policy.query))
             if body is None:
@@ -269,8 +271,9 @@ class Controller:
                     sig.query_error = str(exc)
         return sig
 
-    def _gateway(self, svc: dict, policy: Policy) -> tuple[float | None, str | None]:
-        """(requests in flight through every task of the gateway to this service's backend, or the error)."""
+    def _gateway(self, svc: dict, policy: Policy) -> tuple[float | None, float | None, str | None]:
+        """(requests in flight through every task of the gateway to this service's backend, the rate at
+        which requests arrive there, or the error)."""
         spec = svc["Spec"]
         ns = (spec.get("Labels") or {}).get(engine.NAMESPACE_LABEL)
         backend = spec["Name"][len(ns) + 1:] if ns and spec["Name"].startswith(ns + "_") else spec["Name"]
@@ -282,23 +285,31 @@ class Controller:
             except SwarmmlError:
                 continue
         if gw is None:
-            return None, f"gateway service {policy.gateway} not found"
+            return None, None, f"gateway service {policy.gateway} not found"
         total = 0.0
+        received: dict[str, tuple[float, float]] = {}
         live = running_tasks(engine.tasks(self.client, gw["ID"]))
         if not live:
-            return None, f"gateway {gw['Spec']['Name']} runs no task"
+            return None, None, f"gateway {gw['Spec']['Name']} runs no task"
         for task in live:
             ip = task_address(task)
             if ip is None:
-                return None, f"gateway task {task_name(gw, task)} has no overlay address"
+                return None, None, f"gateway task {task_name(gw, task)} has no overlay address"
             text, error = self.fetch(f"http://{ip}:{policy.gateway_port}/stats;csv", timeout=1.0)
             if text is None:
-                return None, error
+                return None, None, error
             try:
-                total += read_haproxy_csv(text, backend)
+                inflight, count = read_haproxy_backend(text, backend)
             except BadMetrics as exc:
-                return None, f"gateway {gw['Spec']['Name']}: {exc}"
-        return total, None
+                return None, None, f"gateway {gw['Spec']['Name']}: {exc}"
+            total += inflight
+            if count is not None:
+                received[task["ID"]] = (self.now(), count)
+        before = self.gateway_counts.get(spec["Name"], {})
+        self.gateway_counts[spec["Name"]] = received
+        # A gateway that did not answer last time has no rate yet: the others' alone would read low.
+        rate = arrival_rate(received, before) if set(received) <= set(before) else None
+        return total, rate, None
 
     def _renew(self, now: float) -> tuple[bool, str]:
         status = self.status_json() if self.status else None

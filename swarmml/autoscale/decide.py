@@ -127,9 +127,23 @@ def recommend(policy: Policy, signal: Signal, current: int) -> tuple[int | None,
             ratio = mean / target
             wanted.append(n if abs(ratio - 1) <= policy.tolerance else math.ceil(signal.gateway_inflight / target))
             continue
+        if metric == "rps" and signal.gateway_rps is not None and n:
+            # What arrives at the gateway, queued requests included: the replicas' own rates are what they
+            # finish, which under overload is their capacity, not the load (seen: 2 drowning replicas read
+            # as 15/s each while 40/s arrived, and a scale-down to 3 came while the load still stood).
+            mean = signal.gateway_rps / n
+            observed[metric] = round(mean, 3)
+            ratio = mean / target
+            wanted.append(n if abs(ratio - 1) <= policy.tolerance else math.ceil(signal.gateway_rps / target))
+            continue
         values = signal.values(metric)
         if not values:
             continue
+        if metric == "rps":
+            # A replica seen for the first time answered, but has no rate yet: it has just started and
+            # served next to nothing, so it counts as 0, not like the busy ones (which asked for 8 replicas
+            # where 4 carried the load, each scale-up's new replicas inflating the next).
+            values = values + [0.0] * sum(1 for r in signal.known if r.rps is None)
         mean = sum(values) / len(values)
         observed[metric] = round(mean, 3)
         wanted.append(_replicas_for(mean, target, len(values), n, policy.tolerance))

@@ -162,6 +162,7 @@ class Signal:
     query_value: float | None = None  # the Prometheus query's value (a total for the service), if used
     query_error: str | None = None
     gateway_inflight: float | None = None  # requests the gateway has sent and not yet answered, plus its queue
+    gateway_rps: float | None = None  # requests per second arriving at the gateway for the service (queued too)
     gateway_error: str | None = None
 
     @property
@@ -183,6 +184,8 @@ class Signal:
             out[metric] = round(sum(vals) / len(vals), 3) if vals else None
         if self.gateway_inflight is not None or self.gateway_error:
             out["gateway_inflight"] = self.gateway_inflight if self.gateway_error is None else self.gateway_error
+        if self.gateway_rps is not None:
+            out["gateway_rps"] = round(self.gateway_rps, 3)
         if self.query_value is not None or self.query_error:
             out["query"] = self.query_value if self.query_error is None else self.query_error
         out["per_replica"] = [asdict(r) for r in self.replicas]
@@ -219,6 +222,16 @@ def read_haproxy_csv(text: str, backend: str) -> float:
     From the stats CSV (`/stats;csv`): the backend's summary row, scur + qcur. BadMetrics when the
     text is not HAProxy's CSV or has no such backend.
     """
+    return read_haproxy_backend(text, backend)[0]
+
+
+def read_haproxy_backend(text: str, backend: str) -> tuple[float, float | None]:
+    """(in flight, requests received so far) through one HAProxy for `backend`, from its stats CSV.
+
+    Requests received (req_tot) count at the backend's door, queued ones included: their rate is
+    the load that arrives. The replicas' own counters say what they finished, which is less than
+    what arrives exactly when they are overloaded. None when this HAProxy does not count it.
+    """
     lines = [x for x in text.splitlines() if x.strip()]
     if not lines or not lines[0].startswith("# "):
         raise BadMetrics("not HAProxy statistics CSV")
@@ -227,11 +240,29 @@ def read_haproxy_csv(text: str, backend: str) -> float:
         px, sv, scur, qcur = (header.index(k) for k in ("pxname", "svname", "scur", "qcur"))
     except ValueError:
         raise BadMetrics("HAProxy statistics without pxname, svname, scur or qcur") from None
+    req = header.index("req_tot") if "req_tot" in header else None
     for row in lines[1:]:
         cols = row.split(",")
         if len(cols) > max(px, sv, scur, qcur) and cols[px] == backend and cols[sv] == "BACKEND":
             try:
-                return float(cols[scur] or 0) + float(cols[qcur] or 0)
+                inflight = float(cols[scur] or 0) + float(cols[qcur] or 0)
+                received = float(cols[req]) if req is not None and req < len(cols) and cols[req] else None
             except ValueError:
-                raise BadMetrics(f"bad scur/qcur for backend {backend}") from None
+                raise BadMetrics(f"bad scur/qcur/req_tot for backend {backend}") from None
+            return inflight, received
     raise BadMetrics(f"no backend {backend!r} in the gateway's statistics")
+
+
+def arrival_rate(now: dict[str, tuple[float, float]], before: dict[str, tuple[float, float]]) -> float | None:
+    """Requests per second that reached the gateways, from {gateway task: (time, req_tot)} at two ticks.
+
+    Only tasks seen both times with a counter that grew count (a restarted gateway starts again
+    from 0); None when no task can say yet.
+    """
+    rates = []
+    for task, (at, total) in now.items():
+        if task in before:
+            at0, total0 = before[task]
+            if at > at0 and total >= total0:
+                rates.append((total - total0) / (at - at0))
+    return sum(rates) if rates else None

@@ -9,7 +9,7 @@ from swarmml.errors import UsageError
 from swarmml.stack.model import DEFAULT_MODELS, DEFAULT_REGISTRY, DEFAULT_TAG, ml_stack
 from swarmml.stack.units import size_bytes
 
-GATEWAY_CONFIG = os.path.join("stacks", "gateway", "haproxy.cfg")
+PROMETHEUS_FILES = ("prometheus.yml", "rules.yml")
 
 
 @click.command()
@@ -25,22 +25,25 @@ GATEWAY_CONFIG = os.path.join("stacks", "gateway", "haproxy.cfg")
 @click.option("--gateway/--no-gateway", default=True, show_default=True, help="HAProxy in front of the replicas")
 @click.option("--gateway-port", type=click.IntRange(1, 65535), default=8080, show_default=True,
               help="published in host mode on the node that runs the gateway")
+@click.option("--prometheus/--no-prometheus", default=True, show_default=True,
+              help="Prometheus scraping every replica and gateway")
 @click.option("-o", "--output", "out", default="-", help="file to write (default: stdout)")
-def generate(name, image, registry, tag, replicas, cpus, memory, models, gateway, gateway_port, out):
+def generate(name, image, registry, tag, replicas, cpus, memory, models, gateway, gateway_port, prometheus, out):
     """Write the ML stack (predictor replicas behind the gateway) as a compose stack file."""
     try:
         size_bytes(memory)
     except UsageError:
         raise UsageError(f"--memory: expected a size like 512M, got {memory!r}") from None
-    config_ref = None
+    config_ref = prometheus_ref = None
+    # Relative to the written file, as the loader and docker/cli resolve it.
+    base = os.path.dirname(os.path.abspath(out)) if out != "-" else os.getcwd()
     if gateway:
-        # Relative to the written file, as the loader and docker/cli resolve it.
-        base = os.path.dirname(os.path.abspath(out)) if out != "-" else os.getcwd()
-        config = _gateway_config(base)
-        rel = os.path.relpath(config, base)
-        config_ref = rel if rel.startswith("..") else "./" + rel
+        config_ref = _relative(_packaged(base, "gateway", ("haproxy.cfg",)), base)
+    if prometheus:
+        prometheus_ref = _relative(_packaged(base, "prometheus", PROMETHEUS_FILES), base)
     stack = ml_stack(name, registry, tag, replicas, cpus, memory, tuple(models) or DEFAULT_MODELS,
-                     gateway, gateway_port, config_ref, image=image)
+                     gateway, gateway_port, os.path.join(config_ref, "haproxy.cfg") if config_ref else None,
+                     image=image, prometheus=prometheus, prometheus_dir=prometheus_ref)
     text = stack.to_yaml()
     if out == "-":
         click.echo(text, nl=False)
@@ -53,21 +56,30 @@ def generate(name, image, registry, tag, replicas, cpus, memory, models, gateway
     note(f"wrote {out}: deploy it with `swarmml deploy {out}`")
 
 
-def _gateway_config(base):
-    """The gateway's HAProxy config: the checkout's, else the packaged one written beside the stack file."""
-    checkout = os.path.join(os.getcwd(), GATEWAY_CONFIG)
-    if os.path.isfile(checkout):
+def _relative(path, base):
+    rel = os.path.relpath(path, base)
+    return rel if rel.startswith("..") else "./" + rel
+
+
+def _packaged(base, kind, names):
+    """The directory of a service's config files (gateway: haproxy.cfg; prometheus: its two): the
+    checkout's stacks/<kind>, else the packaged files written beside the stack file."""
+    checkout = os.path.join(os.getcwd(), "stacks", kind)
+    if all(os.path.isfile(os.path.join(checkout, n)) for n in names):
         return checkout
-    path = os.path.join(base, "gateway", "haproxy.cfg")
-    if not os.path.exists(path):
+    directory = os.path.join(base, kind)
+    for n in names:
+        path = os.path.join(directory, n)
+        if os.path.exists(path):
+            continue
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.makedirs(directory, exist_ok=True)
             with open(path, "wb") as f:
-                f.write((resources.files("swarmml") / "data" / "gateway" / "haproxy.cfg").read_bytes())
+                f.write((resources.files("swarmml") / "data" / kind / n).read_bytes())
         except OSError as exc:
-            raise UsageError(f"--gateway: can't write {path} ({exc.strerror})") from None
-        note(f"wrote {path}: the gateway's HAProxy config, which the stack mounts")
-    return path
+            raise UsageError(f"--{kind}: can't write {path} ({exc.strerror})") from None
+        note(f"wrote {path}: the stack mounts it ({kind})")
+    return directory
 
 
 COMMANDS = [generate]

@@ -20,7 +20,7 @@ import docker.errors
 import requests
 
 from swarmml import labels
-from swarmml.engine import endpoint, failover
+from swarmml.engine import endpoint, failover, peers
 from swarmml.errors import EngineUnavailable, NotFound, UsageError
 
 # Labels that mark everything a local swarmml cluster creates, so that
@@ -97,14 +97,12 @@ def connect(base_url=None, timeout=120, tls=None):
     try:
         tls_config = docker.tls.TLSConfig(client_cert=(tls.cert, tls.key) if tls.cert else None, ca_cert=tls.ca,
                                           verify=tls.ca if tls.verify and tls.ca else tls.verify) if tls else False
-        if tls:
-            client = _tls_client(base_url, timeout, tls_config)
+        if tls or base_url.startswith(REMOTE_SCHEMES):
+            client = _remote_client(base_url, timeout, tls_config)
         elif len(sockets := cluster_sockets(base_url)) > 1:
-            client = _failover_client(base_url, sockets, timeout)
+            client = _failover_client(base_url, failover.unix_ways(sockets, timeout), timeout)
         else:
             client = docker.DockerClient(base_url=base_url, version="auto", timeout=timeout, tls=tls_config)
-            if base_url.startswith("ssh://"):
-                _one_ssh_pool(client)
         client.ping()
         # Which local cluster this is, for what only a local cluster knows (its network, its nodes' engines).
         client.swarmml_cluster = cluster_at(base_url) if base_url.startswith("unix://") else None
@@ -119,28 +117,42 @@ def connect(base_url=None, timeout=120, tls=None):
         ) from None
 
 
-def _tls_client(base_url, timeout, tls_config):
-    """A TLS client that trusts only tls_config's CA, as the docker CLI does.
+REMOTE_SCHEMES = ("tcp://", "http://", "https://", "ssh://")
 
-    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's CA,
-    so the session must not read its environment; the API version is then
-    negotiated by hand (version="auto" would ask before we could say so).
+
+def _remote_client(base_url, timeout, tls_config):
+    """A client of a remote engine that fails over to the swarm's other managers (engine/peers.py).
+
+    With TLS it trusts only tls_config's CA, as the docker CLI does: requests lets
+    REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's CA, so the session must
+    not read its environment. The API version is negotiated once the failover is in
+    place (the SDK's "auto" would ask the given manager alone, while it may be lost).
     """
-    def session(version):
-        client = docker.DockerClient(base_url=base_url, version=version, timeout=timeout, tls=tls_config)
-        client.api.trust_env = False
-        return client
-    probe = session(docker.constants.MINIMUM_DOCKER_API_VERSION)
+    tls_on = bool(tls_config)
+    known = peers.load(base_url)
+    client, used = _first_that_connects([base_url] + known, timeout, tls_config)
+    # the transport the client was made with, first
+    own = failover.Way(used, requests.adapters.HTTPAdapter, client.api.base_url,
+                       adapter=client.api.get_adapter(client.api.base_url))
+
+    def ways(others):
+        return [own] + [_remote_way(u, timeout, tls_on) for u in dict.fromkeys([base_url] + others) if u != used]
+
+    if known:
+        failover.install(client, ways(known))
+    _negotiate(client)
     try:
-        server = probe.api.version(api_version=False).get("ApiVersion") or docker.constants.DEFAULT_DOCKER_API_VERSION
-    finally:
-        probe.close()
-    ours = docker.constants.DEFAULT_DOCKER_API_VERSION
-    return session(min(server, ours, key=lambda v: tuple(int(p) for p in v.split("."))))
+        learned = peers.peer_urls(base_url, peers.manager_hosts(client.api.nodes()), tls_on)
+    except (docker.errors.APIError, requests.exceptions.RequestException):
+        return client  # not a swarm manager now, or no leader: what was known stays known
+    if learned != known:
+        peers.save(base_url, learned)
+        failover.install(client, ways(learned))
+    return client
 
 
-def _one_ssh_pool(client):
-    """One connection pool for all of an ssh:// client's requests, not one per URL.
+def _one_ssh_pool(adapter):
+    """One connection pool for all of an ssh:// adapter's requests, not one per URL; returns the adapter.
 
     The SDK's SSH adapter keys its pools by each request's whole URL (path and query), keeps 9 of
     them, and each holds an SSH channel running `docker system dial-stdio` on the host. A deploy
@@ -148,13 +160,37 @@ def _one_ssh_pool(client):
     sshd's MaxSessions (10 by default) and the next request fails ("ChannelException: Connect
     failed"). The pool does not depend on the URL: one is enough, and its idle connections are reused.
     """
-    adapter = client.api._custom_adapter
     by_url = adapter.get_connection
     adapter.get_connection = lambda url, proxies=None: by_url("http+docker://ssh", proxies)
-    adapter.pools.clear()  # the one version="auto" made for /version (its channel closes)
+    adapter.pools.clear()
+    return adapter
 
 
-def _failover_client(base_url, sockets, timeout):
+def _first_that_connects(urls, timeout, tls_config):
+    """The client of the first URL whose transport can be set up: an ssh:// one connects at once."""
+    first_error = None
+    for url in urls:
+        try:
+            client = docker.DockerClient(base_url=url, version=docker.constants.MINIMUM_DOCKER_API_VERSION,
+                                         timeout=timeout, tls=tls_config)
+            client.api.trust_env = False
+            if url.startswith("ssh://"):
+                _one_ssh_pool(client.api._custom_adapter)
+            return client, url
+        except _CONNECT_ERRORS as exc:
+            first_error = first_error or exc
+    raise first_error
+
+
+def _remote_way(url, timeout, tls_on):
+    """failover.Way to another manager's engine at url (its adapter is made when first needed)."""
+    if url.startswith("ssh://"):
+        from docker.transport import SSHHTTPAdapter
+        return failover.Way(url, lambda: _one_ssh_pool(SSHHTTPAdapter(url, timeout, max_pool_size=10)), None)
+    return failover.Way(url, requests.adapters.HTTPAdapter, docker.utils.parse_host(url, False, tls=tls_on))
+
+
+def _failover_client(base_url, ways, timeout):
     """A client of a local cluster that reaches its swarm through any manager (engine/failover.py).
 
     The API version is asked for only once the failover is in place: the SDK's "auto" would ask
@@ -162,11 +198,16 @@ def _failover_client(base_url, sockets, timeout):
     """
     client = docker.DockerClient(base_url=base_url, version=docker.constants.MINIMUM_DOCKER_API_VERSION,
                                  timeout=timeout)
-    failover.install(client, sockets)
+    failover.install(client, ways)
+    _negotiate(client)
+    return client
+
+
+def _negotiate(client):
+    """Use the highest API version both the SDK and the engine speak (what version="auto" does)."""
     server = client.api.version(api_version=False).get("ApiVersion") or docker.constants.DEFAULT_DOCKER_API_VERSION
     ours = docker.constants.DEFAULT_DOCKER_API_VERSION
     client.api._version = min(server, ours, key=lambda v: tuple(int(p) for p in v.split(".")))
-    return client
 
 
 def _connect_errors():

@@ -295,14 +295,26 @@ DEFAULT_TAG = "${SWARMML_TAG:-latest}"
 DEFAULT_MODELS = ("iris-logreg", "iris-rf")
 
 
+INFERENCE_LOG_DIR = "/var/log/swarmml"
+
+
 def add_predictor(stack, name, image, networks, replicas=2, cpus=0.5, memory="512M", models=DEFAULT_MODELS,
-              **extra):
+                  inference_log=False, **extra):
     """A predictor service as the project runs it: dnsrr (found by the gateway as tasks.<name>),
-    read-only, health-checked, spread over nodes, rolling start-first with automatic rollback."""
+    read-only, health-checked, spread over nodes, rolling start-first with automatic rollback.
+
+    inference_log: each replica appends a JSON line per request to its own file on the node's
+    inference_log volume."""
+    environment = {"SWARMML_MODELS": ",".join(models), "SWARMML_MAX_BATCH_SIZE": "64"}
+    if inference_log:
+        environment.update(
+            SWARMML_INFERENCE_LOG=f"${{SWARMML_INFERENCE_LOG:-{INFERENCE_LOG_DIR}/inference.jsonl}}",
+            SWARMML_INFERENCE_LOG_SAMPLE="${SWARMML_INFERENCE_LOG_SAMPLE:-0}")
+        extra.setdefault("volumes", [f"{stack.volume('inference_log')}:{INFERENCE_LOG_DIR}"])
     return stack.service(
         name, image, replicas=replicas, cpus=cpus, memory=memory,
         memory_reserved="128M", networks=list(networks), endpoint_mode="dnsrr", read_only=True,
-        stop_grace_period="30s", environment={"SWARMML_MODELS": ",".join(models), "SWARMML_MAX_BATCH_SIZE": "64"},
+        stop_grace_period="30s", environment=environment,
         healthcheck=Healthcheck(READY_PROBE, timeout="5s", retries=5, start_period="60s"), spread=["node.id"],
         # any: a replica stopped for a failed health check exits 0, which on-failure never replaces.
         restart=RestartPolicy("any", delay="2s", max_attempts=5, window="30s"),
@@ -324,6 +336,22 @@ def add_gateway(stack, image, networks, config_file, port=8080, config_name="hap
     )
 
 
+def add_prometheus(stack, image, networks, config_dir="stacks/prometheus", port="${PROMETHEUS_PORT:-9090}"):
+    """Prometheus (Debian's, in swarmml/data/prometheus): finds its targets through Docker's DNS, keeps
+    its data on a volume of the node it runs on (hence one manager, or PROMETHEUS_PLACEMENT), and
+    publishes its UI in host mode. stop-first: two servers on one data directory fight over its lock."""
+    stack.config("prometheus_yml", f"{config_dir}/prometheus.yml")
+    stack.config("prometheus_rules", f"{config_dir}/rules.yml")
+    return stack.service(
+        "prometheus", image, replicas=1, cpus=0.25, memory="256M", networks=list(networks),
+        configs=[("prometheus_yml", "/etc/prometheus/prometheus.yml"),
+                 ("prometheus_rules", "/etc/prometheus/rules.yml")],
+        volumes=[f"{stack.volume('prometheus_data')}:/var/lib/prometheus"], ports=[Port(9090, port, mode="host")],
+        constraints=["${PROMETHEUS_PLACEMENT:-node.role == manager}"], restart=RestartPolicy("any", delay="2s"),
+        update=UpdatePolicy(1, order="stop-first", failure_action="rollback"),
+    )
+
+
 def add_floating_ip(stack, image, port=8080):
     """The vip service: keepalived on each node's own network floats SWARMML_VIP to a node whose gateway
     (on `port`) answers, so that the entry point survives the loss of any node."""
@@ -340,16 +368,22 @@ def add_floating_ip(stack, image, port=8080):
 
 def ml_stack(name="ml", registry=DEFAULT_REGISTRY, tag=DEFAULT_TAG, replicas=2, cpus=0.5, memory="512M",
              models=DEFAULT_MODELS, gateway=True, gateway_port=8080,
-             gateway_config="stacks/gateway/haproxy.cfg", image=None):
-    """The project's ML stack: predictor replicas (dnsrr) behind the HAProxy gateway (host-mode port).
+             gateway_config="stacks/gateway/haproxy.cfg", image=None, prometheus=True,
+             prometheus_dir="stacks/prometheus"):
+    """The project's ML stack: predictor replicas (dnsrr) behind the HAProxy gateway (host-mode port),
+    each keeping an inference log on its node's volume, and Prometheus scraping them all.
 
-    image replaces the predictor's `<registry>/swarmml/predictor:<tag>`.
+    image replaces the predictor's `<registry>/swarmml/predictor:<tag>`. prometheus_dir holds the
+    prometheus.yml and rules.yml that swarmml.prometheus writes.
     """
     stack = Stack(name)
     net = stack.network("inference", attachable=True)
     add_predictor(stack, "predictor", image or f"{registry}/swarmml/predictor:{tag}", [net], replicas, cpus, memory,
-              models)
+                  models, inference_log=True)
     if gateway:
         add_gateway(stack, f"{registry}/swarmml/gateway:{tag}", [net], gateway_config, gateway_port)
+    if prometheus:
+        add_prometheus(stack, f"{registry}/swarmml/prometheus:{tag}", [net], prometheus_dir)
+    if gateway:
         add_floating_ip(stack, f"{registry}/swarmml/gateway:{tag}", gateway_port)
     return stack
