@@ -64,6 +64,7 @@ def lab(host_engine, session_home):
         f.write(known)
 
     chosen = images.image_set(host_engine, "local")
+    io.ensure_volume(host_engine, f"{ssh_hosts.PREFIX}-registry", ssh_hosts.PREFIX, "registry")  # labelled: removed
     reg = io.run_registry(host_engine, cluster=ssh_hosts.PREFIX, container_name=f"{ssh_hosts.PREFIX}-registry",
                           image=chosen.registry, network=net, volume=f"{ssh_hosts.PREFIX}-registry",
                           data_path=chosen.registry_data)
