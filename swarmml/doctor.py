@@ -130,6 +130,10 @@ def gather(cluster=None):
 
 
 def run(cluster=None):
+    from swarmml import ssh_cluster  # paramiko's sessions, only for a cluster of your own machines
+    if cluster and ssh_cluster.read_record(cluster) is not None and not os.path.lexists(engine.cluster_socket(cluster)):
+        found = [Finding(v.level, v.check, f"{host}: {v.message}") for host, v in ssh_cluster.doctor(cluster)]
+        return {"cluster": cluster, "over": "ssh"}, found
     facts = gather(cluster)
     return facts, findings(facts)
 

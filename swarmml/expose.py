@@ -174,8 +174,10 @@ def ssh_url(cluster: str, port: int) -> str:
     return f"ssh://root@{alias(cluster)}:{port}"
 
 
-def _markers(cluster):
-    begin = f"# >>> swarmml cluster {cluster} (written by swarmml; `swarmml cluster down --name {cluster}` removes it)"
+def _markers(cluster, remover=None):
+    """remover: the command that takes the block out again (a local cluster's `down` by default)."""
+    remover = remover or f"swarmml cluster down --name {cluster}"
+    begin = f"# >>> swarmml cluster {cluster} (written by swarmml; `{remover}` removes it)"
     return begin, f"# <<< swarmml cluster {cluster}"
 
 
@@ -190,9 +192,9 @@ def ssh_config_block(cluster: str, port: int, key_path: str, managers=()) -> str
     return "\n".join(lines + [end, ""])
 
 
-def without_block(text: str, cluster: str) -> str:
+def without_block(text: str, cluster: str, remover: str | None = None) -> str:
     """Pure: ssh config text with this cluster's block taken out (anything else is kept as it was)."""
-    begin, end = _markers(cluster)
+    begin, end = _markers(cluster, remover)
     out, skipping = [], False
     for line in text.splitlines(keepends=True):
         if line.rstrip("\n") == begin:
@@ -206,9 +208,17 @@ def without_block(text: str, cluster: str) -> str:
     return "".join(out)
 
 
-def with_block(text: str, cluster: str, block: str) -> str:
+def with_block(text: str, cluster: str, block: str, remover: str | None = None) -> str:
     """Pure: the block goes first, since ssh takes the first value it finds for each option."""
-    return block + without_block(text, cluster)
+    return block + without_block(text, cluster, remover)
+
+
+def identity_block(cluster: str, hosts, key_path: str, remover: str) -> str:
+    """Pure: an ssh config block that logs in to each of hosts with key_path (the docker CLI and the SDK
+    read ~/.ssh/config, and neither has an option for a key)."""
+    begin, end = _markers(cluster, remover)
+    return "\n".join([begin, f"Host {' '.join(hosts)}", f"    IdentityFile {key_path}", "    IdentitiesOnly yes",
+                      end, ""])
 
 
 def known_hosts_line(cluster: str, port: int, host_public: str, host: str = "127.0.0.1") -> str:
@@ -240,20 +250,21 @@ def install_ssh(home: str, cluster: str, port: int, client_dir: str, managers=()
     with open(os.path.join(client_dir, "host_key.pub")) as f:
         host_public = f.read().strip()
     key = os.path.join(client_dir, "id_ed25519")
-    _rewrite(config, lambda t: with_block(t, cluster, ssh_config_block(cluster, port, key, managers)))
-    _rewrite(known, lambda t: without_known_host(t, cluster, port) + known_hosts_line(cluster, port, host_public)
-             + "".join(known_hosts_line(cluster, SSH_PORT, host_public, ip) for ip in managers))
+    rewrite_file(config, lambda t: with_block(t, cluster, ssh_config_block(cluster, port, key, managers)))
+    rewrite_file(known, lambda t: without_known_host(t, cluster, port) + known_hosts_line(cluster, port, host_public)
+                 + "".join(known_hosts_line(cluster, SSH_PORT, host_public, ip) for ip in managers))
     return config, known
 
 
 def remove_ssh(home: str, cluster: str) -> None:
     """Takes this cluster's block and host key out of ~/.ssh (writes files, if they hold any)."""
     ssh_dir = os.path.join(home, ".ssh")
-    _rewrite(os.path.join(ssh_dir, "config"), lambda t: without_block(t, cluster), create=False)
-    _rewrite(os.path.join(ssh_dir, "known_hosts"), lambda t: without_known_host(t, cluster), create=False)
+    rewrite_file(os.path.join(ssh_dir, "config"), lambda t: without_block(t, cluster), create=False)
+    rewrite_file(os.path.join(ssh_dir, "known_hosts"), lambda t: without_known_host(t, cluster), create=False)
 
 
-def _rewrite(path, change, create=True):
+def rewrite_file(path, change, create=True):
+    """path's text through change(text), written back (atomically, 0600) only if it changed."""
     try:
         with open(path) as f:
             text = f.read()
@@ -308,5 +319,5 @@ def remove_context(cfg_dir: str, cluster: str) -> bool:
         with open(path) as f:
             data = json.load(f)
         data.pop("currentContext", None)
-        _rewrite(path, lambda _: json.dumps(data, indent="\t") + "\n")
+        rewrite_file(path, lambda _: json.dumps(data, indent="\t") + "\n")
     return True

@@ -3,7 +3,7 @@ import click
 
 from swarmml import cluster as clusters
 from swarmml import doctor as doctors
-from swarmml.console import emit_json, note, out, table
+from swarmml.console import emit_json, err, note, out, table
 
 OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
                       help="table for people, json for scripts")
@@ -13,7 +13,8 @@ NODE_COLUMNS = ["node", "state", "role", "availability", "engine", "addr", "task
 
 @click.group()
 def cluster():
-    """A local multi-node Swarm (Docker-in-Docker) with its own registry."""
+    """A local multi-node Swarm (Docker-in-Docker) with its own registry (up/down), or one on your own
+    machines over SSH (create/destroy)."""
 
 
 @cluster.command()
@@ -100,6 +101,72 @@ def down(name):
          f"{removed['volumes']} volumes")
 
 
+HOST_COLUMNS = ["host", "role", "action", "engine", "addr", "error"]
+
+
+@cluster.command()
+@click.argument("name")
+@click.option("--ssh", "ssh", multiple=True, required=True, metavar="[USER@]HOST[:PORT]",
+              help="a machine to make a node, reached over SSH (once per host; the first --managers are managers)")
+@click.option("--managers", type=click.IntRange(1, 99), default=None,
+              help="how many of the hosts, in --ssh order, are managers (default: 3 with 3 hosts or more, else 1)")
+@click.option("--identity", "-i", default=None, metavar="KEY", help="the SSH private key (default: ssh-agent, "
+              "~/.ssh/config and ~/.ssh/id_*)")
+@click.option("--label", "labels", multiple=True, metavar="HOST:KEY=VALUE", help="a node label (repeatable)")
+@click.option("--advertise-iface", default=None, metavar="IFACE",
+              help="the interface whose address the nodes use between them (default: the one SSH reached)")
+@click.option("--force", is_flag=True, help="a host already in another swarm leaves it and joins this one")
+@OUTPUT
+def create(name, ssh, managers, identity, labels, advertise_iface, force, output):
+    """Form a Swarm on your own machines over SSH: install the engine where none runs, init, join, label.
+
+    A second run changes nothing; with one more --ssh it adds that host. The cluster becomes docker
+    context swarmml-NAME (`swarmml --context swarmml-NAME deploy ...`).
+    """
+    from swarmml import ssh_cluster
+    result = ssh_cluster.create(name, list(ssh), managers, identity, list(labels), advertise_iface, force,
+                                show_progress=output != "json" and err.is_terminal)
+    rows = [vars(h) for h in result.hosts]
+    if output == "json":
+        emit_json({"name": name, "context": result.context, "changed": result.changed,
+                   "duration_s": round(result.duration_s, 2), "hosts": rows})
+    else:
+        table(rows, HOST_COLUMNS, title=f"cluster {name}")
+        if result.context and not result.changed:
+            note(f"cluster {name!r} is already formed on these hosts; nothing changed")
+        elif result.context:
+            note(f"cluster {name!r} formed in {result.duration_s:.1f} s; next: swarmml --context {result.context} "
+                 "deploy docker-stack.yml")
+    _fail_hosts(result.errors(), len(result.hosts))
+
+
+def _fail_hosts(errors, total):
+    from swarmml.errors import SwarmmlError
+    if len(errors) == 1:
+        raise SwarmmlError(errors[0])
+    if errors:
+        raise SwarmmlError(f"{len(errors)} of {total} hosts failed: " + "; ".join(errors))
+
+
+@cluster.command()
+@click.argument("name")
+@click.option("--keep-engine/--remove-engine", default=True, show_default=True,
+              help="--remove-engine also stops and purges the engines that `cluster create` installed")
+@OUTPUT
+def destroy(name, keep_engine, output):
+    """Every host of a `cluster create` cluster leaves the swarm; its context goes. The engines stay."""
+    from swarmml import ssh_cluster
+    result = ssh_cluster.destroy(name, keep_engine, show_progress=output != "json" and err.is_terminal)
+    rows = [vars(h) for h in result.hosts]
+    if output == "json":
+        emit_json({"name": name, "context_removed": result.context_removed, "hosts": rows})
+    else:
+        table(rows, ["host", "role", "action", "error"], title=f"cluster {name}")
+        if result.context_removed:
+            note(f"cluster {name!r} destroyed: its hosts are in no swarm; context swarmml-{name} removed")
+    _fail_hosts(result.errors(), len(result.hosts))
+
+
 @cluster.command("stop-node")
 @NAME
 @click.argument("node")
@@ -125,7 +192,9 @@ def _print_doctor(cluster_name=None):
 
 
 @click.command()
-@click.option("--cluster", "cluster_name", default=None, help="a local cluster (default: the engine in use)")
+@click.option("--cluster", "cluster_name", default=None,
+              help="a local cluster, or one made by `cluster create` (each host's checks over SSH); "
+                   "default: the engine in use")
 @OUTPUT
 def doctor(cluster_name, output):
     """Check the engine, swarm, routing mode (IPVS), disk and registry."""

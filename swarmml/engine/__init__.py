@@ -151,6 +151,21 @@ def _remote_client(base_url, timeout, tls_config):
     return client
 
 
+def _one_ssh_pool(adapter):
+    """One connection pool for all of an ssh:// adapter's requests, not one per URL; returns the adapter.
+
+    The SDK's SSH adapter keys its pools by each request's whole URL (path and query), keeps 9 of
+    them, and each holds an SSH channel running `docker system dial-stdio` on the host. A deploy
+    polling tasks and services by ID cycles through more URLs than that, so channels pile up to
+    sshd's MaxSessions (10 by default) and the next request fails ("ChannelException: Connect
+    failed"). The pool does not depend on the URL: one is enough, and its idle connections are reused.
+    """
+    by_url = adapter.get_connection
+    adapter.get_connection = lambda url, proxies=None: by_url("http+docker://ssh", proxies)
+    adapter.pools.clear()
+    return adapter
+
+
 def _first_that_connects(urls, timeout, tls_config):
     """The client of the first URL whose transport can be set up: an ssh:// one connects at once."""
     first_error = None
@@ -159,6 +174,8 @@ def _first_that_connects(urls, timeout, tls_config):
             client = docker.DockerClient(base_url=url, version=docker.constants.MINIMUM_DOCKER_API_VERSION,
                                          timeout=timeout, tls=tls_config)
             client.api.trust_env = False
+            if url.startswith("ssh://"):
+                _one_ssh_pool(client.api._custom_adapter)
             return client, url
         except _CONNECT_ERRORS as exc:
             first_error = first_error or exc
@@ -169,7 +186,7 @@ def _remote_way(url, timeout, tls_on):
     """failover.Way to another manager's engine at url (its adapter is made when first needed)."""
     if url.startswith("ssh://"):
         from docker.transport import SSHHTTPAdapter
-        return failover.Way(url, lambda: SSHHTTPAdapter(url, timeout, max_pool_size=10), None)
+        return failover.Way(url, lambda: _one_ssh_pool(SSHHTTPAdapter(url, timeout, max_pool_size=10)), None)
     return failover.Way(url, requests.adapters.HTTPAdapter, docker.utils.parse_host(url, False, tls=tls_on))
 
 

@@ -145,6 +145,17 @@ def read_context(cfg_dir: str, name: str) -> ContextMeta:
     return ContextMeta(name, host, bool(docker_ep.get("SkipTLSVerify")), tls)
 
 
+def context_metadata(cfg_dir: str, name: str) -> dict | None:
+    """A context's Metadata (Description and whatever else its writer kept there), or None when there is none."""
+    try:
+        with open(meta_path(cfg_dir, name)) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    found = data.get("Metadata") if isinstance(data, dict) else None
+    return found if isinstance(found, dict) else None
+
+
 def list_contexts(cfg_dir: str) -> list[str]:
     root = os.path.join(cfg_dir, "contexts", "meta")
     names = []
@@ -262,9 +273,11 @@ def resolve(env, host: str | None = None, context: str | None = None) -> Endpoin
 # --- the other direction: writing a context (what `docker context create` writes) ----
 
 def context_files(name: str, host: str, description: str = "", tls: dict | None = None,
-                  skip_tls_verify: bool = False) -> dict[str, bytes]:
-    """Pure: relative path -> content of the files that make context `name` in a config dir."""
-    meta = {"Name": name, "Metadata": {"Description": description},
+                  skip_tls_verify: bool = False, metadata: dict | None = None) -> dict[str, bytes]:
+    """Pure: relative path -> content of the files that make context `name` in a config dir.
+
+    metadata: more fields of the context's Metadata (the docker CLI keeps fields it does not know)."""
+    meta = {"Name": name, "Metadata": {**(metadata or {}), "Description": description},
             "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": skip_tls_verify}}}
     files = {os.path.join("contexts", "meta", context_id(name), "meta.json"): json.dumps(meta).encode()}
     for kind, data in (tls or {}).items():

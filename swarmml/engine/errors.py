@@ -89,6 +89,12 @@ def kind_of(status_code, text):
     return _BY_STATUS.get(status_code, EngineError)
 
 
+try:  # the SDK's ssh:// transport
+    from paramiko import SSHException as _SSHError
+except ImportError:  # pragma: no cover - paramiko is a dependency
+    _SSHError = OSError  # type: ignore[misc,assignment]
+
+
 def classify(what, exc):
     """An EngineError of the right kind for an SDK or transport exception raised while doing `what`."""
     if isinstance(exc, EngineError):
@@ -97,6 +103,8 @@ def classify(what, exc):
         status = exc.status_code
         kind = NotFound if isinstance(exc, docker.errors.NotFound) else kind_of(status, explanation(exc))
         return kind(f"{what}: {explanation(exc)}", status)
+    if isinstance(exc, _SSHError):
+        return Unavailable(f"{what}: the engine did not answer over SSH ({explanation(exc)})")
     if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError)):
         return Unavailable(f"{what}: the engine did not answer ({explanation(exc)})")
     return EngineError(f"{what}: {explanation(exc)}")
@@ -121,7 +129,7 @@ def call(what, fn, *args, retry=TRANSIENT, **kwargs):
     def once():
         try:
             return fn(*args, **kwargs)
-        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError, _SSHError) as exc:
             raise classify(what, exc) from None
     if not retry:
         return once()

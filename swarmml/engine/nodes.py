@@ -303,9 +303,43 @@ def swarm_state(node_client):
 DISPATCHER_HEARTBEAT_S = 2  # a lost node is marked down after a few of these
 
 
-def swarm_init(node_client, addr):
-    node_client.swarm.init(advertise_addr=addr, listen_addr="0.0.0.0:2377",
-                           dispatcher_heartbeat_period=DISPATCHER_HEARTBEAT_S * 10**9)
+def swarm_init(node_client, addr, local=True):
+    """local: a cluster on one bridge, with the fast failure detection above; else Swarm's own defaults,
+    made for machines that may be far apart."""
+    tuning = dict(dispatcher_heartbeat_period=DISPATCHER_HEARTBEAT_S * 10**9) if local else {}
+    try:
+        node_client.swarm.init(advertise_addr=addr, listen_addr="0.0.0.0:2377", **tuning)
+    except docker.errors.APIError as exc:
+        raise SwarmmlError(f"swarm init at {addr} failed: {explain(exc)}") from None
+
+
+def swarm_membership(node_client):
+    """This engine in a swarm, as plain data: state, cluster_id (managers only), node_id, manager."""
+    info = node_client.info()["Swarm"]
+    return {"state": info.get("LocalNodeState") or "inactive",
+            "cluster_id": (info.get("Cluster") or {}).get("ID") or None,
+            "node_id": info.get("NodeID") or None, "manager": bool(info.get("ControlAvailable"))}
+
+
+def swarm_leave(node_client, force=False):
+    try:
+        node_client.swarm.leave(force=force)
+    except docker.errors.APIError as exc:
+        raise SwarmmlError(f"leaving the swarm failed: {explain(exc)}") from None
+
+
+def update_node(manager_client, node_id, labels=None, remove=(), role=None):
+    """Set labels, take out the keys in remove, and set the role; False when nothing had to change."""
+    node = errors.call("reading a node", manager_client.api.inspect_node, node_id)
+    spec = dict(node["Spec"])
+    new = {k: v for k, v in {**(spec.get("Labels") or {}), **(labels or {})}.items() if k not in remove}
+    if new == (spec.get("Labels") or {}) and (role is None or spec.get("Role") == role):
+        return False
+    spec["Labels"] = new
+    if role:
+        spec["Role"] = role
+    errors.call("updating a node", manager_client.api.update_node, node_id, node["Version"]["Index"], spec)
+    return True
 
 
 def join_tokens(manager_client):
