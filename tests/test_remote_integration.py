@@ -145,9 +145,12 @@ def test_update_that_fails_rolls_back(remote):
 def test_verify(remote):
     done = swarmml("verify", "predictor", "--stack", remote["stack"], "--steps", "1,2", "--duration", "2",
                    "--min-efficiency", "0", "-o", "json", env=remote["env"])
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode in (0, 1), done.stderr[-2000:]
     report = json.loads(done.stdout)
-    assert report["ok"] and {c["name"]: c["ok"] for c in report["checks"]} == {
+    # with no threshold, only a curve above 1 beyond its interval (this machine is shared) may fail it
+    assert report["ok"] == (not report["problems"]) == (done.returncode == 0)
+    assert all("suspect" in p for p in report["problems"]), report["problems"]
+    assert {c["name"]: c["ok"] for c in report["checks"]} == {
         "placement": True, "every_replica_answers": True, "golden_predictions": True}
     assert [s["replicas"] for s in report["steps"]] == [1, 2] and all(s["errors"] == 0 for s in report["steps"])
     print(f"\nremote {remote['via']}: verify curve {[(s['replicas'], s['requests_per_s']) for s in report['steps']]}")
