@@ -50,3 +50,12 @@ def deployed_ml_stack(client, stack, port):
     wait_answering(url, replicas=2)
     yield url
     deploy.remove_stack(client, stack)
+
+
+def one_line_error(done, *needles):
+    """A CLI run that failed as a user mistake must: non-zero, one line, no traceback, naming each needle."""
+    assert done.returncode != 0, done.stdout
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    for n in needles:
+        assert n in done.stderr, done.stderr
+    return done.stderr.strip()

@@ -27,10 +27,16 @@ class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
     daemon_threads = True
 
 
-def serve(path, status, message, seen):
+def handler(name, seen, status=200, message=None, hang_up=False):
+    """An engine's answer to every call: status with {"message"} (an error) or [{"ID": message}];
+    hang_up: it reads the call, then closes without answering."""
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
-            seen.append((os.path.basename(path), self.command, self.path))
+            seen.append((name, self.command, self.path))
+            if hang_up:
+                self.close_connection = True
+                self.connection.close()
+                return
             body = json.dumps({"message": message} if status >= 400 else [{"ID": message}]).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -46,7 +52,11 @@ def serve(path, status, message, seen):
         def address_string(self):
             return "unix"
 
-    server = UnixHTTPServer(path, Handler)
+    return Handler
+
+
+def serve(path, status, message, seen):
+    server = UnixHTTPServer(path, handler(os.path.basename(path), seen, status, message))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -150,26 +160,7 @@ class TCPHTTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
 def tcp_manager(seen, name, hang_up=False):
     """An engine on 127.0.0.1:<free port>; hang_up: it reads the call, then closes without answering."""
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            seen.append((name, self.command, self.path))
-            if hang_up:
-                self.close_connection = True
-                self.connection.close()
-                return
-            body = json.dumps([{"ID": name}]).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_POST = do_GET
-
-        def log_message(self, *args):
-            pass
-
-    server = TCPHTTPServer(("127.0.0.1", 0), Handler)
+    server = TCPHTTPServer(("127.0.0.1", 0), handler(name, seen, 200, name, hang_up))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 
 import pytest
-from stack_helpers import ROOT, STACK_FILE, swarmml, wait_answering
+from stack_helpers import ROOT, STACK_FILE, one_line_error, swarmml, wait_answering
 
 from swarmml import certs, services
 from swarmml import cluster as clusters
@@ -30,14 +30,6 @@ CLUSTER_NAME = os.environ.get("SWARMML_TEST_CLUSTER", "test")
 TRANSPORTS = {"ssh": 8094, "tls": 8095}  # the gateway's port for each transport's stack
 CLEARED = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS", "SWARMML_CLUSTER",
            "SWARMML_HOST", "SWARMML_CONTEXT")
-
-
-def one_line_error(done, *needles):
-    assert done.returncode != 0, done.stdout
-    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
-    for n in needles:
-        assert n in done.stderr, done.stderr
-    return done.stderr.strip()
 
 
 @pytest.fixture(scope="session")

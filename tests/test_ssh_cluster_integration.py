@@ -17,7 +17,7 @@ import time
 
 import pytest
 import ssh_hosts
-from stack_helpers import STACK_FILE, swarmml, wait_answering
+from stack_helpers import STACK_FILE, one_line_error, swarmml, wait_answering
 
 from swarmml import build, certs, images, services
 from swarmml import registry as registries
@@ -29,14 +29,6 @@ STACK, PORT = "it-ssh-ml", 8097
 CLEARED = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS", "SWARMML_CLUSTER",
            "SWARMML_HOST", "SWARMML_CONTEXT")
 DAEMON_JSON = json.dumps({"insecure-registries": [f"registry:{registries.PORT}"]}).encode()
-
-
-def one_line_error(done, *needles):
-    assert done.returncode != 0, done.stdout
-    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
-    for n in needles:
-        assert n in done.stderr, done.stderr
-    return done.stderr.strip()
 
 
 @pytest.fixture(scope="module")

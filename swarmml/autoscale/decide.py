@@ -116,25 +116,16 @@ def recommend(policy: Policy, signal: Signal, current: int) -> tuple[int | None,
                 problems.append(f"query: {signal.query_error or 'no value'}")
                 continue
             observed[metric] = round(signal.query_value, 3)
-            base = max(current, 1)
-            ratio = signal.query_value / (target * base)
-            wanted.append(base if abs(ratio - 1) <= policy.tolerance else math.ceil(signal.query_value / target))
+            wanted.append(_replicas_for_total(signal.query_value, target, max(current, 1), policy.tolerance))
             continue
-        if metric == "inflight" and signal.gateway_inflight is not None and n:
-            # The gateway's count, spread over the replicas that run: Knative's total concurrency / target.
-            mean = signal.gateway_inflight / n
-            observed[metric] = round(mean, 3)
-            ratio = mean / target
-            wanted.append(n if abs(ratio - 1) <= policy.tolerance else math.ceil(signal.gateway_inflight / target))
-            continue
-        if metric == "rps" and signal.gateway_rps is not None and n:
-            # What arrives at the gateway, queued requests included: the replicas' own rates are what they
-            # finish, which under overload is their capacity, not the load (seen: 2 drowning replicas read
-            # as 15/s each while 40/s arrived, and a scale-down to 3 came while the load still stood).
-            mean = signal.gateway_rps / n
-            observed[metric] = round(mean, 3)
-            ratio = mean / target
-            wanted.append(n if abs(ratio - 1) <= policy.tolerance else math.ceil(signal.gateway_rps / target))
+        total = {"inflight": signal.gateway_inflight, "rps": signal.gateway_rps}.get(metric)
+        if total is not None and n:
+            # The gateway's count for the whole service, spread over the replicas that run (Knative's total /
+            # target). For a rate it is what arrives, queued requests included: the replicas' own rates are
+            # what they finish, which under overload is their capacity, not the load (seen: 2 drowning
+            # replicas read as 15/s each while 40/s arrived, and a scale-down to 3 came while the load stood).
+            observed[metric] = round(total / n, 3)
+            wanted.append(_replicas_for_total(total, target, n, policy.tolerance))
             continue
         values = signal.values(metric)
         if not values:
@@ -163,6 +154,11 @@ def recommend(policy: Policy, signal: Signal, current: int) -> tuple[int | None,
     detail = f" ({errors[0]})" if errors else ""
     return None, observed, (f"no signal: {len(signal.known)} of {n} replicas answered with the metrics"
                             f"{' (first look: rates need two)' if signal.known else detail}")
+
+
+def _replicas_for_total(total: float, target: float, base: int, tolerance: float) -> int:
+    """ceil(total / target) for a total over the service, unchanged while total per replica is within tolerance."""
+    return base if abs(total / (target * base) - 1) <= tolerance else math.ceil(total / target)
 
 
 def _replicas_for(mean: float, target: float, known: int, total: int, tolerance: float) -> int:
