@@ -73,8 +73,17 @@ def replicas(client, name):
     return len(running), svc["Spec"]["Mode"]["Replicated"]["Replicas"]
 
 
-def run_profile(client, url, profile, connections=64):
-    """The step load, phase after phase; returns (records on one clock, replica samples, duration)."""
+TIMEOUT_S = 10.0
+
+
+def run_profile(client, url, profile):
+    """The step load, phase after phase; returns (records on one clock, replica samples, duration).
+
+    Each phase gets a connection for every request that can be in flight until the timeout: with 64, a
+    120 req/s step held at most 64 in flight, the rest waited in the generator, and the gateway (where
+    the autoscaler reads the arrival rate) saw only what 2 drowning replicas finished, so the controller
+    asked for 4 replicas, then for 8 once those 4 drained the backlog.
+    """
     samples, records = [], []
     stop = threading.Event()
     t0 = time.perf_counter()
@@ -94,7 +103,8 @@ def run_profile(client, url, profile, connections=64):
     for rate, secs in profile:
         offset = time.perf_counter() - t0
         print(f"  {offset:6.1f} s: {rate:g} req/s for {secs:g} s", flush=True)
-        res = loadgen.run(url, body, connections=connections, rate=rate, duration=secs, timeout=10.0)
+        res = loadgen.run(url, body, connections=max(64, loadgen.connections_for(rate, TIMEOUT_S)), rate=rate,
+                          duration=secs, timeout=TIMEOUT_S)
         records += [Rec(r.at_s + offset, r.latency_ms, r.error) for r in res.records]
     duration = time.perf_counter() - t0
     stop.set()

@@ -10,6 +10,7 @@ request matters: one preformatted request, a minimal response parser, no task
 per request, and uvloop when it is installed (about half the CPU per request).
 """
 import asyncio
+import math
 import threading
 import time
 from collections import Counter
@@ -238,6 +239,16 @@ async def run_async(url, body, connections=16, duration=10.0, max_requests=None,
     await asyncio.gather(*(worker() for _ in range(connections)))
     result.duration_s = time.perf_counter() - start
     return result
+
+
+def connections_for(rate, latency_s):
+    """Connections an open loop at rate requests/s needs when answers take up to latency_s (Little's law).
+
+    With fewer, requests wait for a free connection and the server sees only
+    what it finishes: the loop closes, and whatever watches the arrival rate
+    (an autoscaler, a capacity search) reads the server's capacity as the load.
+    """
+    return math.ceil(rate * latency_s)
 
 
 def run(url, body, **kwargs):

@@ -139,6 +139,20 @@ def test_open_loop_shows_a_stall_as_wrk2_does():
     assert sum(1 for x in closed.latencies_ms if x > 500) <= 16 and closed.late_ms(99) == 0
 
 
+def test_open_loop_with_connections_for_the_wait_sends_every_request_on_time():
+    # Sized by Little's law for the stall, the generator never holds a request back: the server
+    # receives the offered rate through the stall (what an autoscaler reading the arrival rate needs),
+    # and the latencies are the server's alone.
+    rate, stall_s = 200, 1.0
+    conns = loadgen.connections_for(rate, stall_s + 0.5)
+    assert conns == 300
+    with TinyServer() as srv:
+        srv.stall(after=1.0, seconds=stall_s)
+        r = loadgen.run(srv.url, "{}", connections=conns, duration=3.0, rate=rate)
+    assert r.errors == 0 and r.late_ms(99) < 50, r.late_ms(99)
+    assert 850 <= r.percentile(99) <= 1150
+
+
 def test_body_factory_and_chunked_answers():
     with TinyServer(chunked=True, echo=True) as srv:
         r = loadgen.run(srv.url, lambda i: json.dumps({"i": i}), connections=1, max_requests=5, keep_bodies=True)

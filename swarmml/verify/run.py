@@ -6,7 +6,6 @@ replica count; whatever happens, the service gets its original spec back.
 """
 import copy
 import json
-import math
 import os
 import time
 from statistics import median
@@ -17,6 +16,7 @@ from swarmml.console import progress
 from swarmml.engine import resolve_target
 from swarmml.engine import swarm as engine
 from swarmml.errors import NotFound, SwarmmlError, UsageError
+from swarmml.loadgen import connections_for
 from swarmml.loadgen import run as run_load
 from swarmml.verify import capacity, checks, curve, method, usage
 from swarmml.verify import cpu as verify_io
@@ -293,7 +293,7 @@ def capacity_search(client, name, gateway, infer_url, steps, cpus, slo, rung_s, 
         for rate in capacity.ladder(estimate):
             # Little's law: a rung within the SLO has about rate x bound requests in flight; twice that many
             # connections, and the generator never holds back a request the service could have taken.
-            conns = 8 * n + math.ceil(2 * rate * bound_ms / 1000.0)
+            conns = 8 * n + connections_for(rate, 2 * bound_ms / 1000.0)
             bar.update(task, status=f"{n} replicas: {rate:g} requests/s offered, {conns} connections")
             groups = _cpu_groups(client, name, gateway)
             before = verify_io.cpu_snapshot(groups)
