@@ -116,6 +116,23 @@ def settle(client, name, n, timeout=120):
     ops.scale(client, {name: n}, timeout=timeout, show=False)
 
 
+def stop_controller(client, timeout=60):
+    """Scale the controller to 0 and wait until no container of it runs.
+
+    The scale is done when Swarm has asked the task to stop; the container still ticks until it exits.
+    A controller that outlived its scale-down held 6 replicas in its down-window, and would put them back
+    when the bench set the predictor to its minimum.
+    """
+    name = f"{STACK}_autoscaler"
+    settle(client, name, 0)
+    svc = engine.service(client, name)
+    deadline = time.monotonic() + timeout
+    while any(t["Status"]["State"] in ("running", "starting") for t in engine.tasks(client, svc["ID"])):
+        if time.monotonic() > deadline:
+            sys.exit(f"bench_autoscale: {name} still runs {timeout} s after its scale to 0")
+        time.sleep(0.5)
+
+
 def plot(summaries, profile, path, p99_target):
     import matplotlib
     matplotlib.use("Agg")
@@ -209,12 +226,12 @@ def main():
     for mode in args.modes.split(","):
         print(f"{mode}:", flush=True)
         if mode == "autoscale":
-            settle(client, f"{STACK}_autoscaler", 0)
+            stop_controller(client)
             settle(client, f"{STACK}_predictor", args.min)
             settle(client, f"{STACK}_autoscaler", 1)
             time.sleep(8)  # the controller's first looks: rates need two scrapes
         else:
-            settle(client, f"{STACK}_autoscaler", 0)
+            stop_controller(client)
             settle(client, f"{STACK}_predictor", args.min if mode == "static-min" else args.max)
         records, samples, duration = run_profile(client, url, profile)
         rows = timeline.seconds(records, samples, duration)
