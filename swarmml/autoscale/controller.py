@@ -44,7 +44,7 @@ from swarmml.autoscale.signals import (
 from swarmml.engine import autoscale_io as io
 from swarmml.engine import swarm as engine
 from swarmml.errors import SwarmmlError
-from swarmml.placement import ACTIVE, UNPLACEABLE, placement, task_name
+from swarmml.placement import ACTIVE, UNPLACEABLE, is_running, placement, task_name
 
 POLICY_LABEL = PREFIX + "min"
 UPDATING = {"updating": "updating", "rollback_started": "rolling back", "paused": "update paused",
@@ -55,7 +55,7 @@ SHOWN_DECISIONS = 5
 # --- pure helpers over the engine's JSON ------------------------------------------------
 
 def running_tasks(tasks: list[dict]) -> list[dict]:
-    return [t for t in tasks if t.get("DesiredState") == "running" and t["Status"]["State"] == "running"]
+    return [t for t in tasks if is_running(t)]
 
 
 def task_address(task: dict) -> str | None:
