@@ -102,9 +102,12 @@ def test_replicas_follow_a_step_load_with_no_request_lost(cluster, stack):
     assert s.failed == 0, errors
     assert reached is not None and reached <= 30
     assert s.p99_recovered_s is not None and s.p99_recovered_s <= 45
-    # The window runs from the last high recommendation, which can come a few seconds before the load drops
-    # (a rate is measured over the last scrapes): a scale-down 25 s after the step down still waited 30 s.
-    assert s.first_scale_down_s is not None and s.first_scale_down_s >= DOWN_WINDOW_S - 5
+    # The down-window holds what the high load needed: the first drop below NEEDED after the step down waits
+    # for it. The window runs from the last high recommendation, which can come a few seconds before the load
+    # drops (a rate is measured over the last scrapes). A drop from an overshoot (5) to the need (4) may come
+    # sooner, rightly: in CI it came 24 s after the step down, when the last 5 was more than 30 s old.
+    below = next((r.t - step_down for r in rows if r.t >= step_down and r.desired < NEEDED), None)
+    assert s.first_scale_down_s is not None and below is not None and below >= DOWN_WINDOW_S - 5, below
     assert s.scale_changes <= 4
 
 

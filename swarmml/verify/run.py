@@ -27,6 +27,7 @@ GOLDEN_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3],
 ONE_ROW = [5.9, 3.0, 5.1, 1.8]
 WARMUP_WINDOW_S = 2.0
 WARMUP_MAX_S = 30.0
+ANSWER_WAIT_S = 30.0  # how long every replica has to answer through the gateway
 BATCHING_ENV = "SWARMML_BATCHING"
 
 
@@ -183,12 +184,22 @@ def health_checks(client, name, infer_url, step=lambda s: None):
                                      template.get("Placement"), (template.get("Resources") or {}).get("Reservations"))]
     step("every replica answers")
     containers = _running_containers(client, name)
-    # Enough golden requests that the gateway's balancing reaches every replica several times.
-    load = run_load(infer_url, infer_body(GOLDEN_ROWS), connections=max(4, len(containers)), duration=30,
-                    max_requests=max(50, 20 * len(containers)), keep_bodies=True)
-    result.append(checks.answer_check(load.replicas.keys(), containers))
+    expected = {c[:12] for c in containers}
+    # Enough golden requests that the gateway's balancing reaches every replica several times, again until
+    # each has answered or ANSWER_WAIT_S passed: a replica that just started (after a rebalance or a node
+    # coming back) runs before the gateway's DNS and health check have found it.
+    seen, bodies, deadline = set(), {}, time.monotonic() + ANSWER_WAIT_S
+    while True:
+        load = run_load(infer_url, infer_body(GOLDEN_ROWS), connections=max(4, len(containers)), duration=30,
+                        max_requests=max(50, 20 * len(containers)), keep_bodies=True)
+        seen |= set(load.replicas)
+        bodies.update(load.bodies)
+        if expected <= seen or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    result.append(checks.answer_check(seen, containers))
     step("golden predictions")
-    result.append(checks.golden_check(load.bodies, len(containers)))
+    result.append(checks.golden_check(bodies, len(containers)))
     return result
 
 
