@@ -5,14 +5,15 @@ same CPU limit as in verify's curve, each loaded directly (no gateway, no overla
 closed loop of 8 connections. CPU per request comes from the containers' cgroups, as verify reads it.
 
 Variants, interleaved over --rounds so that the machine's drift lands on all of them:
-  alone      one replica, the machine otherwise idle (verify's base step)
-  six        six replicas at once (verify's last step), each measured
-  alone-noprobe  one replica without its Docker health probe (the probe runs in the replica's cgroup)
-  alone-busy one replica while busy loops (nice 19) keep both cores occupied: is it the idle machine?
-  alone-open one replica without a CPU limit, offered the lone replica's rate open-loop: is it the quota?
+  alone, six          one replica (verify's base step), six at once (its last step), each loaded directly
+  alone-log, six-log  the same with the inference log on (the stack's default)
+  alone-gw, six-gw    all replicas loaded through the stack's HAProxy gateway (8 connections per replica)
+  alone-noprobe       one replica without its Docker health probe (the probe runs in the replica's cgroup)
+  alone-busy          one replica while busy loops (nice 19) occupy both cores: is it the idle machine?
+  alone-open          one replica with no CPU limit, offered the lone replica's rate open-loop: is it the quota?
 
 Run after `swarmml build` (it uses swarmml/predictor:latest from this machine's engine):
-    python3 scripts/bench_replica_cpu.py --rounds 3 --duration 15
+    python3 scripts/bench_replica_cpu.py --rounds 2 --duration 10 [--variants alone,alone-open]
 """
 import argparse
 import json
@@ -27,7 +28,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from swarmml.loadgen import run as run_load  # noqa: E402
-from swarmml.verify.cpu import _container_cpu  # noqa: E402
+from swarmml.verify.cpu import cpu_snapshot  # noqa: E402
 from swarmml.verify.run import ONE_ROW, infer_body  # noqa: E402
 
 IMAGE = os.environ.get("SWARMML_PREDICTOR_IMAGE", "swarmml/predictor:latest")
@@ -77,6 +78,12 @@ def start(n, cpus, probe=True, log=False, gateway=False):
     return ids
 
 
+def _cpu(ids):
+    """(CPU ns, throttled periods, periods) per container, as verify reads them."""
+    per = cpu_snapshot({"replicas": ids})["containers"]["replicas"]
+    return [per[c] for c in ids]
+
+
 def stop_all():
     ids = subprocess.check_output(["docker", "ps", "-aq", "--filter", f"label={LABEL}"], text=True).split()
     if ids:
@@ -99,7 +106,7 @@ def measure(ids, duration, rate=None, gateway=False):
     body = infer_body([ONE_ROW])
     for url in urls:  # warm: the first predictions of a fresh process are slow
         run_load(url, body, connections=8, duration=3, rate=rate)
-    before = [_container_cpu(c) for c in ids]
+    before = _cpu(ids)
     results = [None] * len(ids)
 
     def one(k):
@@ -110,7 +117,7 @@ def measure(ids, duration, rate=None, gateway=False):
         t.start()
     for t in threads:
         t.join()
-    after = [_container_cpu(c) for c in ids]
+    after = _cpu(ids)
     out = []
     for r, b, a in zip(results, before, after):
         cpu_ns, thr, per = (a[0] - b[0], a[1] - b[1], a[2] - b[2])
@@ -125,9 +132,9 @@ def _measure_gateway(ids, duration):
     url = f"http://127.0.0.1:{GATEWAY_PORT}/v2/models/iris-rf/infer"
     body = infer_body([ONE_ROW])
     run_load(url, body, connections=8 * len(ids), duration=3)
-    before = [_container_cpu(c) for c in ids]
+    before = _cpu(ids)
     r = run_load(url, body, connections=8 * len(ids), duration=duration)
-    after = [_container_cpu(c) for c in ids]
+    after = _cpu(ids)
     by_replica = {k[:12]: v for k, v in r.replicas.items()}
     out = []
     for c, b, a in zip(ids, before, after):
@@ -175,7 +182,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=float, default=15.0)
     ap.add_argument("--cpus", type=float, default=0.25)
-    ap.add_argument("--variants", default="alone,six,alone-noprobe,alone-busy,alone-open")
+    ap.add_argument("--variants", default="alone,six,alone-log,six-log,alone-gw,six-gw")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "replica-cpu.json"))
     args = ap.parse_args()
     names = args.variants.split(",")
