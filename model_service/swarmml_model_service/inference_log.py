@@ -160,8 +160,8 @@ class InferenceLog:
             # Then lets lines gather for a while instead of waking per request. A put() that finds no waiting
             # reader costs no syscall; each wake of this thread costs the request path a GIL hand-off. Under a
             # 0.25-CPU quota (throttled every period) waking per request cost each request 2.3 ms of the
-            # replica's CPU, 30 % of its throughput (scripts/bench_replica_cpu.py); once per FLUSH_S, nothing
-            # measurable.
+            # replica's CPU, 30 % of its throughput, on the local cluster; waking once per FLUSH_S, a few
+            # percent (README: "Why a lone 0.25-CPU replica looked slower").
             if self.queue.qsize() < MAX_BATCH:  # a writer that is behind goes on at once
                 time.sleep(FLUSH_S)
             while len(batch) < MAX_BATCH and not self.queue.empty():
