@@ -149,7 +149,10 @@ def test_open_loop_with_connections_for_the_wait_sends_every_request_on_time():
     with TinyServer() as srv:
         srv.stall(after=1.0, seconds=stall_s)
         r = loadgen.run(srv.url, "{}", connections=conns, duration=3.0, rate=rate)
-    assert r.errors == 0 and r.late_ms(99) < 50, r.late_ms(99)
+    # A request held back for want of a connection waits for the stall (up to 1 s; about 200 would). The
+    # machine's own hiccups delay a few sends by tens of ms (in CI a p99 of 134 ms): not the property tested.
+    held_back = [x.late_ms for x in r.records if x.late_ms > stall_s * 1000 / 2]
+    assert r.errors == 0 and not held_back and r.late_ms(50) < 5, (held_back[:5], r.late_ms(50))
     assert 850 <= r.percentile(99) <= 1150
 
 
