@@ -19,13 +19,16 @@ import argparse
 import json
 import multiprocessing
 import os
+import shlex
 import statistics
 import subprocess
 import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import yaml
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # this checkout, not an install
 
 from swarmml.loadgen import run as run_load  # noqa: E402
 from swarmml.verify.cpu import cpu_snapshot  # noqa: E402
@@ -33,18 +36,34 @@ from swarmml.verify.run import ONE_ROW, infer_body  # noqa: E402
 
 IMAGE = os.environ.get("SWARMML_PREDICTOR_IMAGE", "swarmml/predictor:latest")
 GATEWAY_IMAGE = os.environ.get("SWARMML_GATEWAY_IMAGE", "swarmml/gateway:latest")
-PROBE = ("import socket,sys; socket.create_connection(('127.0.0.1',8080),1.5).close(); "
-         "s=socket.create_connection(('127.0.0.1',8081),1.5); s.sendall(b'GET /v2/health/ready HTTP/1.0\\r\\n\\r\\n'); "
-         "sys.exit(s.recv(12)[9:12]!=b'200')")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 BASE_PORT = 18600
-LABEL = "io.swarmml.bench=replica-cpu"
-
-
-NETWORK = "swarmml-bench-replica-cpu"
 GATEWAY_PORT = BASE_PORT + 99
+LABEL = "io.swarmml.bench=replica-cpu"
+NETWORK = "swarmml-bench-replica-cpu"
+
+
+def stack_probe():
+    """The predictor's health probe as docker-stack.yml runs it (CMD form: the argv after "CMD")."""
+    with open(os.path.join(ROOT, "docker-stack.yml")) as f:
+        test = yaml.safe_load(f)["services"]["predictor"]["healthcheck"]["test"]
+    return test[1:]
+
+
+def _wait_answering(url, replicas, timeout):
+    """Until answers through url come from this many replicas (the gateway needs a moment to find them)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = run_load(url, infer_body([ONE_ROW]), connections=4, max_requests=20 * replicas, duration=5, timeout=5)
+        if len(r.replicas) == replicas:
+            return
+        time.sleep(0.5)
+    sys.exit(f"bench_replica_cpu: {url} did not answer from {replicas} replicas within {timeout} s")
 
 
 def start(n, cpus, probe=True, log=False, gateway=False):
+    """n predictor containers (and the gateway in front of them): their IDs."""
+    subprocess.run(["docker", "network", "create", "--label", LABEL, NETWORK], capture_output=True)
     ids = []
     for i in range(n):
         args = ["docker", "run", "-d", "--rm", "--label", LABEL, "-p", f"127.0.0.1:{BASE_PORT + i}:8080",
@@ -54,28 +73,21 @@ def start(n, cpus, probe=True, log=False, gateway=False):
             args += ["-e", "SWARMML_INFERENCE_LOG=/tmp/inference.jsonl"]
         if cpus:
             args += ["--cpus", str(cpus)]
-        args += (["--health-cmd", f'python -S -c "{PROBE}"', "--health-interval", "2s", "--health-timeout", "5s"]
+        # docker run takes the probe as a shell line; the stack's own argv, quoted, is the same command
+        args += (["--health-cmd", shlex.join(stack_probe()), "--health-interval", "2s", "--health-timeout", "5s"]
                  if probe else ["--no-healthcheck"])
         ids.append(subprocess.check_output(args + [IMAGE], text=True).strip())
     for i in range(n):
-        url = f"http://127.0.0.1:{BASE_PORT + i}/v2/models/iris-rf/infer"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            r = run_load(url, infer_body([ONE_ROW]), connections=1, max_requests=1, duration=5, timeout=5)
-            if r.ok:
-                break
-            time.sleep(0.5)
+        _wait_answering(_url(BASE_PORT + i), 1, 120)
     if gateway:  # the stack's HAProxy, finding the replicas by the same DNS name as in a stack
         subprocess.check_output(["docker", "run", "-d", "--rm", "--label", LABEL, "--network", NETWORK,
                                  "-p", f"127.0.0.1:{GATEWAY_PORT}:8080", GATEWAY_IMAGE], text=True)
-        url = f"http://127.0.0.1:{GATEWAY_PORT}/v2/models/iris-rf/infer"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            r = run_load(url, infer_body([ONE_ROW]), connections=4, max_requests=20 * n, duration=5, timeout=5)
-            if len(r.replicas) == n:
-                break
-            time.sleep(0.5)
+        _wait_answering(_url(GATEWAY_PORT), n, 60)
     return ids
+
+
+def _url(port):
+    return f"http://127.0.0.1:{port}/v2/models/iris-rf/infer"
 
 
 def _cpu(ids):
@@ -84,11 +96,19 @@ def _cpu(ids):
     return [per[c] for c in ids]
 
 
+def _row(before, after, ok, seconds, errors):
+    """One container's measures from its two CPU readings and the requests it answered."""
+    cpu_ns, throttled, periods = (a - b for a, b in zip(after, before))
+    return {"requests_per_s": round(ok / seconds, 1), "errors": errors,
+            "cpu_ms_per_request": round(cpu_ns / 1e6 / ok, 3) if ok else None,
+            "cpu_cores": round(cpu_ns / 1e9 / seconds, 3),
+            "throttled_share": round(throttled / periods, 2) if periods else None}
+
+
 def stop_all():
     ids = subprocess.check_output(["docker", "ps", "-aq", "--filter", f"label={LABEL}"], text=True).split()
     if ids:
         subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
-    subprocess.run(["docker", "network", "create", "--label", LABEL, NETWORK], capture_output=True)
 
 
 def _burn(stop_at):
@@ -97,12 +117,9 @@ def _burn(stop_at):
         pass
 
 
-def measure(ids, duration, rate=None, gateway=False):
-    """Each container under its own load at once (or all through the gateway, 8 connections per replica):
-    per container (requests/s, CPU ms per request, throttled)."""
-    urls = [f"http://127.0.0.1:{BASE_PORT + i}/v2/models/iris-rf/infer" for i in range(len(ids))]
-    if gateway:
-        return _measure_gateway(ids, duration)
+def measure(ids, duration, rate=None):
+    """Each container under its own load at once: per container (requests/s, CPU ms per request, throttled)."""
+    urls = [_url(BASE_PORT + i) for i in range(len(ids))]
     body = infer_body([ONE_ROW])
     for url in urls:  # warm: the first predictions of a fresh process are slow
         run_load(url, body, connections=8, duration=3, rate=rate)
@@ -117,64 +134,43 @@ def measure(ids, duration, rate=None, gateway=False):
         t.start()
     for t in threads:
         t.join()
-    after = _cpu(ids)
-    out = []
-    for r, b, a in zip(results, before, after):
-        cpu_ns, thr, per = (a[0] - b[0], a[1] - b[1], a[2] - b[2])
-        out.append({"requests_per_s": round(r.requests_per_s, 1), "errors": r.errors,
-                    "cpu_ms_per_request": round(cpu_ns / 1e6 / r.ok, 3) if r.ok else None,
-                    "cpu_cores": round(cpu_ns / 1e9 / r.duration_s, 3),
-                    "throttled_share": round(thr / per, 2) if per else None})
-    return out
+    return [_row(b, a, r.ok, r.duration_s, r.errors) for r, b, a in zip(results, before, _cpu(ids))]
 
 
-def _measure_gateway(ids, duration):
-    url = f"http://127.0.0.1:{GATEWAY_PORT}/v2/models/iris-rf/infer"
-    body = infer_body([ONE_ROW])
+def measure_gateway(ids, duration):
+    """All containers loaded through the gateway, 8 connections per replica: per container as measure()."""
+    url, body = _url(GATEWAY_PORT), infer_body([ONE_ROW])
     run_load(url, body, connections=8 * len(ids), duration=3)
     before = _cpu(ids)
     r = run_load(url, body, connections=8 * len(ids), duration=duration)
-    after = _cpu(ids)
-    by_replica = {k[:12]: v for k, v in r.replicas.items()}
-    out = []
-    for c, b, a in zip(ids, before, after):
-        cpu_ns, thr, per = (a[0] - b[0], a[1] - b[1], a[2] - b[2])
-        ok = by_replica.get(c[:12], 0)
-        out.append({"requests_per_s": round(ok / r.duration_s, 1), "errors": r.errors,
-                    "cpu_ms_per_request": round(cpu_ns / 1e6 / ok, 3) if ok else None,
-                    "cpu_cores": round(cpu_ns / 1e9 / r.duration_s, 3),
-                    "throttled_share": round(thr / per, 2) if per else None})
-    return out
+    answered = {k[:12]: v for k, v in r.replicas.items()}
+    return [_row(b, a, answered.get(c[:12], 0), r.duration_s, r.errors) for c, b, a in zip(ids, before, _cpu(ids))]
 
 
-def variant(name, duration, cpus, lone_rate):
-    stop_all()
-    if name in ("alone-gw", "six-gw", "alone-gw-log", "six-gw-log"):
-        log = name.endswith("-log")
-        return measure(start(6 if name.startswith("six") else 1, cpus, log=log, gateway=True), duration,
-                       gateway=True)
-    if name == "alone-log":
-        return measure(start(1, cpus, log=True), duration)
-    if name == "six-log":
-        return measure(start(6, cpus, log=True), duration)
-    if name == "six":
-        return measure(start(6, cpus), duration)
-    if name == "alone-noprobe":
-        return measure(start(1, cpus, probe=False), duration)
-    if name == "alone-open":
-        return measure(start(1, None), duration, rate=lone_rate)
-    if name == "alone-busy":
-        ids = start(1, cpus)
-        stop_at = time.time() + duration + 8
-        burners = [multiprocessing.Process(target=_burn, args=(stop_at,)) for _ in range(os.cpu_count() or 2)]
+def _with_burners(ids, duration):
+    stop_at = time.time() + duration + 8
+    burners = [multiprocessing.Process(target=_burn, args=(stop_at,)) for _ in range(os.cpu_count() or 2)]
+    for p in burners:
+        p.start()
+    try:
+        return measure(ids, duration)
+    finally:
         for p in burners:
-            p.start()
-        try:
-            return measure(ids, duration)
-        finally:
-            for p in burners:
-                p.terminate()
-    return measure(start(1, cpus), duration)
+            p.terminate()
+
+
+# name -> f(cpus, the lone replica's last rate, duration) -> per-container measures
+VARIANTS = {
+    "alone": lambda cpus, rate, d: measure(start(1, cpus), d),
+    "six": lambda cpus, rate, d: measure(start(6, cpus), d),
+    "alone-log": lambda cpus, rate, d: measure(start(1, cpus, log=True), d),
+    "six-log": lambda cpus, rate, d: measure(start(6, cpus, log=True), d),
+    "alone-gw": lambda cpus, rate, d: measure_gateway(start(1, cpus, gateway=True), d),
+    "six-gw": lambda cpus, rate, d: measure_gateway(start(6, cpus, gateway=True), d),
+    "alone-noprobe": lambda cpus, rate, d: measure(start(1, cpus, probe=False), d),
+    "alone-busy": lambda cpus, rate, d: _with_burners(start(1, cpus), d),
+    "alone-open": lambda cpus, rate, d: measure(start(1, None), d, rate=rate),
+}
 
 
 def main():
@@ -186,12 +182,16 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "replica-cpu.json"))
     args = ap.parse_args()
     names = args.variants.split(",")
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        ap.error(f"--variants: unknown {', '.join(unknown)} (known: {', '.join(VARIANTS)})")
     runs = []
     lone_rate = None
     try:
         for k in range(args.rounds):
             for name in (names if k % 2 == 0 else names[::-1]):
-                per = variant(name, args.duration, args.cpus, lone_rate or 35.0)
+                stop_all()
+                per = VARIANTS[name](args.cpus, lone_rate or 35.0, args.duration)
                 if name == "alone":
                     lone_rate = per[0]["requests_per_s"]
                 runs.append({"round": k, "variant": name, "load_average": os.getloadavg()[0], "replicas": per})
