@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-from swarmml.errors import EngineUnavailable, NotFound, SwarmmlError, UsageError  # noqa: E402
+from swarmml.errors import EngineUnavailable, NotFound, RolloutFailed, SwarmmlError, UsageError  # noqa: E402
 
 if TYPE_CHECKING:
-    from swarmml.api import RolloutFailed, Swarm, connect
+    from swarmml.api import Swarm, connect
 
 __all__ = ["connect", "Swarm", "RolloutFailed", "SwarmmlError", "UsageError", "NotFound", "EngineUnavailable",
            "__version__"]
-_API = ("connect", "Swarm", "RolloutFailed")
+_API = ("connect", "Swarm")
 
 
 def __getattr__(name: str):

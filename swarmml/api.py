@@ -18,7 +18,7 @@ Progress bars are off unless progress=True.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TypeVar
 
 from swarmml import build as builds
 from swarmml import deploy as deploys
@@ -28,18 +28,12 @@ from swarmml.artifacts import parse_model_option
 from swarmml.engine import Target, resolve_target
 from swarmml.engine import connect as connect_engine
 from swarmml.engine import swarm as engine
-from swarmml.errors import SwarmmlError, UsageError
+from swarmml.errors import RolloutFailed, UsageError
 from swarmml.ops.results import OpResult, RebalanceResult, RollbackResult, ScaleResult, UpdateResult
+from swarmml.verify.run import VerifyReport
 from swarmml.verify.run import verify as run_verify
 
-
-class RolloutFailed(SwarmmlError):
-    """A scale, update or rollback that did not reach its goal (Swarm may have rolled it back)."""
-
-    def __init__(self, result: OpResult):
-        self.result = result
-        cause = getattr(result, "cause", None) or "; ".join(result.problems) or "it did not converge"
-        super().__init__(f"{result.verb} failed: {cause}")
+__all__ = ["Swarm", "connect", "RolloutFailed", "VerifyReport"]
 
 
 class Swarm:
@@ -63,8 +57,7 @@ class Swarm:
                                 detach=detach, timeout=timeout, environ=dict(environ) if environ else None,
                                 env_file=env_file, client=self.client, show_progress=self.progress,
                                 with_registry_auth=with_registry_auth)
-        if result.convergence is not None and not result.convergence.ok:
-            raise SwarmmlError("; ".join(result.convergence.problems))
+        result.raise_if_failed()
         return result
 
     def ls(self) -> dict[str, int]:
@@ -118,9 +111,23 @@ class Swarm:
         return _checked(ops.rebalance(self.client, service, stack=stack, threshold=threshold, strategy=strategy,
                                       timeout=timeout, show=self.progress, dry_run=dry_run))
 
-    def verify(self, service: str = "predictor", **options: Any) -> dict:
-        """`swarmml verify`'s report as a dict (report["ok"] says whether it passed); options as the CLI's."""
-        return run_verify(self.client, service, cluster=self.target.cluster, show=self.progress, **options)
+    def verify(self, service: str = "predictor", *, stack: str | None = None, gateway: str = "gateway",
+               steps: Sequence[int] = (1, 2, 4, 6), cpus: float = 0.25, model: str = "iris-rf",
+               batching: str = "off", duration: float = 10.0, repeat: int = 2, connections: int | None = None,
+               rate: float | None = None, min_efficiency: str = "0.8", slo: str | None = None,
+               load: str | None = None, drill: str | None = None, node: str = "worker", how: str = "stop",
+               drill_rate: float = 100.0, max_recovery_s: float = 30.0,
+               max_failed_pct: float = 0.1) -> VerifyReport:
+        """`swarmml verify`'s report (report["ok"] says whether it passed; report["problems"] why not).
+
+        Options as the CLI's: load is --for ("200/s"), max_recovery_s --max-recovery, max_failed_pct --max-failed.
+        A verify that measured and found the service short returns its report; bad options raise UsageError.
+        """
+        return run_verify(self.client, service, stack=stack, gateway=gateway, steps=tuple(steps), cpus=cpus,
+                          model=model, batching=batching, duration=duration, repeat=repeat,
+                          connections=connections, rate=rate, min_efficiency=min_efficiency, slo=slo, load=load,
+                          drill=drill, node=node, how=how, drill_rate=drill_rate, max_recovery_s=max_recovery_s,
+                          max_failed_pct=max_failed_pct, cluster=self.target.cluster, show=self.progress)
 
     # --- images ----------------------------------------------------------
     def build(self, *models: str, tag: str = "latest", push: bool | str = True, base: str = "auto",
@@ -146,11 +153,13 @@ def connect(host: str | None = None, context: str | None = None, cluster: str | 
     return Swarm(resolve_target(cluster, host=host, context=context), progress=progress)
 
 
-def _checked(result):
-    if not result.ok:
-        raise RolloutFailed(result)
+R = TypeVar("R", bound=OpResult)
+
+
+def _checked(result: R) -> R:
+    result.raise_if_failed()
     return result
 
 
-def _opt_str(value):
+def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)

@@ -14,7 +14,7 @@ from swarmml.console import note
 from swarmml.engine import swarm as engine
 from swarmml.engine import cluster_of, target_client
 from swarmml.engine.errors import InUse, NotFound
-from swarmml.errors import SwarmmlError, UsageError
+from swarmml.errors import RolloutFailed, SwarmmlError, UsageError
 from swarmml import history
 from swarmml.stack import convert, load
 from swarmml.stack.convert import IMAGE_LABEL
@@ -33,7 +33,7 @@ class DeployResult:
     plan: object
     warnings: list = field(default_factory=list)
     revision: int | None = None
-    convergence: object = None
+    convergence: converge.Outcome | None = None
     duration_s: float = 0.0
     dry_run: bool = False
 
@@ -46,6 +46,11 @@ class DeployResult:
             out["placement"] = [p.to_dict() for p in self.convergence.placements]
             out["problems"] = self.convergence.problems
         return out
+
+    def raise_if_failed(self) -> None:
+        """RolloutFailed when the stack's services did not converge (the CLI's error and the API's)."""
+        if self.convergence is not None and not self.convergence.ok:
+            raise RolloutFailed("; ".join(self.convergence.problems), self)
 
 
 def deploy(files, name=None, prune=False, resolve_image="always", dry_run=False, detach=False, timeout=300,

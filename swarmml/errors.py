@@ -23,3 +23,15 @@ class EngineUnavailable(SwarmmlError):
 
 class NotFound(UsageError):
     """A named thing (cluster, service, stack, node) does not exist."""
+
+
+class RolloutFailed(SwarmmlError):
+    """A deploy, scale, update, rollback or rebalance that did not reach its goal (Swarm may have rolled it back).
+
+    `result` is what the verb would have returned: its placement, problems and,
+    for an update, the cause and whether Swarm rolled it back.
+    """
+
+    def __init__(self, message: str, result: object):
+        super().__init__(message)
+        self.result = result

@@ -13,8 +13,9 @@ ROW = [5.1, 3.5, 1.4, 0.2]
 BODY = json.dumps({"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": ROW}]})
 
 
-def swarmml(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "swarmml", *args], capture_output=True, text=True, env=env)
+def swarmml(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "swarmml", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd)
 
 
 def environ(port, **extra):

@@ -105,6 +105,27 @@ def test_docker_cli_and_swarmml_agree_on_the_engine(remote):
     print(f"\nremote {remote['via']}: {line}")
 
 
+def test_the_readme_commands_through_the_current_context(remote):
+    """Issue 11's words: with only `docker context use`, `swarmml deploy docker-stack.yml` and
+    `swarmml scale predictor 6` act on the cluster behind the context (the stack's own name and ports)."""
+    assert not any(k in remote["env"] for k in CLEARED)
+    try:
+        done = swarmml("deploy", "docker-stack.yml", "-o", "json", env=remote["env"], cwd=ROOT)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert json.loads(done.stdout)["stack"] == "ml" and json.loads(done.stdout)["converged"], done.stdout
+        scaled = swarmml("scale", "predictor", "6", "-o", "json", env=remote["env"])
+        assert scaled.returncode == 0, scaled.stderr[-2000:]
+        result = json.loads(scaled.stdout)
+        assert result["changes"][0]["service"] == "ml_predictor" and result["changes"][0]["new"] == 6, result
+        client = _client(remote)
+        assert client.api.inspect_service("ml_predictor")["Spec"]["Mode"]["Replicated"]["Replicas"] == 6
+        running = [t for t in client.api.tasks(filters={"service": "ml_predictor", "desired-state": "running"})
+                   if t["Status"]["State"] == "running"]
+        assert len(running) == 6 and len({t["NodeID"] for t in running}) == 3, running
+    finally:
+        swarmml("rm", "ml", env=remote["env"])
+
+
 def test_deploy_then_scale_through_the_current_context(remote):
     env = dict(remote["env"], GATEWAY_PORT=str(remote["port"]))
     done = swarmml("deploy", STACK_FILE, "--name", remote["stack"], "--timeout", "240", "-o", "json", env=env)
@@ -170,8 +191,9 @@ def test_cluster_env_lines_are_recognized_as_the_cluster(exposed, home, ssh_wrap
         connect(target.base_url, tls=target.tls).ping()
 
 
-def test_build_push_after_cluster_env(exposed, cluster, home, ssh_wrapper):
-    script = (f'eval "$({_cli()} cluster env --name {CLUSTER_NAME} --via tls)" && '
+@pytest.mark.parametrize("via", ["socket", "tls"])
+def test_build_push_after_cluster_env(exposed, cluster, home, ssh_wrapper, via):
+    script = (f'eval "$({_cli()} cluster env --name {CLUSTER_NAME} --via {via})" && '
               f"{_cli()} build --push --only gateway --tag remote-env")
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=base_env(home, ssh_wrapper),
                           cwd=ROOT, check=False)
@@ -233,3 +255,9 @@ def test_a_host_key_that_does_not_match(exposed, home, ssh_wrapper, tmp_path):
 def test_no_route(home, ssh_wrapper):
     for host in ("tcp://no-such-host.invalid:2376", "ssh://root@no-such-host.invalid"):
         one_line_error(swarmml("-H", host, "ls", env=base_env(home, ssh_wrapper)), f"no route to {host}")
+
+
+def test_nothing_listening(home, ssh_wrapper):
+    # A port of loopback that nothing listens on: the kernel refuses at once, over either transport.
+    for host in ("tcp://127.0.0.1:1", "ssh://root@127.0.0.1:1"):
+        one_line_error(swarmml("-H", host, "ls", env=base_env(home, ssh_wrapper)), "connection refused")

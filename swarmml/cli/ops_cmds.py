@@ -5,7 +5,7 @@ from swarmml import ops
 from swarmml import placement as placements
 from swarmml.console import emit_json, note, table
 from swarmml.engine import target_client
-from swarmml.errors import SwarmmlError, UsageError
+from swarmml.errors import UsageError
 from swarmml.ops.rebalance import STRATEGIES
 from swarmml.ops.update import FAILURE_ACTIONS, ORDERS, check_options
 
@@ -33,8 +33,7 @@ def _report(result, output):
         phases = ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in result.timings.items() if k.endswith("_s"))
         state = "submitted" if result.detached else "done" if result.ok else "FAILED"
         note(f"{result.verb} {state} in {result.duration_s:.1f} s" + (f" ({phases})" if phases else ""))
-    if not result.ok:
-        raise SwarmmlError(" | ".join(result.problems) or f"{result.verb} failed")
+    result.raise_if_failed()
 
 
 # Unknown options pass through as targets, so that `scale predictor -1` is answered about the -1.

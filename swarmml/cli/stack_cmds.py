@@ -7,7 +7,6 @@ from swarmml import services as svcs
 from swarmml.console import emit_json, note, out, table
 from swarmml.engine import swarm as engine
 from swarmml.engine import target_client
-from swarmml.errors import SwarmmlError
 from swarmml.stack.plan import rows as plan_rows
 
 OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")
@@ -49,8 +48,7 @@ def deploy(files, name, prune, resolve_image, with_registry_auth, env_file, dry_
             note(f"stack {result.stack} is up to date: nothing changed ({result.duration_s:.2f} s)")
         else:
             note(f"stack {result.stack} deployed in {result.duration_s:.1f} s (revision {result.revision})")
-    if result.convergence is not None and not result.convergence.ok:
-        raise SwarmmlError("; ".join(result.convergence.problems))
+    result.raise_if_failed()
 
 
 @click.command("ls")

@@ -236,7 +236,8 @@ def env_tls(env, cfg_dir: str, exists=os.path.isfile) -> TlsFiles | None:
     if verify and not exists(ca):
         raise UsageError(f"DOCKER_TLS_VERIFY is set but there is no CA certificate at {ca}; set DOCKER_CERT_PATH "
                          "to the directory with ca.pem, cert.pem and key.pem")
-    cert, key = (cert, key) if exists(cert) and exists(key) else (None, None)
+    if not (exists(cert) and exists(key)):
+        return TlsFiles(ca if exists(ca) else None, None, None, verify)
     return TlsFiles(ca if exists(ca) else None, cert, key, verify)
 
 

@@ -2,6 +2,7 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
+from swarmml.errors import RolloutFailed
 from swarmml.placement import Placement  # noqa: F401  (part of the results API)
 from swarmml.rollout import Batch  # noqa: F401  (part of the results API)
 
@@ -58,6 +59,11 @@ class OpResult:
 
     def _extra_json(self):
         return {}
+
+    def raise_if_failed(self) -> None:
+        """RolloutFailed when the operation did not reach its goal (the CLI's error and the API's)."""
+        if not self.ok:
+            raise RolloutFailed(" | ".join(self.problems) or f"{self.verb} failed", self)
 
 
 @dataclass

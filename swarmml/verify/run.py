@@ -9,6 +9,7 @@ import json
 import os
 import time
 from statistics import median
+from typing import Any, TypedDict
 
 from swarmml import cluster as clusters
 from swarmml import converge, ops, placement, rollout, services
@@ -39,10 +40,28 @@ def infer_body(rows):
     return json.dumps(body)
 
 
+class VerifyReport(TypedDict, total=False):
+    """What verify returns and `-o json` prints; a plain dict, so that it is JSON as it stands."""
+
+    ok: bool  # no problems
+    problems: list[str]  # one line each: a failed check, a step below its threshold, a suspect curve
+    service: str
+    gateway: str
+    url: str
+    checks: list[dict[str, Any]]  # name, ok, detail
+    steps: list[dict[str, Any]]  # one per replica count: medians, intervals, E(N) and its verdict
+    runs: list[dict[str, Any]]  # every measured run, in the order measured
+    noise: dict[str, Any]  # the same step measured twice in a row
+    capacity: dict[str, Any]  # with slo: what each step sustains, and the replicas `load` needs
+    drill: dict[str, Any]  # with drill
+    cluster: dict[str, Any]
+    settings: dict[str, Any]
+
+
 def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.25, model="iris-rf", duration=10.0,
            connections=None, rate=None, min_efficiency="0.8", drill=None, cluster=None, gateway="gateway",
            batching="off", drill_rate=100.0, max_recovery_s=30.0, max_failed_pct=0.1, repeat=2, slo=None,
-           load=None, show=True, node="worker", how="stop"):
+           load=None, show=True, node="worker", how="stop") -> VerifyReport:
     """Run verify on SERVICE and return the report (a plain dict; report["ok"] says whether it passed).
 
     repeat: how many times each step is measured, in a serpentine order (1, 2, 4, 6, 6, 4, 2, 1).
@@ -90,7 +109,8 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
         drills.pick(client, name, gw["Spec"]["Name"], cluster, node, clusters.vip_holder)  # a bad --node stops here
 
     gateway_limit = ((gw["Spec"]["TaskTemplate"].get("Resources") or {}).get("Limits") or {}).get("NanoCPUs")
-    report = {"service": name, "gateway": gw["Spec"]["Name"], "url": infer_url, "ok": True, "checks": [], "steps": [],
+    report: VerifyReport = {
+              "service": name, "gateway": gw["Spec"]["Name"], "url": infer_url, "ok": True, "checks": [], "steps": [],
               "problems": [],
               "cluster": {"name": cluster, "nodes": len(engine.nodes(client)), "machine_cores": os.cpu_count()},
               "settings": {"steps": steps, "cpus": cpus, "model": model, "batching": batching,
