@@ -34,7 +34,6 @@ TARGET_LABELS = {label: metric for metric, (label, _) in METRICS.items()}
 DEFAULTS = {
     "up-window": 6.0,  # s: scale up only to what every recommendation of the last 6 s asked for
     "down-window": 60.0,  # s: scale down only to the highest recommendation of the last minute
-    "panic-window": 6.0,  # s: how long a burst must last to be panic
     "panic-threshold": 2.0,  # observed/target at which the up-window is skipped
     "tolerance": 0.1,  # |observed/target - 1| under which nothing changes
     "interval": 2.0,  # s between two looks at the service
@@ -52,7 +51,6 @@ class Policy:
     targets: dict[str, float]  # metric -> target per replica; scaling follows the metric that asks for most
     up_window_s: float = DEFAULTS["up-window"]
     down_window_s: float = DEFAULTS["down-window"]
-    panic_window_s: float = DEFAULTS["panic-window"]
     panic_threshold: float = DEFAULTS["panic-threshold"]
     tolerance: float = DEFAULTS["tolerance"]
     interval_s: float = DEFAULTS["interval"]
@@ -124,8 +122,7 @@ def parse(labels: dict | None, where: str = "service") -> Policy | None:
             raise bad("metrics-url", f"expected an http:// or https:// URL, got {found['metrics-url']!r}")
 
     opts = {}
-    for key, attr in (("up-window", "up_window_s"), ("down-window", "down_window_s"),
-                      ("panic-window", "panic_window_s")):
+    for key, attr in (("up-window", "up_window_s"), ("down-window", "down_window_s")):
         if key in found:
             opts[attr] = _seconds(found, key, bad)
     if "interval" in found:
