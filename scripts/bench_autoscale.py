@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Benchmark: the predictor's replicas following a step load (20 -> 150 -> 20 req/s), against static provisioning.
+"""Benchmark: the predictor's replicas following a step load (10 -> 90 -> 10 req/s), against static provisioning.
 
-    python3 scripts/bench_autoscale.py [--cluster autoscale] [--profile 20:40,150:90,20:100] [--modes
-        autoscale,static-min,static-max] [--p99-ms 250] [--out scripts/results/autoscale]
+    python3 scripts/bench_autoscale.py [--cluster autoscale] [--profile 10:90,90:60,10:120] [--modes
+        autoscale,static-min,static-max] [--p99-ms 250] [--out scripts/results/autoscale-run]
+
+The defaults are the README's recorded runs (scripts/results/autoscale-90, autoscale-90-b): min 2, max 8,
+target-rps 15, down-window 30 s.
 
 Deploys docker-stack.yml with stacks/autoscale.yml and stacks/autoscaler-service.yml (iris-rf at 0.25 CPU
 per replica, micro-batching off so that one replica is one core's quarter), then for each mode sends the
@@ -183,25 +186,28 @@ def render(out):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cluster", default=os.environ.get("SWARMML_CLUSTER", "autoscale"))
-    ap.add_argument("--profile", default="20:40,150:90,20:100", help="RATE:SECONDS,... phases")
+    ap.add_argument("--profile", default="10:90,90:60,10:120", help="RATE:SECONDS,... phases")
     ap.add_argument("--modes", default="autoscale,static-min,static-max")
     ap.add_argument("--p99-ms", type=float, default=250.0, help="the p99 target")
     ap.add_argument("--min", type=int, default=2)
     ap.add_argument("--max", type=int, default=8)
-    ap.add_argument("--target-inflight", default="1.5")
-    ap.add_argument("--target-rps", help="scale on requests/s per replica instead of requests in flight")
-    ap.add_argument("--down-window", default="45s")
+    ap.add_argument("--target-inflight", help="scale on requests in flight per replica instead of requests/s")
+    ap.add_argument("--target-rps", default="15", help="requests/s per replica (ignored with --target-inflight)")
+    ap.add_argument("--down-window", default="30s")
     ap.add_argument("--no-deploy", action="store_true")
     ap.add_argument("--build", action="store_true", help="build and push swarmml/autoscaler from this checkout first")
-    ap.add_argument("--out", default=os.path.join(ROOT, "scripts", "results", "autoscale"))
+    # not a recorded run's directory: a run with the defaults must not overwrite the README's evidence
+    ap.add_argument("--out", default=os.path.join(ROOT, "scripts", "results", "autoscale-run"))
     ap.add_argument("--render", action="store_true", help="only redraw OUT's report.md and PNG from its report.json")
     args = ap.parse_args()
     if args.render:
         return render(args.out)
+    if args.target_inflight:
+        args.target_rps = None
     os.environ["SWARMML_CLUSTER"] = args.cluster
     client = target_client(args.cluster)
     env = dict(os.environ, PREDICTOR_CPUS="0.25", AUTOSCALE_MIN=str(args.min), AUTOSCALE_MAX=str(args.max),
-               AUTOSCALE_TARGET_INFLIGHT=args.target_inflight, AUTOSCALE_DOWN_WINDOW=args.down_window)
+               AUTOSCALE_TARGET_INFLIGHT=args.target_inflight or "1.5", AUTOSCALE_DOWN_WINDOW=args.down_window)
     if args.build:
         from swarmml.autoscale.install import build_and_push
         build_and_push(cluster=args.cluster)

@@ -34,7 +34,7 @@ TARGET_LABELS = {label: metric for metric, (label, _) in METRICS.items()}
 DEFAULTS = {
     "up-window": 6.0,  # s: scale up only to what every recommendation of the last 6 s asked for
     "down-window": 60.0,  # s: scale down only to the highest recommendation of the last minute
-    "panic-threshold": 2.0,  # observed/target at which the up-window is skipped
+    "panic-threshold": 2.0,  # a recommendation this many times the current replicas skips the up-window
     "tolerance": 0.1,  # |observed/target - 1| under which nothing changes
     "interval": 2.0,  # s between two looks at the service
 }
