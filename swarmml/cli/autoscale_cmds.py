@@ -69,7 +69,8 @@ def status(service, stack, output):
 @click.option("--max", "maximum", type=click.IntRange(1, None), default=None, help="override the max label")
 @click.option("--target-inflight", type=float, default=None, help="override the target-inflight label")
 @click.option("--dry-run", is_flag=True, help="print what it would do; change nothing, take no lease")
-@click.option("--interval", type=click.FloatRange(0.2, 60), default=2.0, show_default=True, help="seconds per tick")
+@click.option("--interval", type=click.FloatRange(0.2, 60), default=None,
+              help="seconds per tick [default: the service's interval label, else 2]")
 @click.option("--ticks", type=click.IntRange(1, None), default=None, help="stop after this many ticks")
 @OUTPUT
 def run(service, stack, minimum, maximum, target_inflight, dry_run, interval, ticks, output):
