@@ -3,6 +3,7 @@
 Anything raised as a SwarmmlError is printed by the CLI as one line, without a
 traceback, and exits non-zero. Anything else is a bug in swarmml.
 """
+from typing import Any
 
 
 class SwarmmlError(Exception):
@@ -32,6 +33,6 @@ class RolloutFailed(SwarmmlError):
     for an update, the cause and whether Swarm rolled it back.
     """
 
-    def __init__(self, message: str, result: object):
+    def __init__(self, message: str, result: Any):  # Any: a script reads failed.result.cause without a cast
         super().__init__(message)
         self.result = result

@@ -112,7 +112,8 @@ def test_the_readme_commands_through_the_current_context(remote):
     try:
         done = swarmml("deploy", "docker-stack.yml", "-o", "json", env=remote["env"], cwd=ROOT)
         assert done.returncode == 0, done.stderr[-2000:]
-        assert json.loads(done.stdout)["stack"] == "ml" and json.loads(done.stdout)["converged"], done.stdout
+        deployed = json.loads(done.stdout)
+        assert deployed["stack"] == "ml" and deployed["converged"], done.stdout
         scaled = swarmml("scale", "predictor", "6", "-o", "json", env=remote["env"])
         assert scaled.returncode == 0, scaled.stderr[-2000:]
         result = json.loads(scaled.stdout)

@@ -236,9 +236,10 @@ def env_tls(env, cfg_dir: str, exists=os.path.isfile) -> TlsFiles | None:
     if verify and not exists(ca):
         raise UsageError(f"DOCKER_TLS_VERIFY is set but there is no CA certificate at {ca}; set DOCKER_CERT_PATH "
                          "to the directory with ca.pem, cert.pem and key.pem")
+    ca_file = ca if exists(ca) else None
     if not (exists(cert) and exists(key)):
-        return TlsFiles(ca if exists(ca) else None, None, None, verify)
-    return TlsFiles(ca if exists(ca) else None, cert, key, verify)
+        return TlsFiles(ca_file, None, None, verify)  # no client certificate
+    return TlsFiles(ca_file, cert, key, verify)
 
 
 def context_tls(meta: ContextMeta) -> TlsFiles | None:
