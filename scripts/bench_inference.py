@@ -469,22 +469,12 @@ def observe_variants(work):
                                                       "SWARMML_INFERENCE_LOG_SAMPLE": "0.1"})]
 
 
-def median_interval(values, draws=4000, level=0.95, seed=16):
-    """The median and a bootstrap interval of it (percentile method, a fixed seed: the same data give the
-    same report)."""
-    import random
-    import statistics
-    rng = random.Random(seed)
-    meds = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(draws))
-    lo, hi = meds[int((1 - level) / 2 * draws)], meds[int((1 + level) / 2 * draws) - 1]
-    return statistics.median(values), lo, hi
-
-
 def run_observe(work, duration, rounds, connections):
     """Every variant's server up at once (an idle one costs nothing), then rounds of one short wrk run per
     variant, in an order rotated from round to round: load from elsewhere on the machine that comes and
     goes over minutes falls on every variant alike."""
     import statistics
+    from benchstats import median_interval
     from swarmml_model_service.train import train
     models = os.path.join(work, "ours")
     train(models)

@@ -12,8 +12,12 @@ Variants, interleaved over --rounds so that the machine's drift lands on all of 
   alone-busy          one replica while busy loops (nice 19) occupy both cores: is it the idle machine?
   alone-open          one replica with no CPU limit, offered the lone replica's rate open-loop: is it the quota?
 
+--log-cost measures instead what the inference log costs a lone replica (issue 16: at most 5%), with
+both replicas up throughout.
+
 Run after `swarmml build` (it uses swarmml/predictor:latest from this machine's engine):
     python3 scripts/bench_replica_cpu.py --rounds 2 --duration 10 [--variants alone,alone-open]
+    python3 scripts/bench_replica_cpu.py --log-cost --rounds 16 --duration 8
 """
 import argparse
 import json
@@ -30,6 +34,7 @@ import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # this checkout, not an install
 
+from benchstats import median_interval, paired_ratios  # noqa: E402
 from swarmml.loadgen import run as run_load  # noqa: E402
 from swarmml.verify.cpu import cpu_snapshot  # noqa: E402
 from swarmml.verify.run import ONE_ROW, infer_body  # noqa: E402
@@ -61,12 +66,12 @@ def _wait_answering(url, replicas, timeout):
     sys.exit(f"bench_replica_cpu: {url} did not answer from {replicas} replicas within {timeout} s")
 
 
-def start(n, cpus, probe=True, log=False, gateway=False):
-    """n predictor containers (and the gateway in front of them): their IDs."""
+def start(n, cpus, probe=True, log=False, gateway=False, first=0):
+    """n predictor containers (and the gateway in front of them), on ports from BASE_PORT + first: their IDs."""
     subprocess.run(["docker", "network", "create", "--label", LABEL, NETWORK], capture_output=True)
     ids = []
     for i in range(n):
-        args = ["docker", "run", "-d", "--rm", "--label", LABEL, "-p", f"127.0.0.1:{BASE_PORT + i}:8080",
+        args = ["docker", "run", "-d", "--rm", "--label", LABEL, "-p", f"127.0.0.1:{BASE_PORT + first + i}:8080",
                 "-e", "SWARMML_MODELS=iris-rf", "-e", "SWARMML_BATCHING=off", "--memory", "512m",
                 "--network", NETWORK, "--network-alias", "tasks.predictor"]
         if log:
@@ -78,7 +83,7 @@ def start(n, cpus, probe=True, log=False, gateway=False):
                  if probe else ["--no-healthcheck"])
         ids.append(subprocess.check_output(args + [IMAGE], text=True).strip())
     for i in range(n):
-        _wait_answering(_url(BASE_PORT + i), 1, 120)
+        _wait_answering(_url(BASE_PORT + first + i), 1, 120)
     if gateway:  # the stack's HAProxy, finding the replicas by the same DNS name as in a stack
         subprocess.check_output(["docker", "run", "-d", "--rm", "--label", LABEL, "--network", NETWORK,
                                  "-p", f"127.0.0.1:{GATEWAY_PORT}:8080", GATEWAY_IMAGE], text=True)
@@ -117,9 +122,9 @@ def _burn(stop_at):
         pass
 
 
-def measure(ids, duration, rate=None):
+def measure(ids, duration, rate=None, first=0):
     """Each container under its own load at once: per container (requests/s, CPU ms per request, throttled)."""
-    urls = [_url(BASE_PORT + i) for i in range(len(ids))]
+    urls = [_url(BASE_PORT + first + i) for i in range(len(ids))]
     body = infer_body([ONE_ROW])
     for url in urls:  # warm: the first predictions of a fresh process are slow
         run_load(url, body, connections=8, duration=3, rate=rate)
@@ -179,8 +184,15 @@ def main():
     ap.add_argument("--duration", type=float, default=15.0)
     ap.add_argument("--cpus", type=float, default=0.25)
     ap.add_argument("--variants", default="alone,six,alone-log,six-log,alone-gw,six-gw")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "replica-cpu.json"))
+    ap.add_argument("--log-cost", action="store_true",
+                    help="instead: a lone replica with and without the inference log, both up throughout")
+    ap.add_argument("--out", default=None, help="default: results/replica-cpu.json (--log-cost: replica-cpu-log.json)")
     args = ap.parse_args()
+    if args.out is None:
+        args.out = os.path.join(os.path.dirname(__file__), "results",
+                                "replica-cpu-log.json" if args.log_cost else "replica-cpu.json")
+    if args.log_cost:
+        return log_cost_run(args)
     names = args.variants.split(",")
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
@@ -208,9 +220,69 @@ def main():
         if vals:
             summary[name] = {"median": round(statistics.median(vals), 3), "min": min(vals), "max": max(vals)}
     print(json.dumps(summary, indent=1))
+    costs = log_costs(runs, names)
+    if costs:
+        print(json.dumps(costs, indent=1))
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"settings": vars(args), "runs": runs, "cpu_ms_per_request": summary}, f, indent=1)
+        json.dump({"settings": vars(args), "runs": runs, "cpu_ms_per_request": summary, "log_cost": costs}, f,
+                  indent=1)
+
+
+def log_cost_run(args):
+    """What the inference log costs a lone replica under the quota, the case where it costs the most (an idle
+    machine; six replicas at once showed no cost). Fresh containers per round add their own noise (a new
+    process warming up), so here the two replicas stay up, with the stack's health probe, and are loaded one
+    at a time in an order that alternates from round to round."""
+    runs = []
+    try:
+        stop_all()
+        pair = {"alone": (start(1, args.cpus), 0), "alone-log": (start(1, args.cpus, log=True, first=1), 1)}
+        for k in range(args.rounds):
+            for name in (list(pair) if k % 2 == 0 else list(pair)[::-1]):
+                ids, first = pair[name]
+                per = measure(ids, args.duration, first=first)
+                runs.append({"round": k, "variant": name, "load_average": os.getloadavg()[0], "replicas": per})
+                print(f"round {k} {name:10s} req/s {per[0]['requests_per_s']} CPU ms/request "
+                      f"{per[0]['cpu_ms_per_request']} load {os.getloadavg()[0]:.1f}", flush=True)
+    finally:
+        stop_all()
+        subprocess.run(["docker", "network", "rm", NETWORK], capture_output=True)
+    costs = log_costs(runs, list(pair))
+    print(json.dumps(costs, indent=1))
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({"settings": vars(args), "runs": runs, "log_cost": costs}, f, indent=1)
+
+
+def _per_round(runs, variant, key):
+    """round -> the mean of key over the variant's replicas in that round."""
+    out = {}
+    for r in runs:
+        vals = [p[key] for p in r["replicas"] if r["variant"] == variant and p[key]]
+        if vals:
+            out[r["round"]] = statistics.fmean(vals)
+    return out
+
+
+def log_costs(runs, names):
+    """What the inference log costs a replica under the quota (issue 16: at most 5% of requests/s): for
+    alone and six, the with-log / without-log ratio of each round's requests/s per replica and CPU per
+    request, paired within the round, as median [95% bootstrap interval]."""
+    out = {}
+    for base in ("alone", "six"):
+        if base not in names or f"{base}-log" not in names:
+            continue
+        row = {}
+        for key in ("requests_per_s", "cpu_ms_per_request"):
+            plain, logged = _per_round(runs, base, key), _per_round(runs, f"{base}-log", key)
+            rounds = sorted(set(plain) & set(logged))
+            ratios = paired_ratios([logged[k] for k in rounds], [plain[k] for k in rounds])
+            if ratios:
+                row[key] = {"ratio": [round(v, 3) for v in median_interval(ratios)],
+                            "rounds": [round(v, 3) for v in ratios]}
+        out[f"{base}-log / {base}"] = row
+    return out
 
 
 if __name__ == "__main__":

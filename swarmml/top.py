@@ -13,6 +13,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from swarmml.autoscale import status as autoscale_status
+
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
@@ -193,7 +195,7 @@ def snapshot(prev: dict | None, cur: dict) -> dict:
             "errors_per_s": _sum(r.get("errors_per_s") for r in reps),
             "in_flight": _sum(r.get("in_flight") for r in reps),
             "p50_ms": _service_quantile(0.5, prev, cur, reps), "p99_ms": _service_quantile(0.99, prev, cur, reps),
-            "rollout": s.get("rollout"), "replicas": reps})
+            "rollout": s.get("rollout"), "autoscale": s.get("autoscale"), "replicas": reps})
     nodes = []
     for n in sorted(cur["nodes"], key=lambda n: n["hostname"]):
         reps = [r for s in services for r in s["replicas"] if r["node"] == n["hostname"]]
@@ -253,6 +255,14 @@ def _mib(v: float | None) -> str:
     return "-" if v is None else f"{v / 2**20:.0f}Mi"
 
 
+def autoscale_line(a: dict) -> str:
+    """One line of an autoscaled service's state, in the words of `swarmml autoscale status`'s table."""
+    row = autoscale_status.rows({"services": [a]})[0]
+    line = f"  autoscale {row['min_max']}" + (f" (target {row['target']})" if row["target"] else "")
+    line += f": {a['controller']}" + (f", last change {row['last_change']}" if row["last_change"] else "")
+    return line + f"; {row['why']}" if row["why"] else line
+
+
 def render(snap: dict):
     """A snapshot -> rich renderables: one table per service, one for nodes, the gateway and rollouts."""
     from rich.console import Group
@@ -271,6 +281,8 @@ def render(snap: dict):
             head += f"  rollout: {s['rollout']['state']}" + (f" ({s['rollout']['message']})"
                                                             if s["rollout"].get("message") else "")
         parts.append(Text(head, style="bold"))  # a table title would be cut to the table's width
+        if s.get("autoscale"):
+            parts.append(Text(autoscale_line(s["autoscale"])))
         t = Table(show_edge=False, header_style="bold", expand=False)
         for col in ("replica", "node", "req/s", "in-flight", "p50 ms", "p99 ms", "err/s", "cpu", "mem", "gateway"):
             t.add_column(col, justify="left" if col in ("replica", "node", "gateway") else "right")

@@ -7,7 +7,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from swarmml import services as svc
-from swarmml.engine import probe
+from swarmml.autoscale import status as autoscale_status
+from swarmml.autoscale.lease import LEASE_NAME
+from swarmml.autoscale.policy import has_policy
+from swarmml.engine import autoscale_io, probe
 from swarmml.engine import swarm as engine
 from swarmml.errors import NotFound
 
@@ -40,6 +43,15 @@ def rollout(service: dict) -> dict | None:
     """Pure: a service's UpdateStatus as {state, message}, when there is one."""
     st = service.get("UpdateStatus")
     return {"state": st.get("State"), "message": st.get("Message", "")} if st else None
+
+
+def autoscale(lease_labels: dict | None, services: list[dict], now: float) -> dict[str, dict]:
+    """Pure: service ID -> what `swarmml autoscale status` says of it (its policy, last signal and
+    decisions, why it does or does not scale, and the controller's state), for the autoscaled services."""
+    report = autoscale_status.report(lease_labels, services, now)
+    rows = {r["service"]: r for r in report["services"]}
+    return {s["ID"]: {**rows[s["Spec"]["Name"]], "controller": report["controller"]["state"]}
+            for s in services if s["Spec"]["Name"] in rows}
 
 
 class Reader:
@@ -80,13 +92,17 @@ class Reader:
                 task_id, kind = key.split(" ")
                 pages.setdefault(task_id, {})[kind] = page
         stats = {task_id: job.result() for task_id, job in jobs.items()}
+        scaled = {}
+        if any(has_policy(s["Spec"].get("Labels")) for s in services):  # the lease is read only when it matters
+            found = autoscale_io.lease(self.client, LEASE_NAME)
+            scaled = autoscale(found[2] if found else None, services, time.time())
         unmeasured = sorted({n["Description"]["Hostname"] for n in nodes if n["ID"] not in self.engines})
         if unmeasured:
             problems.append(f"no engine reachable on {', '.join(unmeasured)}: CPU and memory unknown there")
         return {"stack": self.stack, "time": time.time(), "tasks": tasks, "pages": pages, "stats": stats,
                 "services": [{"id": s["ID"], "name": names[s["ID"]],
                               "desired": ((s["Spec"].get("Mode") or {}).get("Replicated") or {}).get("Replicas"),
-                              "rollout": rollout(s)} for s in services],
+                              "rollout": rollout(s), "autoscale": scaled.get(s["ID"])} for s in services],
                 "nodes": [{"id": n["ID"], "hostname": n["Description"]["Hostname"], "state": n["Status"]["State"],
                            "nano_cpus": (n["Description"].get("Resources") or {}).get("NanoCPUs", 0),
                            "memory_bytes": (n["Description"].get("Resources") or {}).get("MemoryBytes", 0)}

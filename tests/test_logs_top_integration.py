@@ -36,22 +36,43 @@ def running_tasks(client):
             if t["Status"]["State"] == "running"]
 
 
-def say(cluster, task, text):
-    """Write a line into a replica's log from inside it, through its node's engine."""
+def container(cluster, task):
+    """A replica's container, through its node's engine."""
     node_client = probe.node_engines(cluster.client, cluster.name, engine.nodes(cluster.client))[task["NodeID"]]
-    cid = task["Status"]["ContainerStatus"]["ContainerID"]
-    code, out = node_client.containers.get(cid).exec_run(
+    return node_client.containers.get(task["Status"]["ContainerStatus"]["ContainerID"])
+
+
+def say(cluster, task, text):
+    """Write a line into a replica's log from inside it."""
+    code, out = container(cluster, task).exec_run(
         ["python", "-c", f"open('/proc/1/fd/1', 'w').write({text!r} + '\\n')"])
     assert code == 0, out
 
 
+class Follower:
+    """`swarmml logs STACK --follow -o json` in the background, its lines parsed as they come."""
+
+    def __init__(self, env):
+        self.proc = subprocess.Popen([sys.executable, "-m", "swarmml", "logs", STACK, "--follow", "-o", "json"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.lines = []
+        threading.Thread(target=lambda: [self.lines.append(json.loads(x)) for x in self.proc.stdout],
+                         daemon=True).start()
+
+    def wait_for(self, messages, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not all(any(x["message"] == m for x in self.lines) for m in messages):
+            time.sleep(0.2)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
 def test_a_logs_follow_shows_replicas_started_by_a_scale(cluster, stack):
     before = {t["ID"] for t in running_tasks(cluster.client)}
-    follower = subprocess.Popen([sys.executable, "-m", "swarmml", "logs", STACK, "--follow", "-o", "json"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster.env)
-    lines = []
-    reader = threading.Thread(target=lambda: [lines.append(json.loads(x)) for x in follower.stdout], daemon=True)
-    reader.start()
+    follower = Follower(cluster.env)
+    lines = follower.lines
     try:
         time.sleep(3)
         scaled = swarmml("scale", "predictor", "6", "--stack", STACK, env=cluster.env)
@@ -60,13 +81,9 @@ def test_a_logs_follow_shows_replicas_started_by_a_scale(cluster, stack):
         assert len(new) == 4
         for t in new:
             say(cluster, t, f"marker-{t['ID']}")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not all(any(x["message"] == f"marker-{t['ID']}" for x in lines)
-                                                      for t in new):
-            time.sleep(0.2)
+        follower.wait_for([f"marker-{t['ID']}" for t in new])
     finally:
-        follower.terminate()
-        follower.wait(10)
+        follower.stop()
     nodes = {n["ID"]: n["Description"]["Hostname"] for n in engine.nodes(cluster.client)}
     for t in new:
         got = [x for x in lines if x["message"] == f"marker-{t['ID']}"]
@@ -106,10 +123,35 @@ def test_b_top_once_json_rates_add_up_to_the_load(cluster, stack):
     print(f"\ntop: {len(pred['replicas'])} replicas sum {total:.1f} req/s; load {RATE} req/s asked, "
           f"{load.result.requests_per_s:.1f} done, {load.result.errors} errors; "
           f"p50 {pred['p50_ms']} p99 {pred['p99_ms']}")
-    assert abs(total - RATE) <= 0.1 * RATE
+    # The issue's bar is the load generator's rate: what it achieved (open-loop, so it is RATE unless
+    # the generator fell behind), not what it was asked for.
+    done = load.result.requests_per_s
+    assert abs(total - done) <= 0.1 * done
     assert all(r["cpu_cores"] is not None and r["memory_bytes"] for r in pred["replicas"])
     assert all(r["gateway"]["status"] == "UP" for r in pred["replicas"])
     # The predictor's replicas, a gateway and a floating-IP task on every node, and Prometheus.
     assert sum(n["tasks"] for n in snap["nodes"]) == running + 2 * len(snap["nodes"]) + 1
     # top removed its probe, so the stack's network can be removed.
     assert not cluster.client.api.containers(all=True, filters={"label": probe.PROBE_LABEL})
+
+
+def test_c_a_replica_that_stops_keeps_its_last_lines(cluster, stack):
+    """A line written just before a replica is stopped reaches a follower, and `logs` still shows it once
+    Swarm has replaced the replica (the stopped task's container is kept in the task history)."""
+    victim = running_tasks(cluster.client)[0]
+    words = f"last-words-{victim['ID']}"
+    follower = Follower(cluster.env)
+    try:
+        time.sleep(3)
+        say(cluster, victim, words)
+        container(cluster, victim).stop(timeout=10)
+        follower.wait_for([words])
+    finally:
+        follower.stop()
+    got = [x for x in follower.lines if x["message"] == words]
+    assert len(got) == 1 and got[0]["task"] == victim["ID"] and got[0]["replica"] == str(victim["Slot"])
+    task = next(t for t in engine.tasks(cluster.client, victim["ServiceID"]) if t["ID"] == victim["ID"])
+    assert task["Status"]["State"] != "running"
+    again = swarmml("logs", "predictor", "--stack", STACK, "--grep", "^last-words-", "-o", "json", env=cluster.env)
+    assert again.returncode == 0, again.stderr
+    assert [(x["task"], x["message"]) for x in map(json.loads, again.stdout.splitlines())] == [(victim["ID"], words)]

@@ -527,3 +527,23 @@ def test_yaml_is_read_as_docker_cli_reads_it(tmp_path):
                                   "H": "2", "I": "1.234567e+06", "J": "1e+08", "K": "1e-05", "L": "-7",
                                   "M": "2024-01-01", "N": None, "O": ""}
     assert web["tty"] is True  # a boolean key takes "yes" as docker/cli's type casting does
+
+
+def test_prometheus_runs_debians_package_or_the_image_prometheus_image_names():
+    """One command for both images: the stack's, the generator's and the Dockerfile's arguments agree, and
+    the data volume sits where both keep their data."""
+    import json as _json
+
+    from swarmml.stack.model import PROMETHEUS_COMMAND, ml_stack
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    default = load([os.path.join(root, "docker-stack.yml")], environ={}).config["services"]["prometheus"]
+    assert default["image"] == "registry:5000/swarmml/prometheus:latest"
+    upstream = load([os.path.join(root, "docker-stack.yml")],
+                    environ={"PROMETHEUS_IMAGE": "prom/prometheus:v2.53.0"}).config["services"]["prometheus"]
+    assert upstream["image"] == "prom/prometheus:v2.53.0"
+    for svc in (default, upstream, ml_stack().to_dict()["services"]["prometheus"]):
+        assert svc["command"] == PROMETHEUS_COMMAND
+    assert [v["target"] for v in default["volumes"]] == ["/prometheus"]
+    with open(os.path.join(root, "swarmml", "data", "prometheus", "Dockerfile")) as f:
+        cmd = f.read().split("\nCMD ", 1)[1].replace("\\\n", "")
+    assert _json.loads(cmd.strip()) == PROMETHEUS_COMMAND

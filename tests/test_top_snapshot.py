@@ -97,3 +97,33 @@ def test_plain_task_and_network_from_recorded_task_json():
     assert all(p["ip"] and p["container_id"] and p["state"] == "running" for p in plain)
     assert topview.choose_network([]) is None
     assert topview.plain_task(tasks[0], "other")["ip"] is None
+
+
+def test_autoscaler_state_shows_beside_its_service():
+    """The autoscaled predictor's line says what `swarmml autoscale status` says: bounds, target, last change,
+    why it holds; the gateway, without a policy, has none."""
+    from rich.console import Console
+    from test_autoscale_status import autoscaled, lease_with
+    raw = [autoscaled(), autoscaled(name="ml_gateway", labels={})]
+    raw[0]["ID"], raw[1]["ID"] = "predictor-id", "gateway-id"
+    state = topview.autoscale(lease_with("in down-window until 00:17:40: 2 wanted"), raw, now=1005.0)
+    assert list(state) == ["predictor-id"]
+    a = load("reading-a.json")
+    for s in a["services"]:
+        s["autoscale"] = state.get("predictor-id") if s["name"] == "predictor" else None
+    snap = top.snapshot(None, a)
+    (pred,) = [s for s in snap["services"] if s["name"] == "predictor"]
+    assert pred["autoscale"]["controller"] == "running" and pred["autoscale"]["policy"]["max"] == 6
+    console = Console(width=200, record=True, file=open(os.devnull, "w"))
+    console.print(top.render(snap))
+    lines = [x for x in console.export_text().splitlines() if "autoscale" in x]
+    assert lines == ["  autoscale 2-6 (target inflight 2): running, last change 00:16:00 2->3; "
+                     "in down-window until 00:17:40: 2 wanted"]
+    json.dumps(snap)  # top -o json prints it
+
+
+def test_an_expired_lease_says_no_autoscaler_runs():
+    from test_autoscale_status import autoscaled, lease_with
+    state = topview.autoscale(lease_with("x", at=1000.0), [autoscaled()], now=2000.0)
+    (a,) = state.values()
+    assert a["controller"] == "stopped" and "no autoscaler runs now" in top.autoscale_line(a)

@@ -27,7 +27,7 @@ import orjson
 # Past this many queued lines the writer is not keeping up (a stalled disk): drop and count rather than let
 # the replica's memory grow until the kernel kills it.
 MAX_QUEUED = 100_000
-FLUSH_S = 0.2  # how long lines gather in memory before the writer formats and appends them
+FLUSH_S = 1.0  # how long lines gather in memory before the writer formats and appends them
 MAX_BATCH = 4096  # lines formatted and written at a time
 _STOP = object()
 
@@ -159,9 +159,10 @@ class InferenceLog:
             batch = [self.queue.get()]  # blocks while idle: no wake-ups without requests
             # Then lets lines gather for a while instead of waking per request. A put() that finds no waiting
             # reader costs no syscall; each wake of this thread costs the request path a GIL hand-off. Under a
-            # 0.25-CPU quota (throttled every period) waking per request cost each request 2.3 ms of the
-            # replica's CPU, 30 % of its throughput, on the local cluster; waking once per FLUSH_S, a few
-            # percent (README: "Why a lone 0.25-CPU replica looked slower").
+            # 0.25-CPU quota (throttled every period) each wake costs the replica far more than its work:
+            # waking per request cost each request 2.3 ms of the replica's CPU, 30 % of its throughput;
+            # waking every 0.2 s still cost a lone replica about 5 %, every 1 s nothing measurable
+            # (README: "What metrics and the inference log cost the hot path").
             if self.queue.qsize() < MAX_BATCH:  # a writer that is behind goes on at once
                 time.sleep(FLUSH_S)
             while len(batch) < MAX_BATCH and not self.queue.empty():

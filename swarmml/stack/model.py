@@ -336,17 +336,27 @@ def add_gateway(stack, image, networks, config_file, port=8080, config_name="hap
     )
 
 
+# The server's arguments, the same for Debian's package (swarmml/data/prometheus) and prom/prometheus:
+# both images start the binary as their entrypoint and keep a data directory /prometheus owned by the
+# user they run as, so a new volume mounted there starts writable.
+PROMETHEUS_COMMAND = ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus",
+                      "--storage.tsdb.retention.time=15d", "--web.listen-address=:9090", "--web.enable-lifecycle"]
+
+
 def add_prometheus(stack, image, networks, config_dir="stacks/prometheus", port="${PROMETHEUS_PORT:-9090}"):
-    """Prometheus (Debian's, in swarmml/data/prometheus): finds its targets through Docker's DNS, keeps
-    its data on a volume of the node it runs on (hence one manager, or PROMETHEUS_PLACEMENT), and
-    publishes its UI in host mode. stop-first: two servers on one data directory fight over its lock."""
+    """Prometheus: finds its targets through Docker's DNS, keeps its data on a volume of the node it runs
+    on (hence one manager, or PROMETHEUS_PLACEMENT), and publishes its UI in host mode. The image is
+    Debian's package as built by swarmml (image) unless PROMETHEUS_IMAGE names another, such as
+    prom/prometheus where a registry can be pulled from. stop-first: two servers on one data directory
+    fight over its lock."""
     stack.config("prometheus_yml", f"{config_dir}/prometheus.yml")
     stack.config("prometheus_rules", f"{config_dir}/rules.yml")
     return stack.service(
-        "prometheus", image, replicas=1, cpus=0.25, memory="256M", networks=list(networks),
+        "prometheus", f"${{PROMETHEUS_IMAGE:-{image}}}", replicas=1, cpus=0.25, memory="256M",
+        networks=list(networks), command=list(PROMETHEUS_COMMAND),
         configs=[("prometheus_yml", "/etc/prometheus/prometheus.yml"),
                  ("prometheus_rules", "/etc/prometheus/rules.yml")],
-        volumes=[f"{stack.volume('prometheus_data')}:/var/lib/prometheus"], ports=[Port(9090, port, mode="host")],
+        volumes=[f"{stack.volume('prometheus_data')}:/prometheus"], ports=[Port(9090, port, mode="host")],
         constraints=["${PROMETHEUS_PLACEMENT:-node.role == manager}"], restart=RestartPolicy("any", delay="2s"),
         update=UpdatePolicy(1, order="stop-first", failure_action="rollback"),
     )
