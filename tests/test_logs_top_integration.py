@@ -150,8 +150,14 @@ def test_c_a_replica_that_stops_keeps_its_last_lines(cluster, stack):
         follower.stop()
     got = [x for x in follower.lines if x["message"] == words]
     assert len(got) == 1 and got[0]["task"] == victim["ID"] and got[0]["replica"] == str(victim["Slot"])
-    task = next(t for t in engine.tasks(cluster.client, victim["ServiceID"]) if t["ID"] == victim["ID"])
-    assert task["Status"]["State"] != "running"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _state(cluster, victim) == "running":  # Swarm notices the exit
+        time.sleep(0.5)
+    assert _state(cluster, victim) != "running"
     again = swarmml("logs", "predictor", "--stack", STACK, "--grep", "^last-words-", "-o", "json", env=cluster.env)
     assert again.returncode == 0, again.stderr
     assert [(x["task"], x["message"]) for x in map(json.loads, again.stdout.splitlines())] == [(victim["ID"], words)]
+
+
+def _state(cluster, task):
+    return next(t for t in engine.tasks(cluster.client, task["ServiceID"]) if t["ID"] == task["ID"])["Status"]["State"]
