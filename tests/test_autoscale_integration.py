@@ -13,13 +13,14 @@ starting 4 replicas on the same cores left the 2 serving ones so little CPU that
 is. The measures are printed (pytest -s) as lines starting with `autoscale`.
 """
 import importlib.util
+import json
 import math
 import os
 import tempfile
 import time
 
 import pytest
-from stack_helpers import ROOT, environ, wait_answering
+from stack_helpers import ROOT, environ, swarmml, wait_answering
 
 from swarmml import deploy, ops, services
 from swarmml.autoscale import timeline
@@ -109,6 +110,25 @@ def test_replicas_follow_a_step_load_with_no_request_lost(cluster, stack):
     below = next((r.t - step_down for r in rows if r.t >= step_down and r.desired < NEEDED), None)
     assert s.first_scale_down_s is not None and below is not None and below >= DOWN_WINDOW_S - 5, below
     assert s.scale_changes <= 4
+
+
+def test_status_and_top_show_the_running_controller(cluster, stack):
+    """After the step load: `autoscale status -o json` and `top --once -o json`, through the CLI, read the
+    same lease: a running controller, the policy of the stack file, its last decision."""
+    status = swarmml("autoscale", "status", "predictor", "--stack", STACK, "-o", "json", env=cluster.env)
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["controller"]["state"] == "running"
+    (row,) = report["services"]
+    assert row["service"] == PREDICTOR and row["policy"]["min"] == 2 and row["policy"]["max"] == 6
+    assert row["policy"]["targets"] == {"rps": TARGET_RPS}
+    # The lease keeps the last few decisions: after the step load's scale-down, holds at 2.
+    assert row["decisions"] and row["decision"]["current"] == row["replicas"] == 2 and row["why"]
+    top = swarmml("top", STACK, "--once", "-o", "json", "--interval", "1", env=cluster.env)
+    assert top.returncode == 0, top.stderr
+    pred = next(s for s in json.loads(top.stdout)["services"] if s["name"] == "predictor")
+    assert pred["autoscale"]["controller"] == "running" and pred["autoscale"]["policy"] == row["policy"]
+    print(f"autoscale status: {row['why']}; top: {pred['autoscale']['why']}")
 
 
 def _wait_gone(client, name, timeout=60):
