@@ -12,7 +12,7 @@ from swarmml.autoscale.lease import LEASE_NAME
 from swarmml.autoscale.policy import has_policy
 from swarmml.engine import autoscale_io, probe
 from swarmml.engine import swarm as engine
-from swarmml.errors import NotFound
+from swarmml.errors import NotFound, SwarmmlError
 
 METRICS_PORT, STATS_URL = 8080, ":8404/stats;csv"
 
@@ -94,8 +94,11 @@ class Reader:
         stats = {task_id: job.result() for task_id, job in jobs.items()}
         scaled = {}
         if any(has_policy(s["Spec"].get("Labels")) for s in services):  # the lease is read only when it matters
-            found = autoscale_io.lease(self.client, LEASE_NAME)
-            scaled = autoscale(found[2] if found else None, services, time.time())
+            try:
+                found = autoscale_io.lease(self.client, LEASE_NAME)
+                scaled = autoscale(found[2] if found else None, services, time.time())
+            except SwarmmlError as exc:  # the rest of the view is still worth showing
+                problems.append(str(exc))
         unmeasured = sorted({n["Description"]["Hostname"] for n in nodes if n["ID"] not in self.engines})
         if unmeasured:
             problems.append(f"no engine reachable on {', '.join(unmeasured)}: CPU and memory unknown there")
