@@ -223,10 +223,7 @@ def main():
     costs = log_costs(runs, names)
     if costs:
         print(json.dumps(costs, indent=1))
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"settings": vars(args), "runs": runs, "cpu_ms_per_request": summary, "log_cost": costs}, f,
-                  indent=1)
+    _save(args, runs, cpu_ms_per_request=summary, log_cost=costs)
 
 
 def log_cost_run(args):
@@ -250,16 +247,20 @@ def log_cost_run(args):
         subprocess.run(["docker", "network", "rm", NETWORK], capture_output=True)
     costs = log_costs(runs, list(pair))
     print(json.dumps(costs, indent=1))
+    _save(args, runs, log_cost=costs)
+
+
+def _save(args, runs, **results):
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"settings": vars(args), "runs": runs, "log_cost": costs}, f, indent=1)
+        json.dump({"settings": vars(args), "runs": runs, **results}, f, indent=1)
 
 
 def _per_round(runs, variant, key):
     """round -> the mean of key over the variant's replicas in that round."""
     out = {}
-    for r in runs:
-        vals = [p[key] for p in r["replicas"] if r["variant"] == variant and p[key]]
+    for r in (r for r in runs if r["variant"] == variant):
+        vals = [p[key] for p in r["replicas"] if p[key]]
         if vals:
             out[r["round"]] = statistics.fmean(vals)
     return out
