@@ -125,3 +125,41 @@ def test_every_kind_is_a_swarmml_error_the_cli_prints_in_one_line():
     from swarmml.errors import SwarmmlError
     assert all(issubclass(k, SwarmmlError) for k in (errors.NotFound, errors.Conflict, errors.InUse,
                                                        errors.OutOfSequence, errors.Unavailable))
+
+
+class LeavingNode:
+    """A node engine whose `swarm leave` answers as dockerd's does when its node takes over 15 s to stop."""
+
+    def __init__(self, answers, state_after="active"):
+        self.answers, self.state_after, self.asked = list(answers), state_after, 0
+        self.swarm = self
+
+    def leave(self, force=False):
+        self.asked += 1
+        answer = self.answers.pop(0)
+        if answer:
+            raise answer
+
+    def info(self):
+        return {"Swarm": {"LocalNodeState": self.state_after}}
+
+
+def test_a_slow_leave_is_asked_again_and_other_failures_are_not():
+    from swarmml.engine import nodes
+    from swarmml.errors import SwarmmlError
+    slow = api_error(500, "context deadline exceeded")
+    node = LeavingNode([slow, None])
+    nodes.swarm_leave(node, force=True)
+    assert node.asked == 2
+    # the node finished leaving while dockerd answered: nothing to ask again
+    node = LeavingNode([slow], state_after="inactive")
+    nodes.swarm_leave(node, force=True)
+    assert node.asked == 1
+    node = LeavingNode([slow] * nodes.LEAVE_ATTEMPTS)
+    with pytest.raises(SwarmmlError, match="leaving the swarm failed: context deadline exceeded"):
+        nodes.swarm_leave(node, force=True)
+    assert node.asked == nodes.LEAVE_ATTEMPTS
+    node = LeavingNode([api_error(503, "This node is not part of a swarm")])
+    with pytest.raises(SwarmmlError, match="not part of a swarm"):
+        nodes.swarm_leave(node)
+    assert node.asked == 1

@@ -321,11 +321,23 @@ def swarm_membership(node_client):
             "node_id": info.get("NodeID") or None, "manager": bool(info.get("ControlAvailable"))}
 
 
+# dockerd gives its node 15 s to stop on leave and then answers "context deadline exceeded"
+# without clearing its swarm state; a worker still stopping its tasks' containers can take
+# longer. Asking again waits another 15 s for the same shutdown, as `docker swarm leave` run twice.
+LEAVE_ATTEMPTS = 3
+
+
 def swarm_leave(node_client, force=False):
-    try:
-        node_client.swarm.leave(force=force)
-    except docker.errors.APIError as exc:
-        raise SwarmmlError(f"leaving the swarm failed: {explain(exc)}") from None
+    for attempt in range(1, LEAVE_ATTEMPTS + 1):
+        try:
+            node_client.swarm.leave(force=force)
+            return
+        except docker.errors.APIError as exc:
+            slow = "deadline exceeded" in explain(exc)
+            if slow and swarm_membership(node_client)["state"] == "inactive":
+                return
+            if not slow or attempt == LEAVE_ATTEMPTS:
+                raise SwarmmlError(f"leaving the swarm failed: {explain(exc)}") from None
 
 
 def update_node(manager_client, node_id, labels=None, remove=(), role=None):
