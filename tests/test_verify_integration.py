@@ -2,6 +2,7 @@
 import json
 import os
 import struct
+from statistics import median
 
 import pytest
 
@@ -72,8 +73,10 @@ def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
         assert len(per) == step["replicas"] and all(0 < c <= 0.25 * 1.1 for c in per), per
         assert step["bottleneck"] in ("replicas", "machine", "gateway", "load generator", "offered load")
     assert report["steps"][0]["efficiency"] == 1.0
-    first, last = report["steps"][0], report["steps"][-1]
-    assert last["efficiency"] == round(last["requests_per_s"] / (3 * first["requests_per_s"]), 3)
+    last = report["steps"][-1]
+    # both runs of 3 sit between the same two base runs: E is theirs over 3 x the mean of those two
+    rps = {n: [r["requests_per_s"] for r in report["runs"] if r["replicas"] == n] for n in (1, 3)}
+    assert abs(last["efficiency"] - median(rps[3]) / (3 * sum(rps[1]) / 2)) < 0.002
     assert "## Scaling curve" in (out / "report.md").read_text()
     assert report["settings"]["batching"] == "off" and report["settings"]["cpus"] == 0.25
 

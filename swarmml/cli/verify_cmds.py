@@ -32,7 +32,7 @@ def _steps(value):
               help="micro-batching during the curve (off: each request pays a whole predict)")
 @click.option("--duration", type=click.FloatRange(1, 600), default=10, show_default=True, help="seconds per step")
 @click.option("--repeat", type=click.IntRange(1, 10), default=2, show_default=True,
-              help="measure each step this many times, interleaved (1,2,4,6,6,4,2,1): intervals and the noise")
+              help="measure each step this many times, each between two runs of the base (1,2,1,4,1,6,6,1,...)")
 @click.option("--connections", type=click.IntRange(1, 4096), default=None, help="[default: 8 per replica]")
 @click.option("--rate", type=click.FloatRange(0.1, None), default=None,
               help="open loop: requests/s per replica (the offered load grows with the step)")

@@ -1,4 +1,6 @@
 """The scaling curve: efficiency E(N) = throughput(N) / (N x throughput(1)), and its thresholds."""
+from statistics import median
+
 from swarmml.errors import UsageError
 
 
@@ -42,12 +44,11 @@ def _cpu_per_request(step):
     return cores / step["requests_per_s"] if cores and step["requests_per_s"] else None
 
 
-def _ratio_interval(mine, base, scale=1.0):
-    """(low, high) of scale * mine / base over every pairing of the two steps' repeats: all the drift seen."""
-    mine, base = [v for v in mine if v], [v for v in base if v]
-    if not mine or not base:
+def _from_runs(runs):
+    """(median, [low, high]) of bracketed runs' [low, mid, high] (method.relative), or None without any."""
+    if not runs:
         return None
-    return [round(scale * min(mine) / max(base), 3), round(scale * max(mine) / min(base), 3)]
+    return round(median(r[1] for r in runs), 3), [min(r[0] for r in runs), max(r[2] for r in runs)]
 
 
 def efficiencies(steps):
@@ -58,8 +59,10 @@ def efficiencies(steps):
     cpu_efficiency compares the CPU-seconds each request cost the replicas
     with the base's: near 1 while E(N) falls means the replicas did not get
     their CPU (a busy machine), not that the service scales badly.
-    With repeats (method.combine's runs_per_s), each gets an interval: the
-    lowest and highest ratio over every pairing of this step's runs with the base's.
+    Steps measured between base runs (method.combine's efficiency_runs) take
+    the median of their runs, each against the base runs around it, and an
+    interval from the lowest to the highest against either; the base's
+    interval is how far it moved from one bracket to the next.
     """
     if not steps:
         return []
@@ -71,13 +74,12 @@ def efficiencies(steps):
         e = round(s["requests_per_s"] / (s["replicas"] * per_replica), 3) if per_replica else 0.0
         mine = _cpu_per_request(s)
         step = {**s, "efficiency": e, "cpu_efficiency": round(base_cpu / mine, 3) if mine and base_cpu else None}
-        if "runs_per_s" in s:
-            step["efficiency_interval"] = _ratio_interval(s["runs_per_s"],
-                                                          base.get("runs_per_s") or [base["requests_per_s"]],
-                                                          base["replicas"] / s["replicas"])
-        if s.get("cpu_s_per_request_runs") and base.get("cpu_s_per_request_runs"):
-            step["cpu_efficiency_interval"] = _ratio_interval(base["cpu_s_per_request_runs"],
-                                                              s["cpu_s_per_request_runs"])
+        if s is base and s.get("base_moves"):
+            step["efficiency_interval"] = [min(1.0, *s["base_moves"]), max(1.0, *s["base_moves"])]
+        for key in ("efficiency", "cpu_efficiency"):
+            measured = _from_runs(s.get(key + "_runs"))
+            if s is not base and measured:
+                step[key], step[key + "_interval"] = measured
         out.append(step)
     return out
 

@@ -1,10 +1,13 @@
 """How the scaling curve is measured so that the machine's drift cancels: pure functions over plain data.
 
-Each step count is measured `repeat` times in a serpentine order (1, 2, 4, 6,
-6, 4, 2, 1): a drift over the run (a neighbour's job starting, the machine
-heating up, caches filling) then lands on both ends of the curve alike instead
-of on its last steps. The turns measure the same step twice in a row, with no
-scale between: that difference is the machine's own noise.
+Every step is bracketed by the base (the fewest replicas): 1, 2, 1, 4, 1, 6,
+6, 1, 4, 1, 2, 1 for two passes. Each run of N replicas is compared with the
+base measured just before and just after it, a minute apart, so a drift over
+the run (this machine's speed moved by a fifth within one) cancels: E(N)
+compares neighbours, not the start of the run with its end. The passes
+turn on the same step, measured twice in a row with no scale between: that
+difference is the machine's own noise; the base's moves between brackets
+are what a bracket can not cancel, and they set the base's interval.
 """
 from statistics import median
 
@@ -13,11 +16,24 @@ SETTLE_TOLERANCE = 0.1  # (max - min) / median of those windows
 
 
 def order(steps, repeat):
-    """The replica counts in measuring order: steps forward, then backward, `repeat` passes in all."""
+    """The replica counts in measuring order: the other steps forward, then backward, `repeat` passes in all,
+    with the base (the fewest) before, after and between them."""
     if repeat < 1:
         raise ValueError(f"repeat must be at least 1, got {repeat}")
-    steps = list(steps)
-    return [n for i in range(repeat) for n in (steps if i % 2 == 0 else steps[::-1])]
+    if not steps:
+        return []
+    base = min(steps)
+    others = sorted(n for n in steps if n != base)
+    if not others:
+        return [base] * repeat
+    out = [base]
+    for i in range(repeat):
+        for n in (others if i % 2 == 0 else others[::-1]):
+            turn = out[-1] == n and out[-2:] != [n, n]  # the same step twice in a row, never three times
+            if out[-1] != base and not turn:
+                out.append(base)
+            out.append(n)
+    return out + [base]
 
 
 def settled(values, windows=SETTLE_WINDOWS, tolerance=SETTLE_TOLERANCE):
@@ -50,16 +66,62 @@ def _median(values):
     return median(values) if values else None
 
 
+def brackets(runs):
+    """For each run, the base runs (the fewest replicas) measured nearest before and after it; None where none."""
+    base = min((r["replicas"] for r in runs), default=None)
+    at = [i for i, r in enumerate(runs) if r["replicas"] == base]
+    out = []
+    for i in range(len(runs)):
+        before = [runs[j] for j in at if j < i]
+        after = [runs[j] for j in at if j > i]
+        out.append((before[-1] if before else None, after[0] if after else None))
+    return out
+
+
+def _bracketed(value, bases):
+    """[low, mid, high] of value against each base around it and against their mean; None without a base."""
+    bases = [b for b in bases if b]
+    if not value or not bases:
+        return None
+    each = [value / b for b in bases]
+    return [round(min(each), 3), round(value * len(bases) / sum(bases), 3), round(max(each), 3)]
+
+
+def relative(runs):
+    """Per run of more than the base's replicas: E and E per CPU against the base runs just around it.
+
+    E: its requests/s over N/base times the base's; E per CPU: the base's
+    CPU-seconds per request over its own. Each as [low, mid, high]: against
+    the base before, against the mean of both, against the base after.
+    """
+    base = min((r["replicas"] for r in runs), default=None)
+    out = []
+    for run, around in zip(runs, brackets(runs)):
+        if run["replicas"] == base:
+            out.append(None)
+            continue
+        scale = base / run["replicas"]
+        out.append({"efficiency": _bracketed(run["requests_per_s"] * scale,
+                                             [b["requests_per_s"] for b in around if b]),
+                    "cpu_efficiency": _bracketed(1 / cpu_per_request(run) if cpu_per_request(run) else None,
+                                                 [1 / c for c in (cpu_per_request(b) for b in around if b) if c])})
+    return out
+
+
 def combine(runs):
     """Runs (one dict per measurement, in order) -> one step per replica count, by medians over its repeats.
 
-    A step keeps every run's requests/s (`runs_per_s`) for the intervals, and
-    the CPU, bottleneck and warm-up of its median run, so that what the table
-    shows comes from one real measurement rather than a blend.
+    A step keeps every run's requests/s (`runs_per_s`) and, past the base,
+    every run's bracketed E and E per CPU (`efficiency_runs`, see relative);
+    the base keeps how far it moved from one bracket to the next
+    (`base_moves`). The CPU, bottleneck and warm-up are those of the step's
+    median run, so that what the table shows comes from one real
+    measurement rather than a blend.
     """
-    by_n = {}
-    for run in runs:
+    by_n, rel = {}, {}
+    for run, r in zip(runs, relative(runs)):
         by_n.setdefault(run["replicas"], []).append(run)
+        rel.setdefault(run["replicas"], []).append(r)
     steps = []
     for n in sorted(by_n):
         group = by_n[n]
@@ -70,14 +132,20 @@ def combine(runs):
             for kind, count in (r.get("error_kinds") or {}).items():
                 kinds[kind] = kinds.get(kind, 0) + count
         cpu_runs = [cpu_per_request(r) for r in group]
-        steps.append({**mid, "repeats": len(group), "requests_per_s": round(median(rps), 1), "runs_per_s": rps,
-                      "spread_per_s": [min(rps), max(rps)],
-                      "requests": sum(r["requests"] for r in group),
-                      **{k: _round(_median(r.get(k) for r in group), 2) for k in ("p50_ms", "p95_ms", "p99_ms")},
-                      "errors": sum(r["errors"] for r in group), "error_kinds": kinds,
-                      "replicas_answering": min(r.get("replicas_answering", n) for r in group),
-                      "cpu_s_per_request": _round(_median(cpu_runs), 6), "cpu_s_per_request_runs": cpu_runs,
-                      "gateway_cpu_s_per_request": _round(_median(_gateway_per_request(r) for r in group), 6)})
+        step = {**mid, "repeats": len(group), "requests_per_s": round(median(rps), 1), "runs_per_s": rps,
+                "spread_per_s": [min(rps), max(rps)],
+                "requests": sum(r["requests"] for r in group),
+                **{k: _round(_median(r.get(k) for r in group), 2) for k in ("p50_ms", "p95_ms", "p99_ms")},
+                "errors": sum(r["errors"] for r in group), "error_kinds": kinds,
+                "replicas_answering": min(r.get("replicas_answering", n) for r in group),
+                "cpu_s_per_request": _round(_median(cpu_runs), 6), "cpu_s_per_request_runs": cpu_runs,
+                "gateway_cpu_s_per_request": _round(_median(_gateway_per_request(r) for r in group), 6)}
+        if n == min(by_n):
+            step["base_moves"] = [round(b / a, 3) for a, b in zip(rps, rps[1:]) if a]
+        else:
+            step["efficiency_runs"] = [r["efficiency"] for r in rel[n] if r and r["efficiency"]]
+            step["cpu_efficiency_runs"] = [r["cpu_efficiency"] for r in rel[n] if r and r["cpu_efficiency"]]
+        steps.append(step)
     return steps
 
 

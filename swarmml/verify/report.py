@@ -46,11 +46,13 @@ def markdown(report):
     for c in report["checks"]:
         lines.append(f"| {c['name']} | {'yes' if c['ok'] else 'NO'} | {c['detail']} |")
     if report.get("steps"):
-        repeat = st.get("repeat", 1)
         lines += ["", "## Scaling curve", "",
-                  (f"Each step measured {repeat} times in the order {', '.join(map(str, st['order']))}; the table "
-                   "shows medians, the spread of requests/s over the repeats, and E(N) with its interval (every "
-                   "pairing of this step's runs with the base's). " if repeat > 1 else "") +
+                  f"Measured in the order {', '.join(map(str, st['order']))}: every step between two runs of the "
+                  "base, so that E(N) compares each run with the base measured just before and after it, and a "
+                  "drift of the machine over the run cancels. The table shows medians, the spread of requests/s "
+                  "over the repeats, and E(N) as the median of its runs, each against the mean of the base runs "
+                  "around it, with an interval from the lowest to the highest against either one. The base's "
+                  "interval is how far it moved from one bracket to the next. " +
                   f"Warm-up: {st.get('warmup', 'fixed')}.", "",
                   "| replicas | requests/s | spread | p50 ms | p95 ms | p99 ms | errors | replica CPU ms per request | "
                   "gateway CPU ms per request | E(N) | E per CPU | min E | verdict | CPU per replica | gateway CPU | "
@@ -157,8 +159,9 @@ def plot(report, path):
     if limits:
         ax.plot(*zip(*limits), ":", color="tab:orange", label="minimum (E threshold)")
     ax.plot(xs, thr, "o-", color="tab:blue", label="throughput (median)")
-    lows = [y - (s.get("spread_per_s") or [y, y])[0] for y, s in zip(thr, steps)]
-    highs = [(s.get("spread_per_s") or [y, y])[1] - y for y, s in zip(thr, steps)]
+    # max(0, ...): the median is rounded to 0.1, and may round past a spread's end
+    lows = [max(0.0, y - (s.get("spread_per_s") or [y, y])[0]) for y, s in zip(thr, steps)]
+    highs = [max(0.0, (s.get("spread_per_s") or [y, y])[1] - y) for y, s in zip(thr, steps)]
     if any(lows) or any(highs):
         ax.errorbar(xs, thr, yerr=[lows, highs], fmt="none", ecolor="tab:blue", capsize=4, label="spread of repeats")
     for x, y, s in zip(xs, thr, steps):
