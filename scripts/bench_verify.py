@@ -63,6 +63,9 @@ def curve_table(report):
         lines += ["", "Noise (the same step twice in a row): " + "; ".join(
             f"{p['replicas']} replicas {p['requests_per_s'][0]:.1f} / {p['requests_per_s'][1]:.1f} requests/s "
             f"({p['difference']:.1%})" for p in noise) + "."]
+    moves = report["steps"][0].get("base_moves")
+    if moves:
+        lines += ["", "The base from one bracket to the next: " + ", ".join(f"{m:.3f}" for m in moves) + "."]
     return "\n".join(lines)
 
 

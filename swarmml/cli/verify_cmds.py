@@ -81,6 +81,10 @@ def verify(service, stack, gateway, steps, cpus, model, batching, duration, repe
             noise = (report.get("noise") or {}).get("max_difference")
             if noise is not None:
                 note(f"the machine's noise: the same step twice in a row differed by up to {noise:.1%}")
+            moves = report["steps"][0].get("base_moves")
+            if moves:
+                note(f"the base moved by up to {max(abs(m - 1) for m in moves):.1%} from one bracket to the next "
+                     "(what the brackets can not cancel)")
             for s in report["steps"]:
                 if s.get("bottleneck") not in (None, "replicas"):
                     note(f"{s['replicas']} replicas: {s['bottleneck_detail']}")

@@ -118,7 +118,8 @@ def _capacity_lines(cap):
              f"Each replica count got an open-loop load rising from {capacity.LADDER[0]:.0%} of its closed-loop "
              f"throughput in steps of {capacity.LADDER[1] - capacity.LADDER[0]:.0%}, latency counted from when "
              "each request was due; it sustains the highest rate with the percentile "
-             "within the SLO, no failed request and the queue not growing.", "",
+             "within the SLO, no failed request and the queue not growing. A rate that missed was measured "
+             "once more and judged on both windows together.", "",
              "| replicas | closed loop requests/s | sustained requests/s | per replica | "
              f"p{cap['slo']['percentile']:g} ms at it | first missed at | why | limited by |",
              "| ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
