@@ -64,7 +64,7 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
            load=None, show=True, node="worker", how="stop") -> VerifyReport:
     """Run verify on SERVICE and return the report (a plain dict; report["ok"] says whether it passed).
 
-    repeat: how many times each step is measured, in a serpentine order (1, 2, 4, 6, 6, 4, 2, 1).
+    repeat: how many times each step is measured, each between two runs of the base (method.order).
     slo: "p99=250ms": after the curve, what each step sustains under it (open loop);
     load: "200/s" (with slo): how many replicas that needs.
     """
