@@ -64,3 +64,13 @@ def test_where_the_replicas_stop_being_the_limit():
     assert capacity.first_limit(rows[:1]) is None
     # an open-loop rung that missed with cores to spare is no limit outside the replicas
     assert capacity.first_limit([{"replicas": 1, "limited_by": "offered load"}]) is None
+
+
+def test_a_floor_near_the_bound_is_said():
+    def row(n, *latencies):
+        return {"replicas": n, "rungs": [{"latency_ms": v} for v in latencies]}
+    # 0.25-CPU replicas: p99 near 180 ms from the first rung on, whatever the rate
+    note = capacity.floor_note([row(1, 180.0, 240.0), row(2, 165.0, 190.0)], 250.0, 99.0)
+    assert note.startswith("p99 was 165 ms or more already at the lowest rate tried")
+    assert capacity.floor_note([row(1, 180.0), row(2, 80.0)], 250.0, 99.0) is None
+    assert capacity.floor_note([row(1, None)], 250.0, 99.0) is None and capacity.floor_note([], 250.0, 99.0) is None

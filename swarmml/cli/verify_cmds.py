@@ -94,6 +94,8 @@ def verify(service, stack, gateway, steps, cpus, model, batching, duration, repe
             table([{**r, "p_at_it": r["latency_ms"], "missed_at": r["first_failed_per_s"]} for r in cap["rows"]],
                   ["replicas", "sustainable_per_s", "per_replica_per_s", "p_at_it", "missed_at", "why", "limited_by"],
                   title=f"capacity under {slo_text} (open loop, rising rate)")
+            if cap.get("note"):
+                note(cap["note"])
             if cap["first_limit"]:
                 note(f"from {cap['first_limit']['replicas']} replicas the limit is the "
                      f"{cap['first_limit']['limited_by']}, not the replicas")

@@ -118,12 +118,28 @@ def first_limit(rows):
     return None
 
 
+# A percentile above this share of the bound already at the lowest rate tried is the replicas' own floor
+# (under a CPU quota, the pauses of its periods), not a queue: the SLO then has little room at any rate.
+FLOOR_SHARE = 0.6
+
+
+def floor_note(rows, bound_ms, percentile):
+    """A line when even the lowest rate tried came near the bound at every replica count; else None."""
+    floors = [r["rungs"][0]["latency_ms"] for r in rows if r.get("rungs") and r["rungs"][0]["latency_ms"]]
+    if not floors or min(floors) <= FLOOR_SHARE * bound_ms:
+        return None
+    return (f"p{percentile:g} was {min(floors):.0f} ms or more already at the lowest rate tried: that is the "
+            f"replicas' own floor, and it leaves the {bound_ms:g} ms SLO little room at any rate (more CPU per "
+            "replica, --cpus, lowers it)")
+
+
 def answer(rows, slo, load=None):
     """The capacity section of the report: the rows, the replicas a load needs, the first limit, problems."""
     percentile, bound_ms = slo
     table = {r["replicas"]: r["sustainable_per_s"] for r in rows}
     out = {"slo": {"percentile": percentile, "bound_ms": bound_ms}, "rows": rows, "first_limit": first_limit(rows),
-           "for": replicas_for(load, table) if load is not None else None, "problems": []}
+           "for": replicas_for(load, table) if load is not None else None,
+           "note": floor_note(rows, bound_ms, percentile), "problems": []}
     if not any(table.values()):
         out["problems"].append(f"no replica count kept p{percentile:g} <= {bound_ms:g} ms, even at the lowest rate "
                                "tried")

@@ -127,6 +127,8 @@ def _capacity_lines(cap):
         lines.append(f"| {r['replicas']} | {r['closed_loop_per_s']:.1f} | {_f(r['sustainable_per_s'])} | "
                      f"{_f(r['per_replica_per_s'])} | {_f(r['latency_ms'])} | {_f(r['first_failed_per_s'])} | "
                      f"{r['why'] or '-'} | {r['limited_by'] or '-'} |")
+    if cap.get("note"):
+        lines += ["", cap["note"][0].upper() + cap["note"][1:] + "."]
     if cap.get("first_limit"):
         lines += ["", f"From {_n(cap['first_limit']['replicas'])} on, the {cap['first_limit']['limited_by']} was the "
                   "limit, not the replicas: more replicas stop paying there."]
