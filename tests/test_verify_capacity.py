@@ -34,7 +34,7 @@ def test_sustainable_is_the_highest_rate_before_the_first_miss():
     rungs = [rung(40, 60.0), rung(50, 80.0), rung(60, 240.0), rung(70, 900.0, bottleneck="machine")]
     s = capacity.sustainable(rungs, 99, 250)
     assert s == {"sustainable_per_s": 60, "latency_ms": 240.0, "first_failed_per_s": 70,
-                 "why": "p99 900 ms > 250 ms", "limited_by": "machine"}
+                 "why": "p99 900 ms > 250 ms", "at_least": False, "limited_by": "machine"}
     # a rung that passes after a miss does not count: the ladder stops at the first
     assert capacity.sustainable([rung(40, 60.0), rung(50, 300.0), rung(60, 100.0)], 99, 250)["sustainable_per_s"] == 40
     # within the latency but the queue grew: answered 80 of 100 requests/s
@@ -44,6 +44,7 @@ def test_sustainable_is_the_highest_rate_before_the_first_miss():
     assert s["sustainable_per_s"] is None and s["why"] == "3 failed requests"
     s = capacity.sustainable([rung(40, 60.0), rung(50, 70.0)], 99, 250)
     assert s["sustainable_per_s"] == 50 and s["first_failed_per_s"] is None and s["why"] == ""
+    assert s["at_least"]  # no rung missed: the ladder's top is a floor under it, not the answer's edge
 
 
 def test_replicas_for_a_load():

@@ -55,12 +55,16 @@ def test_noise_is_the_same_step_twice_in_a_row():
     assert n["pairs"] == [{"replicas": 2, "requests_per_s": [80.0, 88.0], "difference": 0.095},
                           {"replicas": 1, "requests_per_s": [42.0, 42.0], "difference": 0.0}]
     assert n["max_difference"] == 0.095
-    assert method.noise(runs[:2]) == {"pairs": [], "max_difference": None}
+    # one run's noise, pooled over those pairs and the base's move from 40 to 42 between brackets
+    logs = [math.log(88 / 80), math.log(42 / 42), math.log(42 / 40)]
+    assert n["dof"] == 3 and n["sigma"] == round(math.sqrt(sum(v * v for v in logs) / 3 / 2), 4)
+    assert method.noise(runs[:2]) == {"pairs": [], "max_difference": None, "sigma": None, "dof": 0}
 
 
-def judged(runs, thresholds="0.8"):
+def judged(runs, thresholds="0.8", noise=False):
     t = curve.parse_thresholds(thresholds)
-    steps = curve.with_verdicts(curve.efficiencies(method.combine(runs)), t)
+    n = method.noise(runs) if noise else {"sigma": None, "dof": 0}
+    steps = curve.with_verdicts(curve.efficiencies(method.combine(runs), n["sigma"], n["dof"]), t)
     return {s["replicas"]: s for s in steps}, curve.curve_check(steps, t)
 
 
@@ -135,3 +139,20 @@ def test_cpu_per_request_says_service_or_starved():
     # no threshold for the step: measured, not judged
     steps, (ok, _) = judged(costly, "8=0.9")
     assert steps[6]["verdict"] == "measured" and steps[6]["threshold"] is None and ok
+
+
+def test_the_machine_noise_widens_an_interval_two_runs_cant_pin():
+    # E(4) 1.03 and 1.04 between steady base runs, but six replicas measured twice in a row differed by
+    # 10 %: one run is that noisy here, and two agreeing runs can't put 1.04 beyond 1
+    order = [(1, 40.0), (4, 168.0), (1, 40.8), (6, 250.0), (6, 276.0), (1, 40.0), (4, 167.0), (1, 40.6)]
+    runs = [run(n, rps, 0.25 * n) for n, rps in order]
+    plain, _ = judged(runs, "0")
+    steps, (ok, problems) = judged(runs, "0", noise=True)
+    assert plain[4]["efficiency"] == steps[4]["efficiency"] == 1.038
+    assert plain[4]["efficiency_interval"][0] > 1 and plain[4]["verdict"] == "suspect"
+    low, high = steps[4]["efficiency_interval"]
+    assert low < 1 < high and high - low < 0.25 and steps[4]["verdict"] == "pass"
+    # the same machine, and E(4) at 1.3: suspect whatever the noise
+    high_e = [run(n, rps * (1.25 if n == 4 else 1.0), 0.25 * n) for n, rps in order]
+    steps, (ok, problems) = judged(high_e, "0", noise=True)
+    assert steps[4]["verdict"] == "suspect" and not ok and problems[0].startswith("E(4) = 1.30")

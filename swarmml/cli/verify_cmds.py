@@ -81,6 +81,9 @@ def verify(service, stack, gateway, steps, cpus, model, batching, duration, repe
             noise = (report.get("noise") or {}).get("max_difference")
             if noise is not None:
                 note(f"the machine's noise: the same step twice in a row differed by up to {noise:.1%}")
+            sigma = (report.get("noise") or {}).get("sigma")
+            if sigma:
+                note(f"one run's noise on this machine: {sigma:.1%} (E(N)'s intervals allow for it)")
             moves = report["steps"][0].get("base_moves")
             if moves:
                 note(f"the base moved by up to {max(abs(m - 1) for m in moves):.1%} from one bracket to the next "
@@ -91,7 +94,9 @@ def verify(service, stack, gateway, steps, cpus, model, batching, duration, repe
         cap = report.get("capacity")
         if cap:
             slo_text = f"p{cap['slo']['percentile']:g} <= {cap['slo']['bound_ms']:g} ms"
-            table([{**r, "p_at_it": r["latency_ms"], "missed_at": r["first_failed_per_s"]} for r in cap["rows"]],
+            table([{**r, "p_at_it": r["latency_ms"], "missed_at": r["first_failed_per_s"],
+                    "sustainable_per_s": f"at least {r['sustainable_per_s']}" if r.get("at_least")
+                    else r["sustainable_per_s"]} for r in cap["rows"]],
                   ["replicas", "sustainable_per_s", "per_replica_per_s", "p_at_it", "missed_at", "why", "limited_by"],
                   title=f"capacity under {slo_text} (open loop, rising rate)")
             if cap.get("note"):

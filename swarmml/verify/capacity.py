@@ -76,6 +76,8 @@ def sustainable(rungs, percentile, bound_ms):
     return {"sustainable_per_s": best["offered_per_s"] if best else None,
             "latency_ms": best["latency_ms"] if best else None,
             "first_failed_per_s": failed["offered_per_s"] if failed else None, "why": why if failed else "",
+            # every rung met it: the ladder's top, a floor under what this count sustains
+            "at_least": bool(best) and failed is None,
             "limited_by": (failed or best or {}).get("bottleneck")}
 
 

@@ -1,4 +1,5 @@
 """The scaling curve: efficiency E(N) = throughput(N) / (N x throughput(1)), and its thresholds."""
+import math
 from statistics import median
 
 from swarmml.errors import UsageError
@@ -51,7 +52,17 @@ def _from_runs(runs):
     return round(median(r[1] for r in runs), 3), [min(r[0] for r in runs), max(r[2] for r in runs)]
 
 
-def efficiencies(steps):
+def _noise_half_width(sigma, dof, runs):
+    """Half the 95 % interval, in log terms, of the median of `runs` bracketed runs whose own noise is sigma.
+
+    Each run's E carries its own noise and that of the mean of two base runs
+    around it: 1.5 sigma^2. Student's t for the ratios sigma rests on.
+    """
+    from scipy.stats import t  # a second to import: only here, when a curve is judged
+    return t.ppf(0.975, dof) * sigma * math.sqrt(1.5 / runs)
+
+
+def efficiencies(steps, sigma=None, dof=0):
     """steps: [{replicas, requests_per_s, ...}] -> the same dicts with `efficiency` (and `cpu_efficiency`).
 
     The base is the step with the fewest replicas, per replica: E(N) =
@@ -61,8 +72,10 @@ def efficiencies(steps):
     their CPU (a busy machine), not that the service scales badly.
     Steps measured between base runs (method.combine's efficiency_runs) take
     the median of their runs, each against the base runs around it, and an
-    interval from the lowest to the highest against either; the base's
-    interval is how far it moved from one bracket to the next.
+    interval from the lowest to the highest against either, widened where the
+    machine's noise (sigma: one run's, from method.noise, over dof ratios)
+    says two or three runs can't pin it closer; the base's interval is how far
+    it moved from one bracket to the next.
     """
     if not steps:
         return []
@@ -79,7 +92,11 @@ def efficiencies(steps):
         for key in ("efficiency", "cpu_efficiency"):
             measured = _from_runs(s.get(key + "_runs"))
             if s is not base and measured:
-                step[key], step[key + "_interval"] = measured
+                value, (low, high) = measured
+                if sigma and dof >= 2:
+                    half = _noise_half_width(sigma, dof, len(s[key + "_runs"]))
+                    low, high = min(low, round(value * math.exp(-half), 3)), max(high, round(value * math.exp(half), 3))
+                step[key], step[key + "_interval"] = value, [low, high]
         out.append(step)
     return out
 

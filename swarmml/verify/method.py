@@ -9,6 +9,7 @@ turn on the same step, measured twice in a row with no scale between: that
 difference is the machine's own noise; the base's moves between brackets
 are what a bracket can not cancel, and they set the base's interval.
 """
+import math
 from statistics import median
 
 SETTLE_WINDOWS = 3  # the last windows of a warm-up that must agree
@@ -150,7 +151,13 @@ def combine(runs):
 
 
 def noise(runs):
-    """The machine's noise: each pair of back-to-back runs of one step count, and how far apart they were."""
+    """The machine's noise: each pair of back-to-back runs of one step count, and how far apart they were;
+    and `sigma`, the relative noise of one run, pooled over those pairs and the base's moves between brackets.
+
+    sigma is the root mean square of their log ratios over sqrt(2) (each ratio holds two runs' noise), taken
+    around 0 rather than their mean, so that a drift between the two counts as noise: it is what a
+    bracket's E(N) carries. `dof`: how many ratios it rests on.
+    """
     pairs = []
     for a, b in zip(runs, runs[1:]):
         if a["replicas"] == b["replicas"]:
@@ -158,7 +165,21 @@ def noise(runs):
             pairs.append({"replicas": a["replicas"], "requests_per_s": [x, y],
                           "difference": round(abs(x - y) / ((x + y) / 2), 3) if x + y else None})
     diffs = [p["difference"] for p in pairs if p["difference"] is not None]
-    return {"pairs": pairs, "max_difference": max(diffs) if diffs else None}
+    base = min((r["replicas"] for r in runs), default=None)
+    at_base = [r["requests_per_s"] for r in runs if r["replicas"] == base]
+    ratios = [y / x for x, y in (p["requests_per_s"] for p in pairs) if x and y]
+    ratios += [y / x for i, (x, y) in enumerate(zip(at_base, at_base[1:]))
+               if x and y and not _adjacent_base(runs, base, i)]
+    logs = [math.log(r) for r in ratios]
+    sigma = math.sqrt(sum(v * v for v in logs) / len(logs) / 2) if len(logs) >= 2 else None
+    return {"pairs": pairs, "max_difference": max(diffs) if diffs else None,
+            "sigma": _round(sigma, 4), "dof": len(logs)}
+
+
+def _adjacent_base(runs, base, i):
+    """Whether the i-th and (i+1)-th base runs were back to back (then they are a pair already)."""
+    at = [j for j, r in enumerate(runs) if r["replicas"] == base]
+    return at[i + 1] == at[i] + 1
 
 
 def _round(v, digits):

@@ -46,13 +46,17 @@ def markdown(report):
     for c in report["checks"]:
         lines.append(f"| {c['name']} | {'yes' if c['ok'] else 'NO'} | {c['detail']} |")
     if report.get("steps"):
+        noise = report.get("noise") or {}
         lines += ["", "## Scaling curve", "",
                   f"Measured in the order {', '.join(map(str, st['order']))}: every step between two runs of the "
                   "base, so that E(N) compares each run with the base measured just before and after it, and a "
                   "drift of the machine over the run cancels. The table shows medians, the spread of requests/s "
                   "over the repeats, and E(N) as the median of its runs, each against the mean of the base runs "
-                  "around it, with an interval from the lowest to the highest against either one. The base's "
-                  "interval is how far it moved from one bracket to the next. " +
+                  "around it, with an interval from the lowest to the highest against either one, widened to a "
+                  "95 % interval where the machine's noise says its runs can't pin it closer" +
+                  (f" (one run's noise here: {noise['sigma']:.1%}, from {noise['dof']} ratios of runs of one step "
+                   "count)" if noise.get("sigma") else "") + ". The base's interval is how far it moved from one "
+                  "bracket to the next. " +
                   f"Warm-up: {st.get('warmup', 'fixed')}.", "",
                   "| replicas | requests/s | spread | p50 ms | p95 ms | p99 ms | errors | replica CPU ms per request | "
                   "gateway CPU ms per request | E(N) | E per CPU | min E | verdict | CPU per replica | gateway CPU | "
@@ -70,7 +74,6 @@ def markdown(report):
                   "falls means each request cost the same work and the replicas did not get their CPU (verdict "
                   "limited), not that the service scales badly (fail). Above 1 beyond the interval, in either, is "
                   "no property of a service: the verdict is suspect.", ""]
-        noise = report.get("noise") or {}
         if noise.get("pairs"):
             lines += ["The machine's noise, the same step twice in a row: " +
                       "; ".join(f"{_n(p['replicas'])} {p['requests_per_s'][0]:.1f} then {p['requests_per_s'][1]:.1f}"
@@ -124,7 +127,8 @@ def _capacity_lines(cap):
              f"p{cap['slo']['percentile']:g} ms at it | first missed at | why | limited by |",
              "| ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     for r in cap["rows"]:
-        lines.append(f"| {r['replicas']} | {r['closed_loop_per_s']:.1f} | {_f(r['sustainable_per_s'])} | "
+        lines.append(f"| {r['replicas']} | {r['closed_loop_per_s']:.1f} | "
+                     f"{'at least ' if r.get('at_least') else ''}{_f(r['sustainable_per_s'])} | "
                      f"{_f(r['per_replica_per_s'])} | {_f(r['latency_ms'])} | {_f(r['first_failed_per_s'])} | "
                      f"{r['why'] or '-'} | {r['limited_by'] or '-'} |")
     if cap.get("note"):

@@ -153,8 +153,10 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
                     report["problems"].append(f"verify could not restore {name}'s spec ({exc}); `swarmml update "
                                               f"{name} --force` or redeploy the stack")
                 bar.update(task, completed=1, status="done")
-            report["steps"] = curve.with_verdicts(curve.efficiencies(method.combine(report["runs"])), thresholds)
             report["noise"] = method.noise(report["runs"])
+            report["steps"] = curve.with_verdicts(curve.efficiencies(method.combine(report["runs"]),
+                                                                     report["noise"]["sigma"],
+                                                                     report["noise"]["dof"]), thresholds)
             report["problems"] += curve.curve_check(report["steps"], thresholds)[1]
             report["problems"] += (report.get("capacity") or {}).get("problems", [])
         if drill == "node-loss":
