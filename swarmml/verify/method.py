@@ -142,7 +142,7 @@ def combine(runs):
                 "cpu_s_per_request": _round(_median(cpu_runs), 6), "cpu_s_per_request_runs": cpu_runs,
                 "gateway_cpu_s_per_request": _round(_median(_gateway_per_request(r) for r in group), 6)}
         if n == min(by_n):
-            step["base_moves"] = [round(b / a, 3) for a, b in zip(rps, rps[1:]) if a]
+            step["base_moves"] = [round(move, 3) for move, _ in base_moves(runs)]
         else:
             step["efficiency_runs"] = [r["efficiency"] for r in rel[n] if r and r["efficiency"]]
             step["cpu_efficiency_runs"] = [r["cpu_efficiency"] for r in rel[n] if r and r["cpu_efficiency"]]
@@ -165,21 +165,19 @@ def noise(runs):
             pairs.append({"replicas": a["replicas"], "requests_per_s": [x, y],
                           "difference": round(abs(x - y) / ((x + y) / 2), 3) if x + y else None})
     diffs = [p["difference"] for p in pairs if p["difference"] is not None]
-    base = min((r["replicas"] for r in runs), default=None)
-    at_base = [r["requests_per_s"] for r in runs if r["replicas"] == base]
     ratios = [y / x for x, y in (p["requests_per_s"] for p in pairs) if x and y]
-    ratios += [y / x for i, (x, y) in enumerate(zip(at_base, at_base[1:]))
-               if x and y and not _adjacent_base(runs, base, i)]
+    ratios += [move for move, back_to_back in base_moves(runs) if not back_to_back]  # those are pairs already
     logs = [math.log(r) for r in ratios]
     sigma = math.sqrt(sum(v * v for v in logs) / len(logs) / 2) if len(logs) >= 2 else None
     return {"pairs": pairs, "max_difference": max(diffs) if diffs else None,
             "sigma": _round(sigma, 4), "dof": len(logs)}
 
 
-def _adjacent_base(runs, base, i):
-    """Whether the i-th and (i+1)-th base runs were back to back (then they are a pair already)."""
-    at = [j for j, r in enumerate(runs) if r["replicas"] == base]
-    return at[i + 1] == at[i] + 1
+def base_moves(runs):
+    """How far the base moved from each of its runs to the next: [(ratio, whether back to back)]."""
+    base = min((r["replicas"] for r in runs), default=None)
+    at = [(i, r["requests_per_s"]) for i, r in enumerate(runs) if r["replicas"] == base]
+    return [(y / x, j == i + 1) for (i, x), (j, y) in zip(at, at[1:]) if x and y]
 
 
 def _round(v, digits):
