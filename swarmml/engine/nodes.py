@@ -334,10 +334,18 @@ def swarm_leave(node_client, force=False):
             return
         except docker.errors.APIError as exc:
             slow = "deadline exceeded" in explain(exc)
-            if slow and swarm_membership(node_client)["state"] == "inactive":
+            if slow and _left(node_client):
                 return
             if not slow or attempt == LEAVE_ATTEMPTS:
                 raise SwarmmlError(f"leaving the swarm failed: {explain(exc)}") from None
+
+
+def _left(node_client):
+    """Whether the engine reads as in no swarm; False when it doesn't answer (then leave is asked again)."""
+    try:
+        return swarm_membership(node_client)["state"] == "inactive"
+    except (docker.errors.DockerException, OSError):
+        return False
 
 
 def update_node(manager_client, node_id, labels=None, remove=(), role=None):

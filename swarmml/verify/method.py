@@ -101,11 +101,12 @@ def relative(runs):
         if run["replicas"] == base:
             out.append(None)
             continue
-        scale = base / run["replicas"]
-        out.append({"efficiency": _bracketed(run["requests_per_s"] * scale,
-                                             [b["requests_per_s"] for b in around if b]),
-                    "cpu_efficiency": _bracketed(1 / cpu_per_request(run) if cpu_per_request(run) else None,
-                                                 [1 / c for c in (cpu_per_request(b) for b in around if b) if c])})
+        bases = [b for b in around if b]
+        mine = cpu_per_request(run)
+        out.append({"efficiency": _bracketed(run["requests_per_s"] * base / run["replicas"],
+                                             [b["requests_per_s"] for b in bases]),
+                    "cpu_efficiency": _bracketed(1 / mine if mine else None,
+                                                 [1 / c for c in map(cpu_per_request, bases) if c])})
     return out
 
 
