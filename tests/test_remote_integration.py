@@ -157,6 +157,12 @@ def test_update_that_fails_rolls_back(remote):
 
 
 def test_verify(remote):
+    # The rollback just before can leave the replicas 2-0-1 (seen once in CI): Swarm does not respread what a
+    # rollback placed. verify reports such a spread, rightly; even it first, as verify's report advises.
+    evened = swarmml("rebalance", "predictor", "--stack", remote["stack"], "-o", "json", env=remote["env"])
+    assert evened.returncode == 0, evened.stderr[-2000:]
+    moved = json.loads(evened.stdout)
+    assert moved["ok"] and all(i["spread"] == 0 for i in moved["after"]), evened.stdout
     done = swarmml("verify", "predictor", "--stack", remote["stack"], "--steps", "1,2", "--duration", "2",
                    "--min-efficiency", "0", "-o", "json", env=remote["env"])
     assert done.returncode in (0, 1), done.stderr[-2000:]
