@@ -10,6 +10,9 @@ Variants, interleaved over --rounds so that the machine's drift lands on all of 
   alone-gw, six-gw    all replicas loaded through the stack's HAProxy gateway (8 connections per replica)
   alone-noprobe       one replica without its Docker health probe (the probe runs in the replica's cgroup)
   alone-busy          one replica while busy loops (nice 19) occupy both cores: is it the idle machine?
+  alone-pinned        one replica held to the first core: is it the replica's threads moving between cores?
+  alone-stream        alone-busy, but each loop streams through 64 MiB (nice 19), evicting the cores' caches
+                      while the replica waits: is it the replica's code and data going cold between requests?
   alone-open          one replica with no CPU limit, offered the lone replica's rate open-loop: is it the quota?
 
 --log-cost measures instead what the inference log costs a lone replica (issue 16: at most 5%), with
@@ -66,7 +69,7 @@ def _wait_answering(url, replicas, timeout):
     sys.exit(f"bench_replica_cpu: {url} did not answer from {replicas} replicas within {timeout} s")
 
 
-def start(n, cpus, probe=True, log=False, gateway=False, first=0):
+def start(n, cpus, probe=True, log=False, gateway=False, first=0, cpuset=None):
     """n predictor containers (and the gateway in front of them), on ports from BASE_PORT + first: their IDs."""
     subprocess.run(["docker", "network", "create", "--label", LABEL, NETWORK], capture_output=True)
     ids = []
@@ -78,6 +81,8 @@ def start(n, cpus, probe=True, log=False, gateway=False, first=0):
             args += ["-e", "SWARMML_INFERENCE_LOG=/tmp/inference.jsonl"]
         if cpus:
             args += ["--cpus", str(cpus)]
+        if cpuset is not None:
+            args += ["--cpuset-cpus", cpuset]
         # docker run takes the probe as a shell line; the stack's own argv, quoted, is the same command
         args += (["--health-cmd", shlex.join(stack_probe()), "--health-interval", "2s", "--health-timeout", "5s"]
                  if probe else ["--no-healthcheck"])
@@ -152,9 +157,18 @@ def measure_gateway(ids, duration):
     return [_row(b, a, answered.get(c[:12], 0), r.duration_s, r.errors) for c, b, a in zip(ids, before, _cpu(ids))]
 
 
-def _with_burners(ids, duration):
+def _stream(stop_at):
+    """A burner with a footprint: 64 MiB read and written over and over, far more than a core's L2."""
+    import numpy
+    os.nice(19)
+    block = numpy.ones(8 * 2**20)
+    while time.time() < stop_at:
+        block += 1.0
+
+
+def _with_burners(ids, duration, burn=_burn):
     stop_at = time.time() + duration + 8
-    burners = [multiprocessing.Process(target=_burn, args=(stop_at,)) for _ in range(os.cpu_count() or 2)]
+    burners = [multiprocessing.Process(target=burn, args=(stop_at,)) for _ in range(os.cpu_count() or 2)]
     for p in burners:
         p.start()
     try:
@@ -174,6 +188,8 @@ VARIANTS = {
     "six-gw": lambda cpus, rate, d: measure_gateway(start(6, cpus, gateway=True), d),
     "alone-noprobe": lambda cpus, rate, d: measure(start(1, cpus, probe=False), d),
     "alone-busy": lambda cpus, rate, d: _with_burners(start(1, cpus), d),
+    "alone-pinned": lambda cpus, rate, d: measure(start(1, cpus, cpuset="0"), d),
+    "alone-stream": lambda cpus, rate, d: _with_burners(start(1, cpus), d, burn=_stream),
     "alone-open": lambda cpus, rate, d: measure(start(1, None), d, rate=rate),
 }
 

@@ -117,17 +117,19 @@ class Swarm:
                rate: float | None = None, min_efficiency: str = "0.8", slo: str | None = None,
                load: str | None = None, drill: str | None = None, node: str = "worker", how: str = "stop",
                drill_rate: float = 100.0, max_recovery_s: float = 30.0,
-               max_failed_pct: float = 0.1) -> VerifyReport:
+               max_failed_pct: float = 0.1, fill_idle: bool | None = None) -> VerifyReport:
         """`swarmml verify`'s report (report["ok"] says whether it passed; report["problems"] why not).
 
-        Options as the CLI's: load is --for ("200/s"), max_recovery_s --max-recovery, max_failed_pct --max-failed.
+        Options as the CLI's: load is --for ("200/s"), max_recovery_s --max-recovery, max_failed_pct --max-failed,
+        fill_idle --fill-idle (None: on for a local cluster).
         A verify that measured and found the service short returns its report; bad options raise UsageError.
         """
         return run_verify(self.client, service, stack=stack, gateway=gateway, steps=tuple(steps), cpus=cpus,
                           model=model, batching=batching, duration=duration, repeat=repeat,
                           connections=connections, rate=rate, min_efficiency=min_efficiency, slo=slo, load=load,
                           drill=drill, node=node, how=how, drill_rate=drill_rate, max_recovery_s=max_recovery_s,
-                          max_failed_pct=max_failed_pct, cluster=self.target.cluster, show=self.progress)
+                          max_failed_pct=max_failed_pct, cluster=self.target.cluster, show=self.progress,
+                          fill_idle=fill_idle)
 
     # --- images ----------------------------------------------------------
     def build(self, *models: str, tag: str = "latest", push: bool | str = True, base: str = "auto",

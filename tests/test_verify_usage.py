@@ -54,3 +54,14 @@ def test_cpu_snapshot_reads_cgroup_v1_and_v2_files(tmp_path, monkeypatch):
         "usage_usec 2000\nnr_periods 5\nnr_throttled 1\n")
     monkeypatch.setattr(verify_io, "CGROUP", str(v2))
     assert verify_io.cpu_snapshot({"r": ["def"]})["containers"]["r"]["def"] == (2_000_000, 1, 5)
+
+
+def test_the_ballast_is_left_out_of_the_machine_busy_figure():
+    before = {**snap(0.0, {"replicas": {"a": (0, 0, 0)}}, (0.0, 0.0), 1.0), "ballast": 100.0}
+    after = {**snap(10.0, {"replicas": {"a": (int(2.5e9), 100, 100)}}, (19.0, 20.0), 1.1), "ballast": 114.0}
+    u = usage.rates(before, after)
+    # 1.9 of 2 cores busy, 1.4 of them the ballast's loops: the cluster and this process used 0.5
+    assert u["machine"] == {"cores": 2, "busy": 0.5, "ballast": 1.4, "other": 0.24}
+    assert usage.bottleneck(u, 0.25)[0] == "replicas"
+    starved = {**after, "containers": {"replicas": {"a": (int(1.5e9), 50, 100)}}}
+    assert usage.bottleneck(usage.rates(before, starved), 0.25)[0] == "offered load"  # not "machine"

@@ -51,17 +51,21 @@ def _steps(value):
               help="seconds until the desired replicas run again")
 @click.option("--max-failed", type=click.FloatRange(0, 100), default=0.1, show_default=True,
               help="percent of the drill's requests that may fail")
+@click.option("--fill-idle/--no-fill-idle", default=None,
+              help="during the curve, keep this machine's idle cores busy at the lowest priority, so that one "
+                   "replica and six meet an equally busy machine [default: on for a local cluster]")
 @click.option("--report", "report_dir", default=None, type=click.Path(file_okay=False),
               help="write report.json, report.md and scaling.png here")
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")
 def verify(service, stack, gateway, steps, cpus, model, batching, duration, repeat, connections, rate, min_efficiency,
-           slo, for_load, drill, node, how, drill_rate, max_recovery, max_failed, report_dir, output):
+           slo, for_load, drill, node, how, drill_rate, max_recovery, max_failed, fill_idle, report_dir, output):
     """Prove SERVICE scales: placement, every replica answers, golden predictions, the curve, a node-loss drill."""
     report = run_verify(target_client(), service, stack=stack, steps=_steps(steps), cpus=cpus, model=model,
                         duration=duration, connections=connections, rate=rate, min_efficiency=min_efficiency,
                         drill=drill, cluster=os.environ.get("SWARMML_CLUSTER"), gateway=gateway, batching=batching,
                         drill_rate=drill_rate, max_recovery_s=max_recovery, max_failed_pct=max_failed,
-                        repeat=repeat, slo=slo, load=for_load, show=(output != "json"), node=node, how=how)
+                        repeat=repeat, slo=slo, load=for_load, show=(output != "json"), node=node, how=how,
+                        fill_idle=fill_idle)
     if report_dir:
         report["files"] = reports.write(report, report_dir)
     if output == "json":

@@ -1,6 +1,6 @@
 """What verify reads from this machine, not from an engine.
 
-CPU time of containers (cgroups), of the machine, of this thread.
+CPU time of containers (cgroups), of the machine, of this thread, of the ballast's loops.
 
 A scaling step is only meaningful if the replicas, not the gateway, the load
 generator or the machine, were the limit. Containers of a local
@@ -62,18 +62,33 @@ def _machine():
     return (total - idle) / hz, total / hz
 
 
+def _processes_cpu(pids):
+    """CPU seconds (user + system) these processes have used so far; nothing for one that is gone."""
+    hz = os.sysconf("SC_CLK_TCK")
+    ticks = 0
+    for pid in pids:
+        text = _read(f"/proc/{pid}/stat")
+        if text:
+            # proc(5): the name, in parentheses, may hold spaces; utime and stime are fields 14 and 15
+            fields = text.rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / hz
+
+
 def _thread_cpu():
     who = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
     r = resource.getrusage(who)
     return r.ru_utime + r.ru_stime
 
 
-def cpu_snapshot(groups):
+def cpu_snapshot(groups, ballast=()):
     """groups: {name: [container ids]} -> a plain snapshot of their CPU, the machine's, and this thread's.
 
+    ballast: pids of verify.ballast's loops, whose CPU the machine's busy figure leaves out.
     Call it from the thread that runs the load generator: its CPU is this thread's.
     """
     return {
+        "ballast": _processes_cpu(ballast) if ballast else None,
         "at": time.monotonic(),
         "containers": {name: {cid: _container_cpu(cid) for cid in ids} for name, ids in groups.items()},
         "machine": _machine(),

@@ -4,6 +4,7 @@ Everything the user gave is checked before anything changes. The curve sets a
 CPU limit per replica (and the batching mode) on the service and steps its
 replica count; whatever happens, the service gets its original spec back.
 """
+import contextlib
 import copy
 import json
 import os
@@ -19,7 +20,7 @@ from swarmml.engine import swarm as engine
 from swarmml.errors import NotFound, SwarmmlError, UsageError
 from swarmml.loadgen import LoadResult, connections_for
 from swarmml.loadgen import run as run_load
-from swarmml.verify import capacity, checks, curve, method, usage
+from swarmml.verify import ballast, capacity, checks, curve, method, usage
 from swarmml.verify import cpu as verify_io
 from swarmml.verify import drill as drills
 
@@ -61,12 +62,14 @@ class VerifyReport(TypedDict, total=False):
 def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.25, model="iris-rf", duration=10.0,
            connections=None, rate=None, min_efficiency="0.8", drill=None, cluster=None, gateway="gateway",
            batching="off", drill_rate=100.0, max_recovery_s=30.0, max_failed_pct=0.1, repeat=2, slo=None,
-           load=None, show=True, node="worker", how="stop") -> VerifyReport:
+           load=None, show=True, node="worker", how="stop", fill_idle=None) -> VerifyReport:
     """Run verify on SERVICE and return the report (a plain dict; report["ok"] says whether it passed).
 
     repeat: how many times each step is measured, each between two runs of the base (method.order).
     slo: "p99=250ms": after the curve, what each step sustains under it (open loop);
     load: "200/s" (with slo): how many replicas that needs.
+    fill_idle: during the curve, fill this machine's idle cores at the lowest priority (verify.ballast), so that
+    every step meets an equally busy machine; None: when the cluster is a local one, whose nodes share them.
     """
     steps = list(steps)
     if any(not isinstance(s, int) or s < 1 for s in steps):
@@ -98,12 +101,15 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
                          "name it with --gateway") from None
     infer_url = f"{services.url(client, gateway, ns)}/v2/models/{model}/infer"
     _preflight(infer_url, model, name)
-    if drill == "node-loss" and not cluster:
-        cluster = resolve_target().cluster
+    cluster = cluster or resolve_target().cluster
+    if fill_idle and not cluster:
+        raise UsageError("--fill-idle fills this machine's idle cores: it needs a local swarmml cluster, whose "
+                         "nodes run on them (`swarmml --cluster NAME verify ...`)")
+    fill_idle = bool(cluster) if fill_idle is None else fill_idle
+    if drill == "node-loss":
         if not cluster:
             raise UsageError("--drill node-loss stops a node's container: it needs a local swarmml cluster "
                              "(`swarmml --cluster NAME verify ...`)")
-    if drill == "node-loss":
         if how not in drills.HOW:
             raise UsageError(f"--how: expected stop or partition, got {how!r}")
         drills.pick(client, name, gw["Spec"]["Name"], cluster, node, clusters.vip_holder)  # a bad --node stops here
@@ -120,7 +126,8 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
                            "repeat": repeat, "order": method.order(steps, repeat),
                            "warmup": f"until {method.SETTLE_WINDOWS} windows of {WARMUP_WINDOW_S:g} s agree within "
                                      f"{method.SETTLE_TOLERANCE:.0%} (at most {WARMUP_MAX_S:g} s)",
-                           "gateway_cpu_limit": gateway_limit / 1e9 if gateway_limit else None}}
+                           "gateway_cpu_limit": gateway_limit / 1e9 if gateway_limit else None,
+                           "fill_idle": fill_idle}}
 
     with progress(show=show) as bar:
         phase = bar.add_task("checks", total=3, status="placement")
@@ -131,9 +138,11 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
             original = copy.deepcopy(engine.service(client, name)["Spec"])
             report["runs"] = []
             try:
-                scaling_curve(client, name, gw["Spec"]["Name"], infer_url, method.order(steps, repeat), cpus,
-                              duration, connections, rate, batching, gateway_limit / 1e9 if gateway_limit else None,
-                              bar, report["runs"])
+                with ballast.Ballast() if fill_idle else contextlib.nullcontext() as filler:
+                    scaling_curve(client, name, gw["Spec"]["Name"], infer_url, method.order(steps, repeat), cpus,
+                                  duration, connections, rate, batching,
+                                  gateway_limit / 1e9 if gateway_limit else None, bar, report["runs"],
+                                  filler.pids if filler else ())
                 if slo_bound is not None:
                     rows = capacity_search(client, name, gw["Spec"]["Name"], infer_url, steps, cpus, slo_bound,
                                            max(5.0, duration / 2), gateway_limit / 1e9 if gateway_limit else None,
@@ -350,12 +359,15 @@ def capacity_search(client, name, gateway, infer_url, steps, cpus, slo, rung_s, 
     return rows
 
 
-def _measure(client, name, gateway, infer_url, body, conns, seconds, rate):
-    """The load's result, and the CPU the replicas, the gateway and the machine used while it ran."""
+def _measure(client, name, gateway, infer_url, body, conns, seconds, rate, filler=()):
+    """The load's result, and the CPU the replicas, the gateway and the machine used while it ran.
+
+    filler: the pids of a verify.ballast running meanwhile, whose CPU the machine's busy figure leaves out.
+    """
     groups = _cpu_groups(client, name, gateway)
-    before = verify_io.cpu_snapshot(groups)
+    before = verify_io.cpu_snapshot(groups, filler)
     load = run_load(infer_url, body, connections=conns, duration=seconds, rate=rate)
-    return load, usage.rates(before, verify_io.cpu_snapshot(groups))
+    return load, usage.rates(before, verify_io.cpu_snapshot(groups, filler))
 
 
 def _rung(rate, load, cpu, cpus, gateway_limit, percentile, conns):
@@ -369,7 +381,7 @@ def _rung(rate, load, cpu, cpus, gateway_limit, percentile, conns):
 
 
 def scaling_curve(client, name, gateway, infer_url, order, cpus, duration, connections, rate, batching,
-                  gateway_limit, bar, results):
+                  gateway_limit, bar, results, filler=()):
     """Appends one measurement (a plain dict) per entry of order, a replica count each, in that order, to results.
 
     Appended as they are made, so that a failure halfway keeps the runs before it.
@@ -396,7 +408,7 @@ def scaling_curve(client, name, gateway, infer_url, order, cpus, duration, conne
         bar.update(task, status=f"{n} replicas: warming up")
         warmup = _warm_up(infer_url, body, conns, offered)
         bar.update(task, status=f"{n} replicas: {duration:g} s of load, {conns} connections")
-        load, cpu = _measure(client, name, gateway, infer_url, body, conns, duration, offered)
+        load, cpu = _measure(client, name, gateway, infer_url, body, conns, duration, offered, filler)
         s = load.summary()
         kind, why = usage.bottleneck(cpu, cpus, gateway_limit)
         results.append({"replicas": n, "requests": s["requests"], "requests_per_s": s["requests_per_s"],

@@ -38,6 +38,12 @@ def rates(before, after):
                       "throttled": round(sum(throttled) / len(throttled), 3) if throttled else None}
     m = _delta(before["machine"], after["machine"])
     out["machine"] = {"cores": after["cores"], "busy": round(m[0] / m[1] * after["cores"], 3) if m and m[1] else None}
+    if before.get("ballast") is not None and after.get("ballast") is not None:
+        # verify.ballast's idle-priority loops only fill what nothing else wanted: not part of "busy"
+        filled = (after["ballast"] - before["ballast"]) / seconds
+        out["machine"]["ballast"] = round(filled, 3)
+        if out["machine"]["busy"] is not None:
+            out["machine"]["busy"] = round(max(0.0, out["machine"]["busy"] - filled), 3)
     out["load_generator"] = round((after["thread_cpu"] - before["thread_cpu"]) / seconds, 3)
     known = [out[g]["cores"] for g in after["containers"] if out[g]["cores"] is not None]
     if out["machine"]["busy"] is not None:
