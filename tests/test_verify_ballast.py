@@ -3,11 +3,18 @@ import os
 import time
 
 from swarmml.verify import cpu as verify_io
-from swarmml.verify.ballast import Ballast
+from swarmml.verify.ballast import Ballast, loops_for
+
+
+def test_only_wholly_idle_cores_are_filled():
+    assert [loops_for(2, busy) for busy in (0.0, 0.49, 0.8, 1.0, 1.3, 1.85, 2.0, 2.3)] == [2, 1, 1, 1, 0, 0, 0, 0]
+    assert loops_for(8, 2.5) == 5
 
 
 def test_loops_run_at_idle_priority_and_leave_nothing_behind():
-    with Ballast(cores=2) as filler:
+    with Ballast() as filler:
+        assert filler.pids == []
+        filler.fill(2)
         pids = filler.pids
         assert len(pids) == 2
         time.sleep(0.5)  # the loops have started and set their policy
@@ -17,6 +24,8 @@ def test_loops_run_at_idle_priority_and_leave_nothing_behind():
         time.sleep(1.0)
         second = verify_io.cpu_snapshot({}, pids)["ballast"]
         assert second > first  # they spin, and /proc says so
+        filler.fill(1)
+        assert filler.pids == pids[:1] and _gone(pids[1])
     assert not filler.pids
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}")
@@ -28,7 +37,8 @@ def test_a_loop_stops_by_itself_when_verify_is_gone(tmp_path):
     pid_file = tmp_path / "pid"
     child = os.fork()
     if child == 0:
-        filler = Ballast(cores=1).__enter__()
+        filler = Ballast().__enter__()
+        filler.fill(1)
         pid_file.write_text(str(filler.pids[0]))
         os._exit(0)  # no __exit__: the loop is orphaned
     os.waitpid(child, 0)

@@ -1,4 +1,4 @@
-"""Busy loops at the lowest priority on every core of this machine, while verify's curve runs on a local cluster.
+"""Busy loops at the lowest priority on the idle cores of this machine, while verify's curve runs on a local cluster.
 
 Why: the curve compares one replica with N, and on a local cluster they
 share this machine's cores with everything else. One 0.25-CPU replica leaves
@@ -9,12 +9,16 @@ beside busy ones (measured, `scripts/bench_replica_cpu.py` and
 against 5.4 for each of four). Left alone, E(N) compares a replica on an
 idle machine with replicas on a busy one, and comes out above 1.
 
-Filling the idle cores gives every step the same machine. The loops run
+Filling the cores a step leaves wholly idle, one loop each (loops_for),
+gives every step a machine with at most one partly idle core. The loops run
 under SCHED_IDLE: the kernel gives them a core only when nothing else wants
-it, and a waking task takes the core from them at once, so they take no time
-the cluster would have used. Their own CPU time is read back (verify.cpu, by
-their pids), so that the machine's busy figure can leave them out.
+it, and a waking task takes the core from them at once. On a nearly busy
+machine they still took time from the cluster (measured, see loops_for), so
+a partly busy core is left as it is. Their own CPU time is read back
+(verify.cpu, by their pids), so that the machine's busy figure leaves them
+out.
 """
+import math
 import os
 import subprocess
 import sys
@@ -35,28 +39,38 @@ while True:
 """
 
 
-class Ballast:
-    """`with Ballast(): ...` keeps one idle-priority busy loop per core running for the block."""
+def loops_for(cores: int, busy: float) -> int:
+    """Pure: how many of the machine's cores a step leaves wholly idle (busy: cores in use without the loops).
 
-    def __init__(self, cores: int | None = None):
-        self.cores = cores or os.cpu_count() or 1
+    Only those are filled. A loop on a partly busy core still takes time from the cluster: under two loops,
+    six replicas, which leave 0.15 of 2 cores idle, got 0.19-0.21 CPU of their 0.25 (E(6) 0.80, twice).
+    """
+    return max(0, math.floor(cores - busy))
+
+
+class Ballast:
+    """`with Ballast() as b: b.fill(k)` keeps k idle-priority busy loops running, until fill changes k or the block
+    ends."""
+
+    def __init__(self) -> None:
         self.procs: list[subprocess.Popen] = []
 
     def __enter__(self) -> "Ballast":
-        self.procs = [subprocess.Popen([sys.executable, "-S", "-c", _LOOP, str(os.getpid())],
-                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
-                      for _ in range(self.cores)]
         return self
 
     def __exit__(self, *exc) -> None:
-        for p in self.procs:
+        self.fill(0)
+
+    def fill(self, loops: int) -> None:
+        while len(self.procs) < loops:
+            self.procs.append(subprocess.Popen([sys.executable, "-S", "-c", _LOOP, str(os.getpid())],
+                                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL))
+        while len(self.procs) > loops:
+            p = self.procs.pop()
             p.kill()
-        for p in self.procs:
             p.wait()
-        self.procs = []
 
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs]
-

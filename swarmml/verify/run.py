@@ -141,8 +141,7 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
                 with ballast.Ballast() if fill_idle else contextlib.nullcontext() as filler:
                     scaling_curve(client, name, gw["Spec"]["Name"], infer_url, method.order(steps, repeat), cpus,
                                   duration, connections, rate, batching,
-                                  gateway_limit / 1e9 if gateway_limit else None, bar, report["runs"],
-                                  filler.pids if filler else ())
+                                  gateway_limit / 1e9 if gateway_limit else None, bar, report["runs"], filler)
                 if slo_bound is not None:
                     rows = capacity_search(client, name, gw["Spec"]["Name"], infer_url, steps, cpus, slo_bound,
                                            max(5.0, duration / 2), gateway_limit / 1e9 if gateway_limit else None,
@@ -381,10 +380,11 @@ def _rung(rate, load, cpu, cpus, gateway_limit, percentile, conns):
 
 
 def scaling_curve(client, name, gateway, infer_url, order, cpus, duration, connections, rate, batching,
-                  gateway_limit, bar, results, filler=()):
+                  gateway_limit, bar, results, filler=None):
     """Appends one measurement (a plain dict) per entry of order, a replica count each, in that order, to results.
 
     Appended as they are made, so that a failure halfway keeps the runs before it.
+    filler: a verify.ballast.Ballast, set for each step to fill the cores its warm-up left wholly idle.
     """
     def setup(spec):
         cs = spec["TaskTemplate"]["ContainerSpec"]
@@ -406,9 +406,16 @@ def scaling_curve(client, name, gateway, infer_url, order, cpus, duration, conne
         conns = connections or 8 * n  # a queue of 8 per replica: none ever waits for work
         offered = rate * n if rate else None
         bar.update(task, status=f"{n} replicas: warming up")
+        pids = filler.pids if filler else []
+        before = verify_io.cpu_snapshot({}, pids)
         warmup = _warm_up(infer_url, body, conns, offered)
+        if filler:
+            busy = usage.rates(before, verify_io.cpu_snapshot({}, pids))["machine"]["busy"]
+            filler.fill(ballast.loops_for(os.cpu_count() or 1, busy) if busy is not None else 0)
+            warmup["filled_cores"] = len(filler.pids)
         bar.update(task, status=f"{n} replicas: {duration:g} s of load, {conns} connections")
-        load, cpu = _measure(client, name, gateway, infer_url, body, conns, duration, offered, filler)
+        load, cpu = _measure(client, name, gateway, infer_url, body, conns, duration, offered,
+                             filler.pids if filler else ())
         s = load.summary()
         kind, why = usage.bottleneck(cpu, cpus, gateway_limit)
         results.append({"replicas": n, "requests": s["requests"], "requests_per_s": s["requests_per_s"],
