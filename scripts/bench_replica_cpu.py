@@ -269,7 +269,10 @@ def log_cost_run(args):
 def _save(args, runs, **results):
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"settings": vars(args), "runs": runs, **results}, f, indent=1)
+        # the output's path as given, relative to the checkout where it lies inside it: no machine's paths recorded
+        settings = {**vars(args), "out": os.path.relpath(args.out, ROOT) if os.path.abspath(args.out).startswith(
+            os.path.abspath(ROOT) + os.sep) else args.out}
+        json.dump({"settings": settings, "runs": runs, **results}, f, indent=1)
 
 
 def _per_round(runs, variant, key):

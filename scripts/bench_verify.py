@@ -127,8 +127,8 @@ def main():
             failed |= not report["ok"]
             summary += [f"### batching {mode}" + (f", run {n + 1}" if args.runs > 1 else ""), "",
                         f"{'PASS' if report['ok'] else 'FAIL'}; load average before the run {load}, after "
-                        f"{loadavg()}" + (" (which counts the idle-priority loops that filled the idle cores "
-                                          "during the curve, one per core)" if report["settings"].get("fill_idle")
+                        f"{loadavg()}" + (" (which counts the idle-priority loops that filled the cores a "
+                                          "step left wholly idle)" if report["settings"].get("fill_idle")
                                           else "") + ".", "",
                         curve_table(report), ""]
             if report.get("drill"):

@@ -1,5 +1,6 @@
 """swarmml verify on the real 3-node cluster: checks, a short curve, the node-loss drill, the report files."""
 import json
+import os
 import struct
 from statistics import median
 
@@ -71,6 +72,12 @@ def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
         per = step["cpu"]["replicas"]["per_container"]
         assert len(per) == step["replicas"] and all(0 < c <= 0.25 * 1.1 for c in per), per
         assert step["bottleneck"] in ("replicas", "machine", "gateway", "load generator", "offered load")
+    # a local cluster: the cores a step left wholly idle were filled, and the machine's busy figure leaves them out
+    assert report["settings"]["fill_idle"] is True
+    for run in report["runs"]:
+        filled = run["warmup"]["filled_cores"]
+        assert 0 <= filled <= (os.cpu_count() or 1) and ("ballast" in run["cpu"]["machine"]) == (filled > 0), run
+    assert any(r["warmup"]["filled_cores"] for r in report["runs"] if r["replicas"] == 1)  # 0.25 CPU leaves a core
     assert report["steps"][0]["efficiency"] == 1.0
     last = report["steps"][-1]
     # both runs of 3 sit between the same two base runs: E is theirs over 3 x the mean of those two

@@ -52,8 +52,9 @@ def _steps(value):
 @click.option("--max-failed", type=click.FloatRange(0, 100), default=0.1, show_default=True,
               help="percent of the drill's requests that may fail")
 @click.option("--fill-idle/--no-fill-idle", default=None,
-              help="during the curve, keep this machine's idle cores busy at the lowest priority, so that one "
-                   "replica and six meet an equally busy machine [default: on for a local cluster]")
+              help="during the curve, fill the cores a step leaves wholly idle with lowest-priority busy loops: "
+                   "a lone replica is not measured beside idle cores that six keep busy [default: on for a "
+                   "local cluster]")
 @click.option("--report", "report_dir", default=None, type=click.Path(file_okay=False),
               help="write report.json, report.md and scaling.png here")
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")

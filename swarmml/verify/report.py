@@ -58,8 +58,9 @@ def markdown(report):
                    "count)" if noise.get("sigma") else "") + ". The base's interval is how far it moved from one "
                   "bracket to the next. " +
                   f"Warm-up: {st.get('warmup', 'fixed')}." +
-                  (" This machine's idle cores were kept busy at the lowest priority during the curve, so that "
-                   "every step met an equally busy machine (the machine-busy column leaves those loops out)."
+                  (" The cores a step left wholly idle were filled with lowest-priority busy loops, so that a lone "
+                   "replica was not measured beside idle cores that more replicas keep busy (the machine-busy "
+                   "column leaves those loops out)."
                    if st.get("fill_idle") else ""), "",
                   "| replicas | requests/s | spread | p50 ms | p95 ms | p99 ms | errors | replica CPU ms per request | "
                   "gateway CPU ms per request | E(N) | E per CPU | min E | verdict | CPU per replica | gateway CPU | "

@@ -68,8 +68,8 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
     repeat: how many times each step is measured, each between two runs of the base (method.order).
     slo: "p99=250ms": after the curve, what each step sustains under it (open loop);
     load: "200/s" (with slo): how many replicas that needs.
-    fill_idle: during the curve, fill this machine's idle cores at the lowest priority (verify.ballast), so that
-    every step meets an equally busy machine; None: when the cluster is a local one, whose nodes share them.
+    fill_idle: during the curve, fill the cores each step leaves wholly idle with lowest-priority busy loops
+    (verify.ballast); None: when the cluster is a local one, whose nodes run on this machine's cores.
     """
     steps = list(steps)
     if any(not isinstance(s, int) or s < 1 for s in steps):
