@@ -142,15 +142,16 @@ HASHED_NAME = re.compile(r"^(STACK_[A-Za-z0-9_.-]+?)-[0-9a-f]{10}$")
 def snapshot(client, stack, timeout=30):
     """The stack's services, networks, secrets and configs as the engine reports them.
 
-    `docker stack deploy` returns before Swarm's allocator has filled each service's Endpoint (its Spec,
-    its Ports): wait for it, or the comparison races the allocator.
+    `docker stack deploy` returns before Swarm's allocator has filled each service's Endpoint (its Spec's
+    Mode, its Ports): wait for it, or the comparison races the allocator. Until then the engine shows an
+    empty Endpoint.Spec (CI once compared a job's {} with {"Mode": "vip"}).
     """
     import time
 
     def unallocated(s):
         endpoint = s.get("Endpoint") or {}
-        return "Spec" not in endpoint or bool((s["Spec"].get("EndpointSpec") or {}).get("Ports")
-                                              and not endpoint.get("Ports"))
+        return "Mode" not in (endpoint.get("Spec") or {}) or bool(
+            (s["Spec"].get("EndpointSpec") or {}).get("Ports") and not endpoint.get("Ports"))
     f = {"label": f"com.docker.stack.namespace={stack}"}
     deadline = time.monotonic() + timeout
     while any(map(unallocated, client.api.services(filters=f))) and time.monotonic() < deadline:
