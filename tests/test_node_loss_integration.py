@@ -6,12 +6,14 @@ again within 5 s, swarmml's commands work again after losing the leader, the des
 replicas run again, and a partitioned node that returns leaves no replicas beyond the desired count.
 """
 import json
+import time
 
 import pytest
 
 from stack_helpers import STACK_FILE, environ, swarmml, wait_answering
 from swarmml import deploy, services
 from swarmml.engine import swarm as engine
+from swarmml.errors import SwarmmlError
 
 pytestmark = pytest.mark.integration
 STACK, PORT = "it-nodeloss", 8097
@@ -25,10 +27,29 @@ def stack(cluster, pushed_images):
     url = services.url(cluster.client, "gateway", STACK)
     wait_answering(url, replicas=3)
     yield url
+    settled(cluster)
     deploy.remove_stack(cluster.client, STACK)
 
 
+def settled(cluster, timeout=180):
+    """Until the swarm has a leader and every node is ready again: the drill before may have left it electing
+    (CI once started the partition drill while the swarm had no leader, and every later test failed with it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            nodes = engine.nodes(cluster.client)
+            if (all(n["Status"]["State"] == "ready" for n in nodes)
+                    and any((n.get("ManagerStatus") or {}).get("Leader") for n in nodes)):
+                return
+        except SwarmmlError:
+            pass  # no leader yet: the engine refuses to list nodes
+        if time.monotonic() > deadline:
+            pytest.fail(f"the swarm did not settle (a leader, every node ready) within {timeout} s")
+        time.sleep(1)
+
+
 def drill(cluster, node, how="stop", max_recovery=60):
+    settled(cluster)
     done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "", "--model", "iris-logreg",
                    "--drill", "node-loss", "--node", node, "--how", how, "--drill-rate", str(RATE),
                    "--max-failed", "1", "--max-recovery", str(max_recovery), "-o", "json", env=cluster.env)
