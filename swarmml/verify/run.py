@@ -410,8 +410,8 @@ def scaling_curve(client, name, gateway, infer_url, order, cpus, duration, conne
         before = verify_io.cpu_snapshot({}, pids)
         warmup = _warm_up(infer_url, body, conns, offered)
         if filler:
-            busy = usage.rates(before, verify_io.cpu_snapshot({}, pids))["machine"]["busy"]
-            filler.fill(ballast.loops_for(os.cpu_count() or 1, busy) if busy is not None else 0)
+            machine = usage.rates(before, verify_io.cpu_snapshot({}, pids))["machine"]
+            filler.fill(ballast.loops_for(machine["cores"], machine["busy"]) if machine["busy"] is not None else 0)
             warmup["filled_cores"] = len(filler.pids)
         bar.update(task, status=f"{n} replicas: {duration:g} s of load, {conns} connections")
         load, cpu = _measure(client, name, gateway, infer_url, body, conns, duration, offered,
