@@ -297,3 +297,48 @@ def test_a_controller_told_to_stop_mid_tick_scales_nothing(monkeypatch):
     c.stopping.set()
     d = c.tick()["ml_predictor"]
     assert not w.scaled and d.reason.startswith("stopping, would scale up")
+
+
+def _decision(at, current, desired, reason):
+    from swarmml.autoscale.decide import Decision
+    return Decision(at, current, desired, desired, "stable" if desired != current else "hold", reason)
+
+
+def test_the_log_shows_each_change_each_new_reason_and_a_hold_every_heartbeat():
+    from swarmml.autoscale.controller import DecisionLog
+    log = DecisionLog(every_s=30)
+    hold = _decision(0, 2, 2, "at target: inflight 2/2 per replica (within 10%)")
+    assert log.lines({"ml_predictor": hold}, {}, None, 0) == [
+        "00:00:00 ml_predictor hold 2        at target: inflight 2/2 per replica (within 10%)"]
+    # the same hold, ticks later: quiet until the heartbeat, then the same words again
+    assert log.lines({"ml_predictor": _decision(2, 2, 2, "at target: inflight 2.1/2 per replica")}, {}, None, 2) == []
+    assert len(log.lines({"ml_predictor": hold}, {}, None, 31)) == 1
+    # a change is always shown, and so is a new reason to hold
+    up = _decision(33, 2, 6, "scale up to 6: inflight 7.5/2 per replica")
+    assert log.lines({"ml_predictor": up}, {}, None, 33) == [
+        "00:00:33 ml_predictor up   2 -> 6   scale up to 6: inflight 7.5/2 per replica"]
+    window = _decision(35, 6, 6, "in down-window until 00:01:35: 2 wanted, inflight 0.5/2 per replica")
+    assert len(log.lines({"ml_predictor": window}, {}, None, 35)) == 1
+    assert log.lines({"ml_predictor": window}, {}, None, 37) == []
+    # errors and standby when they change, and again every heartbeat, never every tick
+    assert log.lines({}, {"ml_other": "bad label"}, "held by b until 00:01:00", 40) == [
+        "00:00:40 ml_other error bad label", "00:00:40 standby: held by b until 00:01:00"]
+    assert log.lines({}, {"ml_other": "bad label"}, "held by b until 00:01:00", 42) == []
+    # nothing to scale says so, once per heartbeat
+    fresh = DecisionLog(every_s=30)
+    assert fresh.lines({}, {}, None, 0) == [
+        "00:00:00 no service carries io.swarmml.autoscale.min: nothing to scale"]
+    assert fresh.lines({}, {}, None, 2) == []
+
+
+def test_install_waits_for_the_running_task_to_hold_the_lease_and_look():
+    from swarmml.autoscale import lease as leases
+    from swarmml.autoscale.install import first_look
+    me = "swarmml-autoscaler.1.abc"
+    assert first_look(None, {me}) == (False, "no lease taken yet")
+    old = leases.labels_for("swarmml-autoscaler.1.old", 100.0, None)
+    assert first_look(old, {me}) == (False, "the lease is held by swarmml-autoscaler.1.old")
+    assert first_look(leases.labels_for(me, 100.0, None), {me}) == (
+        False, f"{me} holds the lease; its first look is on its way")
+    looked = leases.labels_for(me, 100.0, {"services": {"ml_predictor": {}}})
+    assert first_look(looked, {me}) == (True, f"{me} looked at 1 service(s)")

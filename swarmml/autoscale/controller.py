@@ -353,6 +353,47 @@ def _scale(client, name: str, replicas: int) -> None:
     ops.scale(client, {name: replicas}, detach=True, show=False)
 
 
+# An unchanged hold is logged again this often: the log then shows, at any moment, that the controller runs
+# and why it holds, without a line per tick (a tick is 2 s).
+HEARTBEAT_S = 30.0
+
+
+class DecisionLog:
+    """Which lines the controller's log shows: each scale change, each new reason to hold (the words of
+    `swarmml autoscale status`), an unchanged hold every HEARTBEAT_S, and errors and standby when they change.
+    Pure: the caller prints what lines() returns."""
+
+    def __init__(self, every_s: float = HEARTBEAT_S):
+        self.every_s = every_s
+        self.shown: dict[str, tuple[str, float]] = {}  # what -> (its gist, when last shown)
+
+    def _due(self, key: str, gist: str, now: float) -> bool:
+        last = self.shown.get(key)
+        if last is None or last[0] != gist or now - last[1] >= self.every_s:
+            self.shown[key] = (gist, now)
+            return True
+        return False
+
+    def lines(self, decisions: dict[str, Decision], errors: dict[str, str], standby: str | None,
+              now: float) -> list[str]:
+        out = []
+        for name, d in sorted(decisions.items()):
+            gist = f"{d.action} {d.desired} " + " ".join(d.reason.split()[:2])
+            if d.action != "hold":
+                self.shown[name] = (gist, now)
+                out.append(line(d, name))
+            elif self._due(name, gist, now):
+                out.append(line(d, name))
+        for name, error in sorted(errors.items()):
+            if self._due(name, "error " + error, now):
+                out.append(f"{clock(now)} {name} error {error}")
+        if standby is not None and self._due(" standby", standby, now):
+            out.append(f"{clock(now)} standby: {standby}")
+        if not decisions and not errors and self._due(" idle", "", now):
+            out.append(f"{clock(now)} no service carries {POLICY_LABEL}: nothing to scale")
+        return out
+
+
 def line(decision: Decision, name: str) -> str:
     """One line per decision for the foreground command and the service's log."""
     arrow = f"{decision.current} -> {decision.desired}" if decision.action != "hold" else f"{decision.current}"
@@ -369,16 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     ctl = Controller(client, holder=holder)
     stop = threading.Event()
     signals.signal(signals.SIGTERM, lambda *_: stop.set())
-    last_reason: dict[str, str] = {}
+    log = DecisionLog()
 
     def show(c, decisions):
-        for name, d in decisions.items():
-            gist = " ".join(d.reason.split()[:2])
-            if d.action != "hold" or last_reason.get(name) != gist:
-                print(line(d, name), flush=True)
-            last_reason[name] = gist
-        if not c.holding:
-            print(f"{clock(c.now())} standby: {c.lease_note}", flush=True)
+        errors = {n: st.error for n, st in c.status.items() if st.error}
+        for text in log.lines(decisions, errors, None if c.holding else c.lease_note, c.now()):
+            print(text, flush=True)
 
     print(f"swarmml autoscaler {ctl.holder} started", flush=True)
     try:

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 
 import swarmml
+from swarmml import converge
+from swarmml.autoscale import lease as leases
 from swarmml.autoscale.policy import PREFIX
+from swarmml.console import progress
+from swarmml.engine import autoscale_io as io
+from swarmml.engine import swarm as engine
 from swarmml.errors import SwarmmlError, UsageError
+from swarmml.placement import is_running
 from swarmml.predictor_image import pip_download, pip_reason, sync_tree, write_if_changed
 
 SERVICE = "swarmml-autoscaler"
@@ -114,9 +121,13 @@ def build_and_push(tag: str = "latest", cluster: str | None = None, base_mode: s
     return build.push_to_cluster(client, {"autoscaler": ref}, cluster)["autoscaler"]
 
 
-def install(client, image: str, networks: list[str] | None = None) -> tuple[str, list[str]]:
-    """Create or update the controller service; returns (what was done, the networks it joined)."""
-    from swarmml.engine import swarm as engine
+def install(client, image: str, networks: list[str] | None = None, wait: bool = True, timeout: float = 180,
+            show: bool = True) -> tuple[str, list[str]]:
+    """Create or update the controller service; returns (what was done, the networks it joined).
+
+    wait: until the new controller runs and has taken its first look at the services (wait_first_look), so
+    that load right after the install meets a running autoscaler, not one still pulling its image.
+    """
     engine.require_manager(client)
     nets = networks if networks else autoscaled_networks(engine.services(client))
     if not nets:
@@ -124,15 +135,53 @@ def install(client, image: str, networks: list[str] | None = None) -> tuple[str,
                          "network; deploy the stack first, or give --network NAME")
     spec = service_spec(image, nets)
     found = [s for s in engine.services(client) if s["Spec"]["Name"] == SERVICE]
+    markers, since = converge.snapshot(client, [SERVICE]) if found else {}, converge.now(client)
     if found:
         engine.update_service(client, found[0]["ID"], found[0]["Version"]["Index"], spec)
-        return "updated", nets
-    engine.create_service(client, spec)
-    return "created", nets
+    else:
+        engine.create_service(client, spec)
+    if wait:
+        started = time.monotonic()
+        done = converge.wait(client, [SERVICE], "deploy", markers, timeout=timeout, since=since, show=show)
+        if not done.ok:
+            raise SwarmmlError("the autoscaler did not start: " + "; ".join(done.problems))
+        wait_first_look(client, max(10.0, timeout - (time.monotonic() - started)), show)
+    return ("updated" if found else "created"), nets
+
+
+def first_look(lease_labels: dict | None, running: set[str]) -> tuple[bool, str]:
+    """Pure: (whether a running task of the controller holds the lease and has published a look, what it shows)."""
+    view = leases.read(lease_labels)
+    if view.holder not in running:
+        return False, f"the lease is held by {view.holder}" if view.holder else "no lease taken yet"
+    if view.status is None:
+        return False, f"{view.holder} holds the lease; its first look is on its way"
+    return True, f"{view.holder} looked at {len((view.status or {}).get('services') or {})} service(s)"
+
+
+def wait_first_look(client, timeout: float, show: bool = True) -> str:
+    """Until the controller's running task holds the lease and has published its first look; what it shows."""
+    deadline = time.monotonic() + timeout
+    why = ""
+    with progress(show=show) as bar:
+        task = bar.add_task(f"{SERVICE}: first look", total=None, status="")
+        while time.monotonic() < deadline:
+            svc = engine.service(client, SERVICE)
+            # The holder's name in the lease is the task's name ({{.Task.Name}}, see service_spec).
+            running = {f"{SERVICE}.{t.get('Slot')}.{t['ID']}" for t in engine.tasks(client, [svc["ID"]])
+                       if is_running(t)}
+            found = io.lease(client, leases.LEASE_NAME)
+            ok, why = first_look(found[2] if found else None, running)
+            bar.update(task, status=why[:90])
+            if ok:
+                bar.update(task, total=1, completed=1)
+                return why
+            time.sleep(1.0)
+    raise SwarmmlError(f"the autoscaler runs but has not looked at the services within {timeout:.0f} s ({why}); "
+                       f"`swarmml logs {SERVICE}` says why")
 
 
 def uninstall(client) -> bool:
-    from swarmml.engine import swarm as engine
     found = [s for s in engine.services(client) if s["Spec"]["Name"] == SERVICE]
     for s in found:
         engine.remove_service(client, s["ID"])

@@ -108,15 +108,18 @@ def run(service, stack, minimum, maximum, target_inflight, dry_run, interval, ti
               help="networks to join (default: those of every autoscaled service)")
 @click.option("--base", "base_mode", type=click.Choice(["auto", "local", "public"]), default="auto",
               show_default=True, help="the base image, as for swarmml build")
-def install(tag, image, networks, base_mode):
+@click.option("-d", "--detach", is_flag=True,
+              help="return once the service is created, without waiting for the controller's first look")
+def install(tag, image, networks, base_mode, detach):
     """Build the autoscaler image from this swarmml, push it to the cluster, and run it on a manager.
 
+    Waits until the controller runs and has looked at the autoscaled services once.
     The service mounts the manager's docker socket: it can do anything the Docker API can on that swarm.
     """
     client = target_client()
     engine.require_manager(client)
     ref = image or installer.build_and_push(tag=tag, base_mode=base_mode)
-    done, nets = installer.install(client, ref, list(networks))
+    done, nets = installer.install(client, ref, list(networks), wait=not detach)
     names = engine.network_names(client)
     note(f"{done} service {installer.SERVICE} ({ref}) on a manager, on {', '.join(names.get(n, n) for n in nets)}")
 
