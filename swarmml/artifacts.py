@@ -5,9 +5,10 @@ model service's layout (model.skops, its .sha256, meta.json). Every check
 that fails is one line naming the file and what to do about it:
 
 - a .sha256 beside the artifact must match it;
-- the artifact loads under the operator's trusted types (never types read
-  from the artifact itself); the ones it needs beyond those are listed, with
-  the flag that trusts them;
+- the artifact loads under the default trusted types (scikit-learn's, NumPy's
+  and SciPy's inert ones, derived in swarmml_model_service.trust, as the model
+  service does) and the operator's, never types read from the artifact itself;
+  the ones it needs beyond those are listed, with the flag that trusts them;
 - pickle and joblib files only with --allow-pickle, since loading them runs code;
 - the estimator has predict();
 - the scikit-learn version that fitted it is known: read from the artifact,
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from swarmml.errors import UsageError
 from swarmml_model_service.models import sha256_file
 from swarmml_model_service.signature import infer_signature, validate_signature
+from swarmml_model_service.trust import refused_types
 
 SKOPS_SUFFIXES = (".skops",)
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
@@ -123,7 +125,7 @@ def check_model(source: ModelSource, trusted: set[str], *, allow_pickle: bool = 
     if fmt == "skops":
         schema = read_skops_schema(artifact)
         needed = skops_types(artifact)
-        refused = sorted(needed - set(trusted))
+        refused = refused_types(needed, trusted)
         if refused:
             flags = " ".join(f"--trust {t}" for t in refused)
             raise ModelRejected(f"{artifact}: needs types you have not trusted: {', '.join(refused)}; if you trust "
@@ -272,7 +274,7 @@ def _our_sklearn_version():
 
 def _skops_load(artifact, needed):
     import skops.io as sio
-    # check_model has refused any of these the operator does not trust.
+    # check_model has refused any of these that neither the default nor the operator trusts.
     return sio.load(artifact, trusted=sorted(needed))
 
 

@@ -75,12 +75,24 @@ def trained(tmp_path_factory):
     return out
 
 
-def test_skops_loads_only_operator_trusted_types(trained):
+def test_skops_loads_only_default_and_operator_trusted_types(trained, tmp_path):
+    # A forest's tree storage is scikit-learn's own: trusted by default (tests/test_model_trust.py has the rest).
     rf = os.path.join(trained, "iris-rf", "model.skops")
-    with pytest.raises(m.ModelError, match="sklearn.tree._tree.Tree"):
-        m.load_artifact(rf, trusted=set())
-    est = m.load_artifact(rf, trusted={"sklearn.tree._tree.Tree"})
-    assert est.predict(np.array([ROW])).tolist() == [0]
+    assert m.load_artifact(rf, trusted=set()).predict(np.array([ROW])).tolist() == [0]
+    import operator
+
+    import skops.io as sio
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    est = m.load_artifact(os.path.join(trained, "iris-logreg", "model.skops"), trusted=set())
+    path = str(tmp_path / "model.skops")
+    sio.dump(make_pipeline(FunctionTransformer(operator.neg), est), path)
+    with open(path + ".sha256", "w") as f:
+        f.write(m.sha256_file(path))
+    with pytest.raises(m.ModelError, match="types not in the operator's trusted list: _operator.neg$"):
+        m.load_artifact(path, trusted=set())
+    loaded = m.load_artifact(path, trusted={"_operator.neg"})
+    assert loaded.predict(np.array([ROW])).tolist() == est.predict(-np.array([ROW])).tolist()
 
 
 def test_trusted_types_come_from_config_and_environment(tmp_path):

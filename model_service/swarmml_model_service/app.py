@@ -2,17 +2,16 @@
 import asyncio
 import re
 import socket
-import sys
 import time
 
 import orjson
 import sklearn
 
-from swarmml_model_service import __version__, binary
+from swarmml_model_service import __version__, binary, service_log
 from swarmml_model_service.batcher import MicroBatcher
 from swarmml_model_service.inference_log import InferenceLog
 from swarmml_model_service.metrics import Metrics
-from swarmml_model_service.models import load_models, load_trusted_types, warm_up
+from swarmml_model_service.models import ModelError, blaming, load_model, load_trusted_types, model_names, warm_up
 from swarmml_model_service.protocol import BadRequest, encode_response, model_metadata, parse_request
 
 MODEL_PATH = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?(/ready|/infer)?$")
@@ -30,6 +29,10 @@ class NotFound(Exception):
     pass
 
 
+class StartupFailed(Exception):
+    """Startup failed for reasons already logged, one line each."""
+
+
 class App:
     def __init__(self, settings, health=None):
         self.settings = settings
@@ -41,6 +44,10 @@ class App:
         self.model_metrics = {}
         self.inference_log = None
         self.ready = False
+        self.in_flight = 0  # inference requests between their headers and their answer
+        self.errors = service_log.Repeats("infer-failed")
+        self._flusher = None
+        self._drain_started = None
 
     # --- lifecycle ---------------------------------------------------------
     def load(self):
@@ -48,16 +55,48 @@ class App:
         # We reject NaN/inf ourselves before predict; skip scikit-learn's second check.
         sklearn.set_config(assume_finite=True)
         trusted = load_trusted_types(s.trusted_types_file, s.trusted_types)
-        self.models = load_models(s.models_dir, s.models, trusted, s.allow_pickle, s.batching)
-        for name, m in self.models.items():
-            skipped = warm_up(m)
-            if skipped:
-                print(f"swarmml-model-service: model {name}: {skipped}", file=sys.stderr, flush=True)
-            self.model_metrics[name] = self.metrics.for_model(name, m.version)
+        try:
+            names = model_names(s.models_dir, s.models)
+        except ModelError as exc:
+            service_log.error("model-load-failed", file=exc.file or s.models_dir, reason=exc.reason)
+            raise StartupFailed(str(exc)) from exc
+        # Every model is tried, so that one start tells the operator of every broken model, not only the first.
+        failed = [name for name in names if not self._load_model(name, trusted)]
+        if failed:
+            raise StartupFailed(f"models that failed to load: {', '.join(failed)}")
         if s.inference_log:
             self.inference_log = InferenceLog(s.inference_log, REPLICA.decode(), s.inference_log_sample,
                                               s.inference_log_max_bytes, s.inference_log_keep,
                                               on_drop=self.metrics.log_dropped.inc)
+
+    def _load_model(self, name, trusted):
+        """Load and warm up one model, with a line saying how it went; False if it failed."""
+        s = self.settings
+        try:
+            m = load_model(s.models_dir, name, trusted, s.allow_pickle, s.batching)
+            with blaming(m.artifact):
+                skipped = warm_up(m)
+        except ModelError as exc:
+            service_log.error("model-load-failed", model=name, file=exc.file, reason=exc.reason)
+            return False
+        if skipped:
+            service_log.warning("warm-up-skipped", model=name, reason=skipped)
+        self.models[name] = m
+        self.model_metrics[name] = self.metrics.for_model(name, m.version)
+        service_log.info("model-loaded", model=name, version=m.version, sklearn=sklearn.__version__,
+                         batching="on" if m.batching else "off", inputs=m.n_features, outputs=len(m.outputs),
+                         file=m.artifact)
+        return True
+
+    def listening(self, port):
+        """The server accepts requests on port (called once it is bound)."""
+        service_log.info("ready", port=port, health_port=self.settings.health_port, models=len(self.models))
+
+    def draining(self, signal_name):
+        """A signal started the drain: say how much is left to answer, and by when."""
+        self._drain_started = time.monotonic()
+        service_log.info("draining", signal=signal_name, in_flight=self.in_flight,
+                         timeout_s=self.settings.drain_timeout_s)
 
     def start_batchers(self):
         for name, m in self.models.items():
@@ -126,6 +165,7 @@ class App:
             return await _send(send, 503, {"error": "not ready"})
         t0 = time.perf_counter()
         mm.in_flight.inc()
+        self.in_flight += 1
         code = 200
         log = self.inference_log
         req_id = head = out = json_length = None
@@ -159,9 +199,13 @@ class App:
             await _send(send, 413, {"error": str(exc)})
         except Exception as exc:  # a model failure is the server's fault, not the caller's
             code = 500
-            await _send(send, 500, {"error": f"inference failed: {type(exc).__name__}: {exc}"})
+            kind = type(exc).__name__
+            self.errors.report((model.name, kind), model=model.name, version=model.version, status=500, error=kind,
+                               reason=str(exc))
+            await _send(send, 500, {"error": f"inference failed: {kind}: {exc}"})
         finally:
             mm.in_flight.dec()
+            self.in_flight -= 1
             latency = time.perf_counter() - t0
             mm.request.observe(latency)
             if code != 200:
@@ -180,10 +224,15 @@ class App:
                 try:
                     self.load()
                     self.start_batchers()
+                    loop = asyncio.get_running_loop()
                     if self.health is not None:
-                        self._beat = asyncio.get_running_loop().create_task(self.health.beat())
+                        self._beat = loop.create_task(self.health.beat())
+                    self._flusher = loop.create_task(self.errors.run_flusher())
                 except Exception as exc:
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    if not isinstance(exc, StartupFailed):
+                        service_log.error("startup-failed", reason=f"{type(exc).__name__}: {exc}", exc_info=exc)
+                    # No message: it is logged above, and uvicorn adds only its own "Application startup failed".
+                    await send({"type": "lifespan.startup.failed", "message": ""})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -193,6 +242,11 @@ class App:
                 if self.inference_log is not None:
                     # After uvicorn's drain: every answered request has put its line by now.
                     await asyncio.get_running_loop().run_in_executor(None, self.inference_log.close)
+                if self._flusher is not None:
+                    self._flusher.cancel()
+                self.errors.flush(force=True)  # the failures counted since their last line
+                drained = self._drain_started
+                service_log.info("stopped", drain_s=None if drained is None else f"{time.monotonic() - drained:.2f}")
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

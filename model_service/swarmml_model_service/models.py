@@ -3,13 +3,15 @@
 Layout: <models_dir>/<name>/model.skops, model.skops.sha256 and meta.json
 (version, feature count, whether batching pays, and optionally the input
 signature of a model fitted on a DataFrame). Types that skops may
-instantiate come only from the operator (config file or environment), never
-from the artifact. Pickle and joblib files are refused unless the operator
-opts in with SWARMML_ALLOW_PICKLE=1.
+instantiate are scikit-learn's, NumPy's and SciPy's inert ones (trust.py)
+plus the operator's (config file or environment), never the artifact's.
+Pickle and joblib files are refused unless the operator opts in with
+SWARMML_ALLOW_PICKLE=1.
 """
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Optional
 
@@ -18,10 +20,16 @@ import numpy as np
 from swarmml_model_service import columns
 from swarmml_model_service.protocol import ALL_OUTPUTS
 from swarmml_model_service.signature import column_hints, validate_signature
+from swarmml_model_service.trust import refused_types
 
 
 class ModelError(Exception):
     """A model could not be loaded; the server does not become ready."""
+
+    def __init__(self, reason: str, file: Optional[str] = None):
+        # str() reads "<file>: <reason>" as it always has; the service's log line keeps the two apart.
+        super().__init__(f"{file}: {reason}" if file else reason)
+        self.reason, self.file = reason, file
 
 
 @dataclass
@@ -34,6 +42,7 @@ class LoadedModel:
     batching: bool
     signature: Optional[dict] = None  # None: one 2-D numeric tensor, as for iris
     outputs: tuple = ("predict", "predict_proba")  # the methods the estimator has, in protocol order
+    artifact: str = ""  # the file it was loaded from
 
     def to_input(self, payload):
         """What the estimator's methods get for a parsed (and maybe batched) payload."""
@@ -53,11 +62,11 @@ def sha256_file(path):
 def check_digest(path):
     digest_file = path + ".sha256"
     if not os.path.exists(digest_file):
-        raise ModelError(f"{path}: no {os.path.basename(digest_file)} beside it; refusing an unverified artifact")
+        raise ModelError(f"no {os.path.basename(digest_file)} beside it; refusing an unverified artifact", path)
     expected = open(digest_file).read().split()[0].strip().lower()
     actual = sha256_file(path)
     if actual != expected:
-        raise ModelError(f"{path}: sha256 is {actual[:12]}…, {os.path.basename(digest_file)} says {expected[:12]}…")
+        raise ModelError(f"sha256 is {actual[:12]}…, {os.path.basename(digest_file)} says {expected[:12]}…", path)
 
 
 def load_trusted_types(config_path=None, env_value=None):
@@ -78,17 +87,17 @@ def load_artifact(path, trusted, allow_pickle=False):
     if path.endswith(".skops"):
         import skops.io as sio
         untrusted = set(sio.get_untrusted_types(file=path))
-        refused = sorted(untrusted - set(trusted))
+        refused = refused_types(untrusted, trusted)
         if refused:
-            raise ModelError(f"{path}: types not in the operator's trusted list: {', '.join(refused)}")
+            raise ModelError(f"types not in the operator's trusted list: {', '.join(refused)}", path)
         return sio.load(path, trusted=sorted(untrusted))
     if path.endswith((".pkl", ".pickle", ".joblib")):
         if not allow_pickle:
-            raise ModelError(f"{path}: pickle/joblib artifacts can run code when loaded; "
-                             "use skops, or opt in with SWARMML_ALLOW_PICKLE=1")
+            raise ModelError("pickle/joblib artifacts can run code when loaded; "
+                             "use skops, or opt in with SWARMML_ALLOW_PICKLE=1", path)
         import joblib
         return joblib.load(path)
-    raise ModelError(f"{path}: unknown artifact format (expected .skops)")
+    raise ModelError("unknown artifact format (expected .skops)", path)
 
 
 def find_artifact(model_dir):
@@ -96,31 +105,60 @@ def find_artifact(model_dir):
         path = os.path.join(model_dir, fname)
         if os.path.exists(path):
             return path
-    raise ModelError(f"{model_dir}: no model.skops")
+    raise ModelError("no model.skops", model_dir)
 
 
 def load_models(models_dir, names, trusted, allow_pickle=False, batching="auto"):
     """Load every named model (all in the directory when names is empty)."""
+    return {name: load_model(models_dir, name, trusted, allow_pickle, batching)
+            for name in model_names(models_dir, names)}
+
+
+def model_names(models_dir, names):
+    """The models to load: those named, or all in the directory when none are."""
     if not os.path.isdir(models_dir):
         raise ModelError(f"model directory {models_dir} does not exist")
     available = sorted(d for d in os.listdir(models_dir) if os.path.isdir(os.path.join(models_dir, d)))
-    names = names or available
     missing = [n for n in names if n not in available]
     if missing:
         raise ModelError(f"models not found in {models_dir}: {', '.join(missing)} (have: {', '.join(available)})")
-    loaded = {}
-    for name in names:
-        mdir = os.path.join(models_dir, name)
-        meta_path = os.path.join(mdir, "meta.json")
-        meta = json.load(open(meta_path)) if os.path.exists(meta_path) else {}
-        est = load_artifact(find_artifact(mdir), trusted, allow_pickle)
+    return list(names) or available
+
+
+def load_model(models_dir, name, trusted, allow_pickle=False, batching="auto") -> LoadedModel:
+    """<models_dir>/<name>/ as a LoadedModel; whatever goes wrong is a ModelError naming the file at fault."""
+    mdir = os.path.join(models_dir, name)
+    meta_path = os.path.join(mdir, "meta.json")
+    with blaming(meta_path):
+        meta = read_meta(meta_path)
+    path = find_artifact(mdir)
+    with blaming(path):
+        est = load_artifact(path, trusted, allow_pickle)
+    with blaming(meta_path):
         sig = read_signature(meta, meta_path, est)
         n_features = len(sig["inputs"]) if sig else int(getattr(est, "n_features_in_", meta.get("n_features", 0)))
-        use_batching = {"on": True, "off": False}.get(batching, bool(meta.get("batching", False)))
-        loaded[name] = LoadedModel(name, str(meta.get("version", "1")), est, n_features,
-                                   np.asarray(getattr(est, "classes_", [])), use_batching, sig,
-                                   tuple(o for o in ALL_OUTPUTS if hasattr(est, o)))
-    return loaded
+        version = str(meta.get("version", "1"))
+    use_batching = {"on": True, "off": False}.get(batching, bool(meta.get("batching", False)))
+    return LoadedModel(name, version, est, n_features, np.asarray(getattr(est, "classes_", [])), use_batching, sig,
+                       tuple(o for o in ALL_OUTPUTS if hasattr(est, o)), path)
+
+
+def read_meta(meta_path) -> dict:
+    if not os.path.exists(meta_path):
+        return {}
+    with open(meta_path) as f:
+        return json.load(f)
+
+
+@contextmanager
+def blaming(file):
+    """Any other failure inside (a corrupt archive, bad JSON) becomes a ModelError, so that it names the file."""
+    try:
+        yield
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"{type(exc).__name__}: {exc}", file) from exc
 
 
 def read_signature(meta: dict, where: str, estimator: object) -> Optional[dict]:
@@ -130,20 +168,20 @@ def read_signature(meta: dict, where: str, estimator: object) -> Optional[dict]:
     try:
         sig = validate_signature(meta["signature"], where)
     except ValueError as exc:
-        raise ModelError(str(exc)) from None
+        raise ModelError(str(exc).removeprefix(f"{where}: "), where) from None
     fitted = getattr(estimator, "feature_names_in_", None)
     names = [i["name"] for i in sig["inputs"]]
     if sig["columns"]:
         # scikit-learn refuses a frame whose columns differ from the fit's, in name or in order
         if fitted is None:
-            raise ModelError(f"{where}: the signature says columns: true, but the model was fitted without "
-                             "column names (set \"columns\": false)")
+            raise ModelError("the signature says columns: true, but the model was fitted without "
+                             "column names (set \"columns\": false)", where)
         if [str(n) for n in fitted] != names:
-            raise ModelError(f"{where}: signature columns {names} differ from those the model was fitted with: "
-                             f"{[str(n) for n in fitted]}")
+            raise ModelError(f"signature columns {names} differ from those the model was fitted with: "
+                             f"{[str(n) for n in fitted]}", where)
     elif len(names) != getattr(estimator, "n_features_in_", len(names)):
-        raise ModelError(f"{where}: the signature has {len(names)} inputs, the model takes "
-                         f"{estimator.n_features_in_} features")
+        raise ModelError(f"the signature has {len(names)} inputs, the model takes "
+                         f"{estimator.n_features_in_} features", where)
     return sig
 
 
@@ -161,7 +199,8 @@ def warm_up(model: LoadedModel) -> Optional[str]:
             getattr(est, name)(X)
     except Exception as exc:
         if model.signature is None:
-            raise
+            # Zeros are rows any numeric model should take: one that fails on them is not served.
+            raise ModelError(f"warm-up predict failed ({type(exc).__name__}: {exc})", model.artifact) from exc
         # A made-up row may be outside what a user's pipeline accepts; real requests still get a 500 that says why.
         return f"warm-up predict failed on a made-up row ({type(exc).__name__}: {exc})"
     return None
