@@ -8,6 +8,7 @@ import sys
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -36,6 +37,12 @@ def emit_json(data):
 
 def note(message):
     err.print(message)
+
+
+def warning(message):
+    """One line on stderr, however long (rich would wrap it at the console's width), taken as plain text:
+    a warning quotes the user's own values, in which rich would read [...] as markup."""
+    err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
 class _NoBars:

@@ -538,7 +538,8 @@ def test_prometheus_runs_debians_package_or_the_image_prometheus_image_names():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     default = load([os.path.join(root, "docker-stack.yml")], environ={}).config["services"]["prometheus"]
     assert default["image"] == "registry:5000/swarmml/prometheus:latest"
-    upstream = load([os.path.join(root, "docker-stack.yml")],
+    # The upstream image comes with an override file (docker stack deploy takes no nested default).
+    upstream = load([os.path.join(root, "docker-stack.yml"), os.path.join(root, "stacks", "prometheus-upstream.yml")],
                     environ={"PROMETHEUS_IMAGE": "prom/prometheus:v2.53.0"}).config["services"]["prometheus"]
     assert upstream["image"] == "prom/prometheus:v2.53.0"
     for svc in (default, upstream, ml_stack().to_dict()["services"]["prometheus"]):

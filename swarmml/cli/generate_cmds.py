@@ -27,8 +27,11 @@ PROMETHEUS_FILES = ("prometheus.yml", "rules.yml")
               help="published in host mode on the node that runs the gateway")
 @click.option("--prometheus/--no-prometheus", default=True, show_default=True,
               help="Prometheus scraping every replica and gateway")
+@click.option("--prometheus-image", default=None,
+              help="Prometheus's image, such as prom/prometheus:v2.53.0 (default: <registry>/swarmml/prometheus:<tag>)")
 @click.option("-o", "--output", "out", default="-", help="file to write (default: stdout)")
-def generate(name, image, registry, tag, replicas, cpus, memory, models, gateway, gateway_port, prometheus, out):
+def generate(name, image, registry, tag, replicas, cpus, memory, models, gateway, gateway_port, prometheus,
+             prometheus_image, out):
     """Write the ML stack (predictor replicas behind the gateway) as a compose stack file."""
     try:
         size_bytes(memory)
@@ -43,7 +46,8 @@ def generate(name, image, registry, tag, replicas, cpus, memory, models, gateway
         prometheus_ref = _relative(_packaged(base, "prometheus", PROMETHEUS_FILES), base)
     stack = ml_stack(name, registry, tag, replicas, cpus, memory, tuple(models) or DEFAULT_MODELS,
                      gateway, gateway_port, os.path.join(config_ref, "haproxy.cfg") if config_ref else None,
-                     image=image, prometheus=prometheus, prometheus_dir=prometheus_ref)
+                     image=image, prometheus=prometheus, prometheus_dir=prometheus_ref,
+                     prometheus_image=prometheus_image)
     text = stack.to_yaml()
     if out == "-":
         click.echo(text, nl=False)

@@ -4,7 +4,7 @@ import click
 from swarmml import deploy as deploys
 from swarmml import placement as placements
 from swarmml import services as svcs
-from swarmml.console import emit_json, note, out, table
+from swarmml.console import emit_json, note, out, table, warning
 from swarmml.engine import swarm as engine
 from swarmml.engine import target_client
 from swarmml.stack.plan import rows as plan_rows
@@ -35,7 +35,7 @@ def deploy(files, name, prune, resolve_image, with_registry_auth, env_file, dry_
         emit_json(result.to_json())
     else:
         for w in result.warnings:
-            note(f"[yellow]warning[/] {w}")
+            warning(w)
         table(plan_rows(result.plan), ["action", "kind", "name", "changes"], title=f"stack {result.stack}")
         if result.convergence is not None:
             table(placements.rows(result.convergence.placements),

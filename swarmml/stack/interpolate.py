@@ -4,8 +4,12 @@ ${VAR} and $VAR, ${VAR:-default} (unset or empty), ${VAR-default} (unset),
 ${VAR:?error} / ${VAR?error} (required), $$ for a literal dollar: what
 docker/cli supports. Also, as the compose specification does, ${VAR:+alt} /
 ${VAR+alt} and defaults that are themselves interpolated (${A:-${B:-x}}).
+docker/cli's template parser (cli/compose/template) has neither, so
+unsupported_by_docker_cli() finds them, for a warning: a file that uses them
+deploys with swarmml, but `docker stack deploy` refuses or misreads it.
 """
 import re
+from dataclasses import dataclass
 
 from swarmml.errors import UsageError
 
@@ -13,32 +17,42 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPS = (":-", ":?", ":+", "-", "?", "+")
 
 
-def interpolate_string(text, environ, where):
-    out, i, n = [], 0, len(text)
+@dataclass(frozen=True)
+class _Variable:
+    """One ${...} or $NAME of a string: as written, its name, its operator (None: none) and what follows it."""
+    written: str
+    name: str
+    op: str | None = None
+    arg: str = ""
+
+
+def _parts(text, where):
+    """text split into literal pieces (str) and variables, in order; UsageError on a malformed one."""
+    i, n = 0, len(text)
     while i < n:
-        c = text[i]
-        if c != "$":
-            out.append(c)
-            i += 1
-            continue
-        nxt = text[i + 1] if i + 1 < n else ""
+        dollar = text.find("$", i)
+        if dollar < 0:
+            yield text[i:]
+            return
+        if dollar > i:
+            yield text[i:dollar]
+        nxt = text[dollar + 1] if dollar + 1 < n else ""
         if nxt == "$":
-            out.append("$")
-            i += 2
+            yield "$"
+            i = dollar + 2
         elif nxt == "{":
-            end = _closing_brace(text, i + 2)
+            end = _closing_brace(text, dollar + 2)
             if end < 0:
                 raise UsageError(f"{where}: invalid interpolation format in {text!r} (no closing '}}')")
-            out.append(_braced(text[i + 2:end], environ, where, text))
+            yield _braced(text, dollar, end, where)
             i = end + 1
         else:
-            m = _NAME.match(text, i + 1)
+            m = _NAME.match(text, dollar + 1)
             if not m:
                 raise UsageError(f"{where}: invalid interpolation format in {text!r} "
                                  "(a '$' not followed by a name; write '$$' for a dollar)")
-            out.append(environ.get(m.group(0), ""))
+            yield _Variable(text[dollar:m.end()], m.group(0))
             i = m.end()
-    return "".join(out)
 
 
 def _closing_brace(text, start):
@@ -60,39 +74,94 @@ def _closing_brace(text, start):
     return -1
 
 
-def _braced(body, environ, where, text):
+def _braced(text, start, end, where):
+    """The variable text[start:end + 1], a ${...}."""
+    body = text[start + 2:end]
     m = _NAME.match(body)
     if not m:
         raise UsageError(f"{where}: invalid interpolation format in {text!r} (expected a variable name after '${{')")
     name, rest = m.group(0), body[m.end():]
     if not rest:
-        return environ.get(name, "")
+        return _Variable(text[start:end + 1], name)
     op = next((o for o in _OPS if rest.startswith(o)), None)
     if op is None:
         raise UsageError(f"{where}: invalid interpolation format in {text!r} "
                          f"(after ${{{name} expected one of {', '.join(_OPS)} or '}}')")
-    arg = rest[len(op):]
-    value = environ.get(name)
-    missing = value is None or (op.startswith(":") and value == "")
-    if op.endswith("-"):
-        return interpolate_string(arg, environ, where) if missing else value
-    if op.endswith("+"):
-        return "" if missing else interpolate_string(arg, environ, where)
+    return _Variable(text[start:end + 1], name, op, rest[len(op):])
+
+
+def _value(var, environ, where):
+    value = environ.get(var.name)
+    if var.op is None:
+        return value or ""
+    missing = value is None or (var.op.startswith(":") and value == "")
+    if var.op.endswith("-"):
+        return interpolate_string(var.arg, environ, where) if missing else value
+    if var.op.endswith("+"):
+        return "" if missing else interpolate_string(var.arg, environ, where)
     if missing:
-        why = interpolate_string(arg, environ, where)
-        raise UsageError(f"{where}: required variable {name} is missing a value" + (f": {why}" if why else ""))
+        why = interpolate_string(var.arg, environ, where)
+        raise UsageError(f"{where}: required variable {var.name} is missing a value" + (f": {why}" if why else ""))
     return value
 
 
-def interpolate(node, environ, filename, path=""):
-    """Interpolate every string value (not keys) of a parsed YAML tree; errors name file and key path."""
+def interpolate_string(text, environ, where):
+    return "".join(p if isinstance(p, str) else _value(p, environ, where) for p in _parts(text, where))
+
+
+def _map_strings(node, fn, path=""):
+    """node with every string value (not keys) replaced by fn(string, key path)."""
     if isinstance(node, str):
-        return interpolate_string(node, environ, f"{filename}: {path}" if path else filename)
+        return fn(node, path)
     if isinstance(node, dict):
-        return {k: interpolate(v, environ, filename, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+        return {k: _map_strings(v, fn, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
     if isinstance(node, list):
-        return [interpolate(v, environ, filename, f"{path}[{i}]") for i, v in enumerate(node)]
+        return [_map_strings(v, fn, f"{path}[{i}]") for i, v in enumerate(node)]
     return node
+
+
+def _where(filename, path):
+    return f"{filename}: {path}" if path else filename
+
+
+def interpolate(node, environ, filename):
+    """Interpolate every string value (not keys) of a parsed YAML tree; errors name file and key path."""
+    return _map_strings(node, lambda text, path: interpolate_string(text, environ, _where(filename, path)))
+
+
+# docker/cli's template reads ${NAME, an operator among :- - :? ?, then plain text up to the first '}'. So it
+# has no ':+' or '+' (an invalid template), never interpolates a default (the text stays as written), and
+# ends a variable at a nested one's '}' (the rest stays as text): an image then is no valid reference.
+_REFUSED = "docker stack deploy would refuse this file"
+_REFUSED_OR_MISREAD = "docker stack deploy would refuse or misread this file"
+
+
+def _docker_cli_lacks(var):
+    """What docker/cli's template can't read as swarmml does in this variable, and what follows; or None."""
+    if var.op in (":+", "+"):
+        return "alternative value", _REFUSED
+    if var.op in (":-", "-") and "$" in var.arg:
+        return "nested default", _REFUSED_OR_MISREAD
+    if "${" in var.arg:
+        return "nested variable", _REFUSED_OR_MISREAD
+    return None
+
+
+def unsupported_by_docker_cli(node, filename):
+    """One warning line per variable of a parsed (not yet interpolated) YAML tree that docker stack deploy
+    would refuse or misread, naming file and key path. Pure."""
+    lines = []
+
+    def check(text, path):
+        for part in _parts(text, _where(filename, path)):
+            lacks = None if isinstance(part, str) else _docker_cli_lacks(part)
+            if lacks:
+                what, outcome = lacks
+                lines.append(f"{_where(filename, path)}: {what} {part.written} — {outcome}")
+        return text
+
+    _map_strings(node, check)
+    return lines
 
 
 def _env_lines(path, shown, encoding=None):

@@ -19,7 +19,9 @@ Deliberate differences from docker/cli:
 - healthcheck.test is replaced by a later file (docker/cli appends the two
   commands into one that cannot run);
 - ports without a published port are kept apart when files merge (docker/cli
-  keys ports by published port only, so all unpublished ports fold into one).
+  keys ports by published port only, so all unpublished ports fold into one);
+- nested defaults (${A:-${B}}) and ${VAR:+alt} are read as the compose
+  specification says, with a warning: docker/cli refuses or misreads them.
 """
 import copy
 import os
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from swarmml.errors import UsageError
-from swarmml.stack.interpolate import interpolate, read_env_file, read_service_env_file
+from swarmml.stack.interpolate import interpolate, read_env_file, read_service_env_file, unsupported_by_docker_cli
 from swarmml.stack.schema import validate
 
 # docker/cli accepts letters, digits, '_' and '-' in a stack name.
@@ -66,10 +68,11 @@ def load(paths, name=None, environ=None, env_file=None):
 
     docs, warnings = [], []
     for shown in paths:
-        doc, file_warnings = validate(interpolate(read_yaml(shown), env, shown), shown)
+        raw = read_yaml(shown)
+        doc, file_warnings = validate(interpolate(raw, env, shown), shown)
         _resolve_file(doc, shown, workdir, env)
         docs.append((shown, doc))
-        warnings += file_warnings
+        warnings += unsupported_by_docker_cli(raw, shown) + file_warnings
     versions = {doc["version"] for _, doc in docs if "version" in doc}
     if len({v if "." in v else v + ".0" for v in versions}) > 1:
         raise UsageError(f"{', '.join(paths)}: version: the files declare different versions "

@@ -346,13 +346,12 @@ PROMETHEUS_COMMAND = ["--config.file=/etc/prometheus/prometheus.yml", "--storage
 def add_prometheus(stack, image, networks, config_dir="stacks/prometheus", port="${PROMETHEUS_PORT:-9090}"):
     """Prometheus: finds its targets through Docker's DNS, keeps its data on a volume of the node it runs
     on (hence one manager, or PROMETHEUS_PLACEMENT), and publishes its UI in host mode. The image is
-    Debian's package as built by swarmml (image) unless PROMETHEUS_IMAGE names another, such as
-    prom/prometheus where a registry can be pulled from. stop-first: two servers on one data directory
-    fight over its lock."""
+    Debian's package as built by swarmml, or prom/prometheus where a registry can be pulled from.
+    stop-first: two servers on one data directory fight over its lock."""
     stack.config("prometheus_yml", f"{config_dir}/prometheus.yml")
     stack.config("prometheus_rules", f"{config_dir}/rules.yml")
     return stack.service(
-        "prometheus", f"${{PROMETHEUS_IMAGE:-{image}}}", replicas=1, cpus=0.25, memory="256M",
+        "prometheus", image, replicas=1, cpus=0.25, memory="256M",
         networks=list(networks), command=list(PROMETHEUS_COMMAND),
         configs=[("prometheus_yml", "/etc/prometheus/prometheus.yml"),
                  ("prometheus_rules", "/etc/prometheus/rules.yml")],
@@ -379,12 +378,13 @@ def add_floating_ip(stack, image, port=8080):
 def ml_stack(name="ml", registry=DEFAULT_REGISTRY, tag=DEFAULT_TAG, replicas=2, cpus=0.5, memory="512M",
              models=DEFAULT_MODELS, gateway=True, gateway_port=8080,
              gateway_config="stacks/gateway/haproxy.cfg", image=None, prometheus=True,
-             prometheus_dir="stacks/prometheus"):
+             prometheus_dir="stacks/prometheus", prometheus_image=None):
     """The project's ML stack: predictor replicas (dnsrr) behind the HAProxy gateway (host-mode port),
     each keeping an inference log on its node's volume, and Prometheus scraping them all.
 
-    image replaces the predictor's `<registry>/swarmml/predictor:<tag>`. prometheus_dir holds the
-    prometheus.yml and rules.yml that swarmml.prometheus writes.
+    image replaces the predictor's `<registry>/swarmml/predictor:<tag>`, prometheus_image Prometheus's
+    (prom/prometheus takes the same arguments). prometheus_dir holds the prometheus.yml and rules.yml
+    that swarmml.prometheus writes.
     """
     stack = Stack(name)
     net = stack.network("inference", attachable=True)
@@ -393,7 +393,7 @@ def ml_stack(name="ml", registry=DEFAULT_REGISTRY, tag=DEFAULT_TAG, replicas=2, 
     if gateway:
         add_gateway(stack, f"{registry}/swarmml/gateway:{tag}", [net], gateway_config, gateway_port)
     if prometheus:
-        add_prometheus(stack, f"{registry}/swarmml/prometheus:{tag}", [net], prometheus_dir)
+        add_prometheus(stack, prometheus_image or f"{registry}/swarmml/prometheus:{tag}", [net], prometheus_dir)
     if gateway:
         add_floating_ip(stack, f"{registry}/swarmml/gateway:{tag}", gateway_port)
     return stack
