@@ -12,10 +12,12 @@ import time
 import zlib
 from dataclasses import dataclass, field
 
-from swarmml import engine, images
+from swarmml import cluster_change as changes
+from swarmml import engine, images, labels
 from swarmml import registry as registries
 from swarmml import expose as exposing
 from swarmml.bootstrap import ensure_engine
+from swarmml.console import progress
 from swarmml.engine import endpoint
 from swarmml.engine import nodes as io
 from swarmml.errors import NotFound, SwarmmlError, UsageError
@@ -28,6 +30,7 @@ MAX_NODES = 9
 class UpResult:
     name: str
     created: list = field(default_factory=list)  # container names made or started by this call
+    recreated: list = field(default_factory=list)  # containers run again with --expose or --registry-auth
     already_up: bool = False
     status: dict = field(default_factory=dict)
     duration_s: float = 0.0
@@ -96,8 +99,10 @@ def default_managers(nodes: int) -> int:
     return 3 if nodes >= 3 else 1
 
 
-def up(name="local", nodes=3, managers=None, image_mode="auto", expose=(), registry_auth=False):
-    """Bring the cluster to at least `nodes` nodes; a running cluster is reported and left alone.
+def up(name="local", nodes=3, managers=None, image_mode="auto", expose=(), registry_auth=False,
+       show_progress=False):
+    """Bring the cluster to at least `nodes` nodes; a running cluster is reported and left alone, unless
+    asked for what it lacks of expose and registry_auth, which it then gets in place (_change_running).
 
     expose: ("ssh", "tls") or part of it: the manager also answers over SSH and mutual TLS (see swarmml.expose).
     registry_auth: the registry asks for a login, over TLS (see swarmml.registry).
@@ -110,18 +115,18 @@ def up(name="local", nodes=3, managers=None, image_mode="auto", expose=(), regis
     result = UpResult(name)
 
     existing = {c["name"]: c for c in io.cluster_containers(client, name)}
-    if expose and node_container(name, 1) in existing:
-        missing = set(expose) - set(exposing.load_record(expose_record_path(name)).get("kinds", []))
-        if missing:
-            raise UsageError(f"cluster {name!r} runs without --expose {','.join(sorted(missing))}, which can only be "
-                             f"set when it starts; `swarmml cluster down --name {name}` first")
-    if registry_container(name) in existing:
-        if registry_auth and not _registry_asks_login(name):
-            raise UsageError(f"cluster {name!r} runs its registry without --registry-auth, which can only be set "
-                             f"when it starts; `swarmml cluster down --name {name}` first")
-        registry_auth = _registry_asks_login(name)  # nodes added later trust it too
+    # A running cluster gets what it lacks in place, after it is up as it runs (so nodes added now
+    # trust its registry as it is, and are exposed with the other managers).
+    has_manager, has_registry = node_container(name, 1) in existing, registry_container(name) in existing
+    change = changes.plan_change(exposing.load_record(expose_record_path(name)).get("kinds", []),
+                                 expose if has_manager else (), _registry_asks_login(name),
+                                 registry_auth and has_registry)
+    if change.expose:
+        _refuse_unexposable(name, client)
+    expose = () if has_manager else expose
+    registry_auth = _registry_asks_login(name) if has_registry else registry_auth
     wanted = [node_container(name, i) for i in range(1, nodes + 1)] + [registry_container(name)]
-    if all(n in existing and existing[n]["status"] == "running" for n in wanted):
+    if not change and all(n in existing and existing[n]["status"] == "running" for n in wanted):
         st = status(name, client=client)
         if sum(1 for r in st["nodes"] if r["state"] == "ready") >= nodes:
             result.already_up, result.status = True, st
@@ -171,8 +176,7 @@ def up(name="local", nodes=3, managers=None, image_mode="auto", expose=(), regis
                     network=net, volume=cname, socket_dir=socket_dir(name, i),
                     insecure_registry=None if trusted else f"registry:{registries.PORT}", role=role,
                     entry_script=exposing.NODE_SCRIPT if exposed else None,
-                    publish=[{"tls": exposing.TLS_PORT, "ssh": exposing.SSH_PORT}[k] for k in exposed] if i == 1
-                    else ())
+                    publish=_published(exposed) if i == 1 else ())
         if trusted:
             io.put_file(client, cname, registries.trust_path(trusted), registries.ca_pem(login_dir))
         if exposed:
@@ -190,6 +194,8 @@ def up(name="local", nodes=3, managers=None, image_mode="auto", expose=(), regis
     if not os.path.islink(link):
         os.symlink(os.path.join(socket_dir(name, 1), "docker.sock"), link)
     _wait_ready(name, nodes)
+    if change:
+        result.recreated = _change_running(name, client, change, show_progress)
     if exposing.load_record(expose_record_path(name)).get("kinds"):
         exposure(name, client)
     result.status = status(name, client=client)
@@ -206,6 +212,205 @@ def _secure_registry(name, client, reg_id, login_dir):
 
 def _registry_asks_login(name):
     return registries.read_address(registries.material_dir(os.path.join(engine.SOCKET_ROOT, name))) is not None
+
+
+# --- a running cluster, changed in place ---------------------------------------------------------
+
+NODE_STOP_S = 30  # a node's dockerd gives its containers 15 s to stop, then leaves the swarm cleanly
+REJOIN_S = 180  # a recreated manager's engine starting, and an election (14-22 s here) when it led
+TASKS_S = 60  # how long to wait for tasks to run elsewhere (drained) or again (back): past it, go on
+
+
+def _refuse_unexposable(name, client):
+    """Before anything changes: nodes run again keep their image, and only swarmml's own has sshd."""
+    facts = io.container_facts(client, node_container(name, 1), network_name(name))
+    if facts["labels"].get(labels.IMAGE) != "node":
+        raise UsageError(f"cluster {name!r} runs {facts['image']} nodes, which have no sshd, and --expose keeps "
+                         f"their image: `swarmml cluster down --name {name}`, then `swarmml cluster up --name {name} "
+                         "--images local --expose ...`")
+
+
+def _change_running(name, client, change, show=False):
+    """Give a running cluster what it lacks of --expose and --registry-auth, keeping its stacks, its
+    registry's images and its swarm; returns the containers run again.
+
+    Docker can't publish ports on, or change the command of, a container that exists: the managers
+    are recreated one at a time with the same name, address, data volume and flags (the swarm keeps
+    its state in the volume, and knows each manager at its address). Starting the listeners with
+    `docker exec` instead could not add the TLS port to a running dockerd, nor survive the node's
+    next restart.
+    """
+    plan = _expose_plan(name, client) if change.expose else []  # refuses before anything changes
+    recreated = []
+    if change.registry_auth:
+        recreated.append(_secure_running_registry(name, client))
+    if change.expose:
+        recreated += _expose_running(name, client, change.expose, plan, show)
+    return recreated
+
+
+def _expose_plan(name, client):
+    """The nodes to run again, in order, each as it runs now (its container's facts, its swarm node's id and
+    whether to drain it first); refuses where one would not come back where the swarm knows it."""
+    net = network_name(name)
+    network = io.network_addresses(client, net)
+    rows = io.swarm_nodes(manager_client(name))
+    by_host = {r["hostname"]: r for r in rows}
+    plan = []
+    for host in changes.recreate_order(rows):
+        facts = io.container_facts(client, node_container(name, node_index(name, host)), net)
+        if facts["volumes"].get(facts["name"]) != "/var/lib/docker" or not facts["ip"]:
+            raise SwarmmlError(f"{facts['name']} does not run as `swarmml cluster up` made it (its volume at "
+                               "/var/lib/docker, on the cluster's network): it can't be run again in place")
+        if not changes.keeps_address(network, facts["ip"]):
+            raise SwarmmlError(f"{host} of cluster {name!r} would not get its address {facts['ip']} back when run "
+                               f"again (a lower one is free on {net}), and the swarm knows it there: "
+                               f"`swarmml cluster down --name {name}`, then up again with the flags")
+        plan.append(dict(facts, node_id=by_host[host]["id"], drain=changes.drains(host, rows)))
+    return plan
+
+
+def _secure_running_registry(name, client):
+    """The registry asks for a login from now on: run again from its image and storage volume (its images
+    stay), with its TLS and htpasswd material; every node trusts its CA from then on (no restart: an engine
+    reads certs.d at each pull)."""
+    net, reg = network_name(name), registry_container(name)
+    facts = io.container_facts(client, reg, net)
+    data_path = facts["volumes"].get(reg)
+    if not data_path:
+        raise SwarmmlError(f"{reg} keeps its images outside its volume {reg}: it can't be run again in place")
+    login_dir = registries.material_dir(os.path.join(engine.SOCKET_ROOT, name))
+    registries.prepare(login_dir)
+    io.remove_container(client, facts["id"])
+    reg_id = io.run_registry(client, cluster=name, container_name=reg, image=facts["image"], network=net,
+                             volume=reg, data_path=data_path, login_dir=login_dir)
+    _secure_registry(name, client, reg_id, login_dir)
+    address, ca = registries.read_address(login_dir), registries.ca_pem(login_dir)
+    for c in io.cluster_containers(client, name):
+        if c["labels"].get(engine.ROLE_LABEL) in ("manager", "worker"):
+            io.put_file(client, c["id"], registries.trust_path(address), ca)
+    return reg
+
+
+def _expose_running(name, client, kinds, plan, show):
+    """Every manager answers over kinds: run again one at a time, the swarm settled between two."""
+    authority = exposing.authority(name, kinds)  # a new CA and keys: the old CA's key was not kept
+    exposing.write_client(authority, client_dir(name))
+    trusted = registries.read_address(registries.material_dir(os.path.join(engine.SOCKET_ROOT, name)))
+    nodes, before = len(io.swarm_nodes(manager_client(name))), io.task_containers(_node_sockets(name))
+    with progress(transient=True, show=show) as bars:
+        ids = {f["name"]: bars.add_task(f["name"], total=1, status="waiting its turn") for f in plan}
+        for facts in plan:
+            def status(text, done=False, task=ids[facts["name"]]):
+                bars.update(task, status=text, completed=1 if done else 0)
+
+            def recreate(facts=facts, status=status):
+                _recreate_node(name, client, facts, kinds, authority, trusted, status)
+            _run_again(name, facts, nodes, before, recreate, status)
+    exposing.save_record(expose_record_path(name), {"kinds": list(kinds)})
+    return [f["name"] for f in plan]
+
+
+def _run_again(name, facts, nodes, before, recreate, status):
+    """One node out of the swarm's work while recreate() runs it again.
+
+    Drained first (facts["drain"]), so that its tasks start on the other nodes while it still runs:
+    a node that just stops leaves them down until the swarm notices it gone, or until it is back.
+    Made active again once it is back in the swarm, which then has settled; the next node waits
+    until the tasks the swarm wants run, and as many containers run per service as before.
+    """
+    own = os.path.join(socket_dir(name, node_index(name, facts["name"])), "docker.sock")
+    if facts["drain"]:
+        status("draining: its tasks start on the other nodes")
+        _set_availability(name, facts["node_id"], "drain")
+        _until(lambda: not io.task_containers([own]) and not io.unfinished_tasks(manager_client(name)), TASKS_S)
+    try:
+        recreate()
+        _wait_rejoined(name, facts["name"], nodes, status)
+    except BaseException:
+        if facts["drain"]:  # tried for a while, quietly: the error that got here is the one to tell
+            _until(lambda: _set_availability(name, facts["node_id"], "active"), 10)
+        raise
+    if facts["drain"]:
+        _set_availability(name, facts["node_id"], "active")
+    status("waiting for the services' tasks")
+    _until(lambda: not io.unfinished_tasks(manager_client(name))
+           and changes.tasks_back(before, io.task_containers(_node_sockets(name))), TASKS_S)
+    status("done", done=True)
+
+
+def _set_availability(name, node_id, availability):
+    io.update_node(manager_client(name), node_id, availability=availability)
+    return True
+
+
+def _until(done, timeout):
+    """Ask done() every second until it says True, or timeout s pass; an engine error counts as not yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if done():
+                return True
+        except SwarmmlError:
+            pass
+        time.sleep(1)
+    return False
+
+
+def _recreate_node(name, client, facts, kinds, authority, trusted, status):
+    """One node container, removed and run again as it was (name, address, volume, image, flags), now
+    through the expose entry script; node1 also publishes the ports on 127.0.0.1."""
+    i, net, cname = node_index(name, facts["name"]), network_name(name), facts["name"]
+    # Written first: the new container's entry script waits for it, and the address is the old one.
+    exposing.write_manager(name, authority, os.path.join(socket_dir(name, i), "expose"),
+                           [facts["ip"], "127.0.0.1", "localhost", cname, f"node{i}"])
+    status("stopping: its engine stops its tasks and leaves cleanly")
+    io.remove_container(client, facts["id"], stop_timeout=NODE_STOP_S)
+    status("starting")
+    io.run_node(client, cluster=name, container_name=cname, hostname=f"node{i}", image=facts["image"],
+                network=net, volume=cname, socket_dir=socket_dir(name, i),
+                insecure_registry=None if trusted else f"registry:{registries.PORT}",
+                role=facts["labels"].get(engine.ROLE_LABEL, "manager"), entry_script=exposing.NODE_SCRIPT,
+                publish=_published(kinds) if i == 1 else ())
+    got = io.node_ip(client, cname, net)
+    if got != facts["ip"]:
+        raise SwarmmlError(f"{cname} came back at {got}, not at {facts['ip']} where the swarm knows it (another "
+                           f"container took the address meanwhile); `swarmml cluster down --name {name}`, then up "
+                           "again with the flags")
+    if trusted:
+        io.put_file(client, cname, registries.trust_path(trusted),
+                    registries.ca_pem(registries.material_dir(os.path.join(engine.SOCKET_ROOT, name))))
+
+
+def _wait_rejoined(name, cname, nodes, status):
+    """Until the node run again is back in the swarm, and the swarm has settled: a leader, every node
+    ready, every manager reachable (asked first of the node itself: a manager that answers is back)."""
+    i = node_index(name, cname)
+    own = os.path.join(socket_dir(name, i), "docker.sock")
+    asked = [own] + [p for p in _node_sockets(name) if p != own]
+    status("waiting for its engine")
+    io.wait_node_engine(own, timeout=REJOIN_S)
+    status("rejoining the swarm")
+
+    def back():
+        member, rows = io.node_membership(own), io.swarm_view(asked)
+        return bool(member and member["state"] == "active" and rows and changes.settled(rows, nodes))
+    if not _until(back, REJOIN_S):
+        raise SwarmmlError(f"node{i} of cluster {name!r} did not rejoin the swarm within {REJOIN_S} s after it "
+                           f"was run again; see `swarmml cluster status --name {name}`")
+
+
+def _node_sockets(name):
+    paths, i = [], 1
+    while os.path.isdir(socket_dir(name, i)):
+        paths.append(os.path.join(socket_dir(name, i), "docker.sock"))
+        i += 1
+    return paths
+
+
+def _published(kinds):
+    """The node ports node1 publishes on 127.0.0.1 for these kinds."""
+    return [{"tls": exposing.TLS_PORT, "ssh": exposing.SSH_PORT}[k] for k in kinds]
 
 
 def _form_swarm(client, name, nodes, managers):

@@ -3,7 +3,9 @@
 `cluster up --expose ssh,tls` runs every manager node through NODE_SCRIPT: it
 waits for the material swarmml writes once the node's bridge address is
 known, then starts sshd and dockerd listening on that address only (and the
-node's unix sockets). The host publishes node1's two ports on 127.0.0.1 only;
+node's unix sockets); on a running cluster, its managers' containers are run
+again that way, one at a time (swarmml/cluster_change.py). The host publishes
+node1's two ports on 127.0.0.1 only;
 the other managers answer on the cluster's bridge, where a client that lost
 node1 finds them (engine/peers.py), as it would a remote swarm's managers.
 
@@ -159,8 +161,8 @@ def record(cluster: str, kinds, ports: dict, client_dir: str) -> dict:
 def env_lines(cluster: str, via: str, rec: dict) -> list[str]:
     """The shell lines that point the docker CLI (and swarmml) at the manager over ssh or tls."""
     if via not in rec.get("kinds", []):
-        raise UsageError(f"cluster {cluster!r} was not started with --expose {via}; `swarmml cluster down --name "
-                         f"{cluster}` then `swarmml cluster up --name {cluster} --expose {via}`")
+        raise UsageError(f"cluster {cluster!r} is not exposed over {via}; `swarmml cluster up --name {cluster} "
+                         f"--expose {via}` exposes it in place (its stacks are kept)")
     if via == "tls":
         return [f"export DOCKER_HOST=tcp://127.0.0.1:{rec['ports']['tls']}", "export DOCKER_TLS_VERIFY=1",
                 f"export DOCKER_CERT_PATH={rec['client_dir']}", "unset DOCKER_CONTEXT"]

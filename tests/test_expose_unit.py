@@ -82,7 +82,8 @@ def test_env_lines_and_record():
         "export DOCKER_HOST=tcp://127.0.0.1:4001", "export DOCKER_TLS_VERIFY=1",
         "export DOCKER_CERT_PATH=/run/swarmml/a/client", "unset DOCKER_CONTEXT"]
     assert expose.env_lines("a", "ssh", rec)[0] == "export DOCKER_HOST=ssh://root@swarmml-a:4000"
-    with pytest.raises(UsageError, match="not started with --expose tls"):
+    with pytest.raises(UsageError, match=r"not exposed over tls; `swarmml cluster up --name a --expose tls` exposes "
+                       "it in place"):
         expose.env_lines("a", "tls", expose.record("a", ["ssh"], {"ssh": 1}, "/c"))
 
 

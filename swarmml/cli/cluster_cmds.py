@@ -32,16 +32,24 @@ def cluster():
                    "share; nodes pull with `deploy --with-registry-auth`")
 @OUTPUT
 def up(name, nodes, managers, image_mode, expose, registry_auth, output):
-    """Start the cluster (or add nodes to it); a running cluster is left as it is."""
-    result = clusters.up(name, nodes, managers, image_mode, expose=expose, registry_auth=registry_auth)
+    """Start the cluster (or add nodes to it); a running cluster is left as it is, except that it gets
+    --expose and --registry-auth in place (its registry, then its managers one at a time, are run again)."""
+    result = clusters.up(name, nodes, managers, image_mode, expose=expose, registry_auth=registry_auth,
+                         show_progress=output != "json" and err.is_terminal)
     if output == "json":
-        emit_json({"already_up": result.already_up, "created": result.created,
+        emit_json({"already_up": result.already_up, "created": result.created, "recreated": result.recreated,
                    "duration_s": round(result.duration_s, 2), **result.status})
         return
     if result.already_up:
         note(f"cluster {name!r} is already up ({len(result.status['nodes'])} nodes); nothing changed")
     else:
         note(f"cluster {name!r} up in {result.duration_s:.1f} s; started: {', '.join(result.created) or 'nothing'}")
+    if result.recreated:
+        note(f"run again in place, one at a time: {', '.join(result.recreated)}; the swarm, its stacks and the "
+             "registry's images are kept")
+    if clusters.registry_container(name) in result.recreated:
+        note("services deployed before keep the images their nodes have; to pull anew, push to the address "
+             "below and deploy with --with-registry-auth")
     table(result.status["nodes"], NODE_COLUMNS)
     if not result.already_up:
         _print_doctor(name)

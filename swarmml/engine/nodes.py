@@ -11,6 +11,7 @@ import time
 
 import docker
 import docker.errors
+import requests
 
 from swarmml import registry
 from swarmml.engine import CLUSTER_LABEL, ROLE_LABEL, connect, errors, explain
@@ -155,6 +156,42 @@ def running_service_containers(node_socket_path, service):
                                                   "status": "running"}))
     finally:
         client.close()
+
+
+def container_facts(client, container, network):
+    """What recreating a container needs to know of it, as plain data: id, image, labels (its image's too),
+    its address on network, its named volumes (name -> where mounted) and whether it runs."""
+    try:
+        info = client.api.inspect_container(container)
+    except docker.errors.APIError as exc:
+        raise SwarmmlError(f"reading container {container} failed: {explain(exc)}") from None
+    return {"id": info["Id"], "name": info["Name"].lstrip("/"), "image": info["Config"]["Image"],
+            "labels": info["Config"].get("Labels") or {},
+            "ip": ((info["NetworkSettings"].get("Networks") or {}).get(network) or {}).get("IPAddress") or None,
+            "volumes": {m["Name"]: m["Destination"] for m in info.get("Mounts") or [] if m.get("Type") == "volume"},
+            "running": bool(info["State"].get("Running"))}
+
+
+def remove_container(client, container_id, stop_timeout=10):
+    """Stop a container, giving its main process stop_timeout s to end cleanly, then remove it.
+    Its named volumes stay (a node's /var/lib/docker, the registry's images)."""
+    try:
+        client.api.stop(container_id, timeout=stop_timeout)
+        client.api.remove_container(container_id, v=False)
+    except docker.errors.APIError as exc:
+        raise SwarmmlError(f"removing container {container_id[:12]} failed: {explain(exc)}") from None
+
+
+def network_addresses(client, network):
+    """A network's IPv4 subnet and gateway, and the addresses its connected containers hold (name -> address)."""
+    try:
+        info = client.api.inspect_network(network)
+    except docker.errors.APIError as exc:
+        raise SwarmmlError(f"reading network {network} failed: {explain(exc)}") from None
+    config = next((c for c in (info.get("IPAM") or {}).get("Config") or [] if ":" not in c.get("Subnet", ":")), {})
+    held = {c["Name"]: c["IPv4Address"].split("/")[0] for c in (info.get("Containers") or {}).values()
+            if c.get("IPv4Address")}
+    return {"subnet": config.get("Subnet"), "gateway": config.get("Gateway"), "held": held}
 
 
 def start_container(client, container_id):
@@ -348,16 +385,20 @@ def _left(node_client):
         return False
 
 
-def update_node(manager_client, node_id, labels=None, remove=(), role=None):
-    """Set labels, take out the keys in remove, and set the role; False when nothing had to change."""
+def update_node(manager_client, node_id, labels=None, remove=(), role=None, availability=None):
+    """Set labels, take out the keys in remove, and set the role and availability (active, pause, drain);
+    False when nothing had to change."""
     node = errors.call("reading a node", manager_client.api.inspect_node, node_id)
     spec = dict(node["Spec"])
     new = {k: v for k, v in {**(spec.get("Labels") or {}), **(labels or {})}.items() if k not in remove}
-    if new == (spec.get("Labels") or {}) and (role is None or spec.get("Role") == role):
+    if new == (spec.get("Labels") or {}) and (role is None or spec.get("Role") == role) \
+            and (availability is None or spec.get("Availability") == availability):
         return False
     spec["Labels"] = new
     if role:
         spec["Role"] = role
+    if availability:
+        spec["Availability"] = availability
     errors.call("updating a node", manager_client.api.update_node, node_id, node["Version"]["Index"], spec)
     return True
 
@@ -388,6 +429,7 @@ def swarm_nodes(manager_client):
             "addr": n["Status"].get("Addr"),
             "engine": n["Description"].get("Engine", {}).get("EngineVersion"),
             "leader": bool(n.get("ManagerStatus", {}).get("Leader")),
+            "reachable": n.get("ManagerStatus", {}).get("Reachability") == "reachable",
         })
     return rows
 
@@ -397,6 +439,65 @@ def running_tasks(manager_client):
     return [{"node": t.get("NodeID"), "service": t.get("ServiceID")}
             for t in manager_client.api.tasks(filters={"desired-state": "running"})
             if t.get("Status", {}).get("State") == "running"]
+
+
+def swarm_view(socket_paths, timeout=5):
+    """The swarm's nodes (swarm_nodes rows) as the first of these node engines that can say: a manager
+    with a leader. None when none can, as while a leader is elected or a manager restarts."""
+    for path in socket_paths:
+        if not os.path.exists(path):
+            continue
+        try:
+            client = docker.DockerClient(base_url=f"unix://{path}", version="auto", timeout=timeout)
+        except (docker.errors.DockerException, requests.RequestException, OSError):
+            continue
+        try:
+            return swarm_nodes(client)
+        except (SwarmmlError, docker.errors.DockerException, requests.RequestException, OSError):
+            continue
+        finally:
+            client.close()
+    return None
+
+
+def task_containers(socket_paths, timeout=5):
+    """The swarm tasks' containers that run, as the nodes' own engines say (rows: node socket, service id).
+    The managers' task list can still call a task running whose node has just gone."""
+    rows = []
+    for path in socket_paths:
+        try:
+            client = docker.DockerClient(base_url=f"unix://{path}", version="auto", timeout=timeout)
+        except (docker.errors.DockerException, requests.RequestException, OSError):
+            continue
+        try:
+            found = client.api.containers(filters={"label": "com.docker.swarm.service.id", "status": "running"})
+        except (docker.errors.DockerException, requests.RequestException, OSError):
+            found = []
+        finally:
+            client.close()
+        rows += [{"node": path, "service": c["Labels"]["com.docker.swarm.service.id"]} for c in found]
+    return rows
+
+
+def node_membership(socket_path, timeout=5):
+    """swarm_membership of one node's engine, or None while it does not answer."""
+    try:
+        client = docker.DockerClient(base_url=f"unix://{socket_path}", version="auto", timeout=timeout)
+    except (docker.errors.DockerException, requests.RequestException, OSError):
+        return None
+    try:
+        return swarm_membership(client)
+    except (docker.errors.DockerException, requests.RequestException, OSError):
+        return None
+    finally:
+        client.close()
+
+
+def unfinished_tasks(manager_client):
+    """Tasks the swarm wants running that do not run (yet), as plain dicts: service id, node id, state."""
+    tasks = errors.call("listing tasks", manager_client.api.tasks, filters={"desired-state": "running"})
+    return [{"service": t.get("ServiceID"), "node": t.get("NodeID"), "state": t["Status"]["State"]}
+            for t in tasks if t["Status"]["State"] != "running"]
 
 
 def remove_node(manager_client, node_id):
