@@ -112,20 +112,23 @@ class Swarm:
                                       timeout=timeout, show=self.progress, dry_run=dry_run))
 
     def verify(self, service: str = "predictor", *, stack: str | None = None, gateway: str = "gateway",
-               steps: Sequence[int] = (1, 2, 4, 6), cpus: float = 0.25, model: str = "iris-rf",
+               steps: Sequence[int] | None = None, cpus: float = 0.25, model: str = "iris-rf",
                batching: str = "off", duration: float = 10.0, repeat: int = 2, connections: int | None = None,
                rate: float | None = None, min_efficiency: str = "0.8", slo: str | None = None,
                load: str | None = None, drill: str | None = None, node: str = "worker", how: str = "stop",
                drill_rate: float = 100.0, max_recovery_s: float = 30.0,
                max_failed_pct: float = 0.1, fill_idle: bool | None = None) -> VerifyReport:
-        """`swarmml verify`'s report (report["ok"] says whether it passed; report["problems"] why not).
+        """`swarmml verify`'s report (report["verdict"]: pass, fail, or inconclusive; report["problems"] and
+        report["inconclusive"] say why).
 
-        Options as the CLI's: load is --for ("200/s"), max_recovery_s --max-recovery, max_failed_pct --max-failed,
-        fill_idle --fill-idle (None: on for a local cluster).
+        steps: None fits the default curve (1, 2, 4, 6) to the cluster's free CPU. Options as the CLI's: load is
+        --for ("200/s"), max_recovery_s --max-recovery, max_failed_pct --max-failed, fill_idle --fill-idle (None: on
+        for a local cluster).
         A verify that measured and found the service short returns its report; bad options raise UsageError.
         """
-        return run_verify(self.client, service, stack=stack, gateway=gateway, steps=tuple(steps), cpus=cpus,
-                          model=model, batching=batching, duration=duration, repeat=repeat,
+        return run_verify(self.client, service, stack=stack, gateway=gateway,
+                          steps=None if steps is None else tuple(steps), cpus=cpus, model=model,
+                          batching=batching, duration=duration, repeat=repeat,
                           connections=connections, rate=rate, min_efficiency=min_efficiency, slo=slo, load=load,
                           drill=drill, node=node, how=how, drill_rate=drill_rate, max_recovery_s=max_recovery_s,
                           max_failed_pct=max_failed_pct, cluster=self.target.cluster, show=self.progress,

@@ -18,6 +18,13 @@ class UsageError(SwarmmlError):
     exit_code = 2
 
 
+class Inconclusive(SwarmmlError):
+    """A measurement that could not be made (a machine too busy to give the replicas their CPU): no evidence
+    either way, so neither a pass nor a failure."""
+
+    exit_code = 3
+
+
 class EngineUnavailable(SwarmmlError):
     """No Docker engine answers where we looked."""
 

@@ -17,6 +17,19 @@ CLUSTER_NAME = os.environ.get("SWARMML_TEST_CLUSTER", "test")
 CLUSTER_NODES = int(os.environ.get("SWARMML_TEST_NODES", "3"))
 
 
+# Fixtures that start or reach a Docker engine: a test that uses one (directly or through another fixture) is an
+# integration test, so that `pytest -m "not integration"` never starts an engine or a cluster.
+ENGINE_FIXTURES = {"host_engine", "cluster", "pushed_images", "extra_images"}
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = [i.nodeid for i in items
+                if ENGINE_FIXTURES & set(getattr(i, "fixturenames", ())) and not i.get_closest_marker("integration")]
+    if unmarked:
+        raise pytest.UsageError(f"{len(unmarked)} tests use the engine without @pytest.mark.integration, e.g. "
+                                f"{unmarked[0]}")
+
+
 @dataclass
 class Cluster:
     name: str

@@ -17,6 +17,8 @@ import tiny_image
 from conftest import CLUSTER_NAME
 from stack_helpers import swarmml
 
+pytestmark = pytest.mark.integration
+
 NAME = f"{CLUSTER_NAME}-reg"
 
 

@@ -1,8 +1,7 @@
-"""swarmml verify on the real 3-node cluster: checks, a short curve, the node-loss drill, the report files."""
+"""swarmml verify on the real 3-node cluster: the README's main command, the node-loss drill, the report files."""
 import json
 import os
 import struct
-from statistics import median
 
 import pytest
 
@@ -34,37 +33,38 @@ def _spec(cluster):
     return engine.service(cluster.client, f"{STACK}_predictor")["Spec"]
 
 
-def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
+def test_the_readme_main_command(cluster, stack, tmp_path):
+    # The README's main command after `swarmml scale predictor 10`, with its defaults: the whole default curve
+    # where the machine's free CPU holds it, and what it left out said. It must pass on this 2-core machine,
+    # also with other work beside it (then with fewer steps).
+    scaled = swarmml("scale", "predictor", "10", "--stack", STACK, env=cluster.env)
+    assert scaled.returncode == 0, scaled.stderr[-2000:]
     before = _spec(cluster)
     out = tmp_path / "report"
-    # Efficiency and recovery targets belong to the benchmark (scripts/bench_verify.py); what is tested
-    # here is that verify measures, restores and reports.
-    done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "1,3", "--repeat", "2", "--duration", "4",
-                   "--min-efficiency", "0", "--drill", "node-loss", "--max-recovery", "180", "--max-failed", "5",
-                   "--report", str(out), "-o", "json", env=cluster.env)
-    assert done.returncode in (0, 1), done.stderr[-2000:]
-    report = json.loads(done.stdout)
-    # with no threshold, only a curve above 1 beyond its interval (this machine is shared) may fail it
-    assert report["ok"] == (not report["problems"]) == (done.returncode == 0)
-    assert all("suspect" in p for p in report["problems"]), report["problems"]
+    done = swarmml("verify", "--stack", STACK, "--report", str(out), env=cluster.env)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["ok"] and report["verdict"] == "pass" and not report["inconclusive"]
+    assert "**PASS**" in (out / "report.md").read_text()
     checks = {c["name"]: c for c in report["checks"]}
-    assert {n: c["ok"] for n, c in checks.items()} == {
-        "placement": True, "every_replica_answers": True, "golden_predictions": True}
-    assert (checks["every_replica_answers"]["data"]["seen"] == 3
-            and checks["golden_predictions"]["data"]["replicas"] == 3)
-    assert sorted(checks["placement"]["data"]["per_node"].values()) == [1, 1, 1]
+    assert all(c["ok"] for c in checks.values()) and checks["every_replica_answers"]["data"]["seen"] == 10
 
-    assert [s["replicas"] for s in report["steps"]] == [1, 3]
-    assert [r["replicas"] for r in report["runs"]] == report["settings"]["order"] == [1, 3, 3, 1]
-    assert [p["replicas"] for p in report["noise"]["pairs"]] == [3]
+    st = report["settings"]
+    steps = [s["replicas"] for s in report["steps"]]
+    assert st["steps_fitted"] and steps == st["steps"] and steps[0] == 1 and len(steps) >= 2
+    assert sorted(steps + [s["replicas"] for s in st["left_out"]]) == [1, 2, 4, 6]
+    assert all(s["why"].endswith("were busy before the curve") for s in st["left_out"]), st["left_out"]
+    assert 0 <= st["free_cpu"]["busy_at_rest"] <= st["free_cpu"]["cores"] == os.cpu_count()
+    for s in st["left_out"]:  # printed for the user too, one line each
+        assert f"left out {s['replicas']} replicas" in done.stderr
+    assert [r["replicas"] for r in report["runs"]] == st["order"]
     for run in report["runs"]:
         assert run["warmup"]["windows"] and run["warmup"]["s"] <= 30 + 10
     for step in report["steps"]:
-        assert step["repeats"] == 2 and len(step["runs_per_s"]) == 2
+        assert step["repeats"] >= 2 and len(step["runs_per_s"]) == step["repeats"]
         lo, hi = step["efficiency_interval"]
         assert lo <= step["efficiency"] <= hi and step["cpu_s_per_request"] > 0
-        # --min-efficiency 0 is a threshold that any E(N) meets: a pass, unless above 1 beyond its interval
-        assert step["verdict"] in (("base",) if step["replicas"] == 1 else ("pass", "suspect"))
+        assert step["verdict"] in (("base",) if step["replicas"] == 1 else ("pass",))
         assert all(step[k] is not None for k in STEP_KEYS), step
         assert step["errors"] == 0 and step["requests_per_s"] > 0 and step["replicas_answering"] == step["replicas"]
         assert step["p50_ms"] <= step["p95_ms"] <= step["p99_ms"]
@@ -73,44 +73,65 @@ def test_verify_reports_checks_curve_and_drill(cluster, stack, tmp_path):
         assert len(per) == step["replicas"] and all(0 < c <= 0.25 * 1.1 for c in per), per
         assert step["bottleneck"] in ("replicas", "machine", "gateway", "load generator", "offered load")
     # a local cluster: the cores a step left wholly idle were filled, and the machine's busy figure leaves them out
-    assert report["settings"]["fill_idle"] is True
+    assert st["fill_idle"] is True
     for run in report["runs"]:
         filled = run["warmup"]["filled_cores"]
         assert 0 <= filled <= (os.cpu_count() or 1) and ("ballast" in run["cpu"]["machine"]) == (filled > 0), run
-    assert any(r["warmup"]["filled_cores"] for r in report["runs"] if r["replicas"] == 1)  # 0.25 CPU leaves a core
     assert report["steps"][0]["efficiency"] == 1.0
-    last = report["steps"][-1]
-    # both runs of 3 sit between the same two base runs: E is theirs over 3 x the mean of those two
-    rps = {n: [r["requests_per_s"] for r in report["runs"] if r["replicas"] == n] for n in (1, 3)}
-    assert abs(last["efficiency"] - median(rps[3]) / (3 * sum(rps[1]) / 2)) < 0.002
+    print("main command: "
+          f"{[(s['replicas'], s['requests_per_s'], s['efficiency'], s['bottleneck']) for s in report['steps']]}; "
+          f"left out {[s['replicas'] for s in st['left_out']]}, busy at rest {st['free_cpu']['busy_at_rest']}")
+
+    assert sorted(p.name for p in out.iterdir()) == ["report.json", "report.md", "scaling.png"]
+    png = (out / "scaling.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", png[16:24])
+    assert width >= 600 and height >= 400
     assert "## Scaling curve" in (out / "report.md").read_text()
-    assert report["settings"]["batching"] == "off" and report["settings"]["cpus"] == 0.25
+
+    # verify puts back what it changed for the curve
+    after = _spec(cluster)
+    for key in ("Mode", "UpdateConfig"):
+        assert after[key] == before[key], key
+    for key in ("Resources", "ContainerSpec"):
+        assert after["TaskTemplate"][key] == before["TaskTemplate"][key], key
+    assert swarmml("scale", "predictor", "3", "--stack", STACK, env=cluster.env).returncode == 0
+    assert ops.rebalance(cluster.client, f"{STACK}_predictor", show=False).ok
+
+
+def test_verify_reports_checks_and_drill(cluster, stack, tmp_path):
+    before = _spec(cluster)
+    out = tmp_path / "report"
+    # Recovery targets belong to the benchmark (scripts/bench_verify.py); what is tested here is that verify
+    # drills, restores and reports.
+    done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "", "--drill", "node-loss",
+                   "--max-recovery", "180", "--max-failed", "5", "--report", str(out), "-o", "json", env=cluster.env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["ok"] and report["verdict"] == "pass" and report["steps"] == []
+    checks = {c["name"]: c for c in report["checks"]}
+    assert {n: c["ok"] for n, c in checks.items()} == {
+        "placement": True, "every_replica_answers": True, "golden_predictions": True}
+    assert (checks["every_replica_answers"]["data"]["seen"] == 3
+            and checks["golden_predictions"]["data"]["replicas"] == 3)
+    assert sorted(checks["placement"]["data"]["per_node"].values()) == [1, 1, 1]
 
     drill = report["drill"]
     assert drill["ok"] and drill["recovery_s"] is not None and drill["marked_down_s"] is not None
     assert drill["requests"] > 0 and drill["node"] in cluster.node_names()
     assert drill["replicas_on_node"] >= 1 and drill["desired"] == 3
     assert sorted(drill["rebalance"]["after"].values()) == [1, 1, 1]
-    print("curve: "
-          f"{[(s['replicas'], s['requests_per_s'], s['efficiency'], s['bottleneck']) for s in report['steps']]}; "
-          f"drill: recovered {drill['recovery_s']} s, {drill['failed']}/{drill['requests']} failed")
+    print(f"drill: recovered {drill['recovery_s']} s, {drill['failed']}/{drill['requests']} failed")
 
-    assert sorted(p.name for p in out.iterdir()) == ["report.json", "report.md", "scaling.png"]
-    assert json.loads((out / "report.json").read_text())["steps"] == report["steps"]
-    png = (out / "scaling.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
-    width, height = struct.unpack(">II", png[16:24])
-    assert width >= 600 and height >= 400
+    assert sorted(p.name for p in out.iterdir()) == ["report.json", "report.md"]  # no curve, no plot
+    assert json.loads((out / "report.json").read_text())["checks"] == report["checks"]
     md = (out / "report.md").read_text()
-    assert "## Scaling curve" in md and "## Node-loss drill" in md
-    assert ("**PASS**" if report["ok"] else "**FAIL**") in md
+    assert "## Node-loss drill" in md and "**PASS**" in md
 
-    # verify puts back what it changed for the curve, and the drill's node is back
+    # the drill's node is back, and the spec is as verify found it
     after = _spec(cluster)
     for key in ("Mode", "UpdateConfig"):
         assert after[key] == before[key], key
-    for key in ("Resources", "ContainerSpec"):
-        assert after["TaskTemplate"][key] == before["TaskTemplate"][key], key
     assert all(n["Status"]["State"] == "ready" for n in cluster.client.api.nodes())
 
 

@@ -5,12 +5,14 @@ import click
 
 from swarmml.console import emit_json, note, table
 from swarmml.engine import target_client
-from swarmml.errors import SwarmmlError, UsageError
+from swarmml.errors import Inconclusive, SwarmmlError, UsageError
 from swarmml.verify import report as reports
 from swarmml.verify import verify as run_verify
 
 
 def _steps(value):
+    if value is None:
+        return None  # the default curve, fitted to the free CPU
     try:
         steps = [int(s) for s in value.split(",") if s.strip()] if value else []
     except ValueError:
@@ -24,7 +26,9 @@ def _steps(value):
 @click.argument("service", default="predictor")
 @click.option("--stack", default=None, help="the stack, when the service name is in several")
 @click.option("--gateway", default="gateway", show_default=True, help="the service whose port fronts SERVICE")
-@click.option("--steps", default="1,2,4,6", show_default=True, help="replica counts of the curve ('' skips it)")
+@click.option("--steps", default=None,
+              help="replica counts of the curve ('' skips it) [default: 1,2,4,6, less the steps the cluster's free "
+                   "CPU can't hold]")
 @click.option("--cpus", type=click.FloatRange(0.01, 64), default=0.25, show_default=True,
               help="CPU limit per replica during the curve")
 @click.option("--model", default="iris-rf", show_default=True, help="the model the load asks for")
@@ -96,6 +100,8 @@ def verify(service, stack, gateway, steps, cpus, model, batching, duration, repe
             for s in report["steps"]:
                 if s.get("bottleneck") not in (None, "replicas"):
                     note(f"{s['replicas']} replicas: {s['bottleneck_detail']}")
+        for s in report["settings"].get("left_out", []):
+            note(f"left out {s['replicas']} replicas: {s['why']}")
         cap = report.get("capacity")
         if cap:
             slo_text = f"p{cap['slo']['percentile']:g} <= {cap['slo']['bound_ms']:g} ms"
@@ -120,8 +126,10 @@ def verify(service, stack, gateway, steps, cpus, model, batching, duration, repe
             note(f"rebalance {_counts(d['rebalance']['before'])} -> {_counts(d['rebalance']['after'])}")
         for p in report.get("files", []):
             note(f"wrote {p}")
-    if not report["ok"]:
+    if report["problems"]:
         raise SwarmmlError("verify failed: " + "; ".join(report["problems"]))
+    if report["inconclusive"]:
+        raise Inconclusive("verify inconclusive: " + "; ".join(report["inconclusive"]))
 
 
 DRILL_COLUMNS = ["node", "roles", "how", "failed", "requests", "failed_pct", "answers_again_s", "leader_elected_s",

@@ -3,6 +3,7 @@ import math
 from statistics import median
 
 from swarmml.errors import UsageError
+from swarmml.verify.usage import SATURATED
 
 
 def parse_thresholds(text):
@@ -106,14 +107,23 @@ def efficiencies(steps, sigma=None, dof=0):
 WORK_MARGIN = 0.05
 
 
-def verdict(step, base_replicas, thresholds):
-    """base, measured (no threshold), pass, fail (the service), limited (the CPU it got), or suspect.
+# What a step's throughput measures when these were its limit: this machine, not the service. The gateway
+# and the offered load are parts of the deployment verify was asked about; they stay the step's own.
+STARVED = {"machine": "the machine could not give the replicas their CPU",
+           "load generator": "the load generator on this machine could not send more"}
 
-    The CPU-seconds per request decide what a low E(N) means: if each request
-    cost the replicas as much CPU as at the base, the service held and the
-    replicas only got less CPU (a starved machine, the gateway); if it cost
-    more, the service itself scales badly. Above 1 beyond the interval, in
-    throughput or in work, no service explains it: the base step was off.
+
+def verdict(step, base_replicas, thresholds):
+    """base, measured (no threshold), pass, fail (the service), inconclusive (what it got), or suspect.
+
+    A low E(N) is evidence about the service only when the replicas had
+    what they may use. When this machine ran out of cores, or the load
+    generator out of its thread, the step measured them: inconclusive. So
+    too when each request cost the replicas as much CPU as at the base: the
+    service held, the replicas only got less CPU. If requests cost more
+    with cores to spare, the service itself scales badly. Above 1 beyond
+    the interval, in throughput or in work, no service explains it: the
+    base step was off.
     """
     if step["replicas"] == base_replicas:
         return "base"
@@ -127,7 +137,26 @@ def verdict(step, base_replicas, thresholds):
         return "measured"
     if e >= want:
         return "pass"
-    return "limited" if w is not None and w >= want else "fail"
+    if starved(step) or (w is not None and w >= want):
+        return "inconclusive"
+    return "fail"
+
+
+def starved(step):
+    """Why this machine, not the service, may explain a step's throughput; None when nothing says so.
+
+    A saturated machine counts even when the replicas reached their quota:
+    their neighbours then make each request dearer too (caches, switches),
+    so neither E nor E per CPU is the service's (seen: E per CPU 0.71 on two
+    replicas at their quota, the machine 99.6 % busy with other work).
+    """
+    if step.get("bottleneck") in STARVED:
+        return f"{STARVED[step['bottleneck']]} ({step.get('bottleneck_detail') or 'limited by ' + step['bottleneck']})"
+    machine = (step.get("cpu") or {}).get("machine") or {}
+    if machine.get("busy") is not None and machine.get("cores") and machine["busy"] >= SATURATED * machine["cores"]:
+        return (f"the machine was saturated ({machine['busy']:.2f} of {machine['cores']} cores busy, "
+                f"{machine.get('other') or 0:.2f} of them by other work), which makes each request dearer")
+    return None
 
 
 def with_verdicts(steps, thresholds):
@@ -142,13 +171,28 @@ def _interval(step, key):
     return f" ({iv[0]:.2f}..{iv[1]:.2f} over the repeats)" if iv and iv[0] != iv[1] else ""
 
 
-def curve_check(steps, thresholds, max_errors=0):
-    """(ok, one line per failure): a step fails below its threshold, above 1 beyond its interval, or with failed
-    requests.
+def _remedy(step, steps):
+    """What would let verify measure a step it could not: fewer steps, less CPU each, or a quieter machine."""
+    lower = [s["replicas"] for s in steps if s["replicas"] < step["replicas"]]
+    fewer = f"fewer steps (--steps {','.join(map(str, lower))})" if len(lower) > 1 else "fewer steps"
+    kind = None if starved(step) else step.get("bottleneck")
+    if kind == "gateway":
+        return f"a higher CPU limit for the gateway, or {fewer}"
+    if kind == "offered load":
+        return "more --connections"
+    return f"{fewer}, a smaller --cpus, or a quieter machine"
 
-    The base step is E = 1 by definition; only its errors count.
+
+def curve_check(steps, thresholds, max_errors=0):
+    """(ok, failures, inconclusive): one line each.
+
+    A failure: a step below its threshold with the replicas at their CPU,
+    above 1 beyond its interval, or with failed requests. Inconclusive: a
+    step below its threshold that did not get the CPU it needed, with what
+    starved it and what to do. The base step is E = 1 by definition; only
+    its errors count.
     """
-    problems = []
+    problems, inconclusive = [], []
     base = min((s["replicas"] for s in steps), default=None)
     for s in steps:
         n, e, w = s["replicas"], s["efficiency"], s.get("cpu_efficiency")
@@ -162,10 +206,13 @@ def curve_check(steps, thresholds, max_errors=0):
                          f"(E per CPU {w:.2f}{_interval(s, 'cpu_efficiency')})")
             problems.append(f"{what}: above 1 beyond the repeats' spread, which no service does; "
                             f"the measurement is suspect (the {base}-replica base is low), not a pass")
-        elif judged == "limited":
-            problems.append(f"E({n}) = {e:.2f}{_interval(s, 'efficiency')} < {want}, not proven: each request cost "
-                            f"the replicas as much CPU as at {base} (E per CPU {w:.2f}), so they got less CPU "
-                            f"than they may use{' (' + limited + ')' if limited else ''}")
+        elif judged == "inconclusive":
+            why = starved(s)
+            if why is None:
+                why = (f"each request cost the replicas as much CPU as at {base} (E per CPU {w:.2f}), so they got "
+                       f"less CPU than they may use{' (' + limited + ')' if limited else ''}")
+            inconclusive.append(f"E({n}) = {e:.2f}{_interval(s, 'efficiency')} < {want}, inconclusive: {why}; "
+                                f"to measure it: {_remedy(s, steps)}")
         elif judged == "fail":
             problems.append(f"E({n}) = {e:.2f}{_interval(s, 'efficiency')} < {want}"
                             + (f": each request cost the replicas {1 / w:.2f}x the CPU it did at {base}"
@@ -177,4 +224,4 @@ def curve_check(steps, thresholds, max_errors=0):
             problems.append(f"{s['errors']} failed requests at {n} replicas"
                             + (f" ({', '.join(f'{k} {v}' for k, v in s['error_kinds'].items())})"
                                if s.get("error_kinds") else ""))
-    return not problems, problems
+    return not problems and not inconclusive, problems, inconclusive

@@ -34,10 +34,15 @@ def _cpu_cells(step):
             _f((cpu.get("machine") or {}).get("busy"), "{:.2f}")]
 
 
+def result(report):
+    """PASS, FAIL or INCONCLUSIVE (reports written before the verdict existed have only ok)."""
+    return (report.get("verdict") or ("pass" if report["ok"] else "fail")).upper()
+
+
 def markdown(report):
     st = report["settings"]
     lines = [f"# swarmml verify: {report['service']}", "",
-             f"Result: **{'PASS' if report['ok'] else 'FAIL'}**. {report['cluster']['nodes']} nodes on a "
+             f"Result: **{result(report)}**. {report['cluster']['nodes']} nodes on a "
              f"{report['cluster']['machine_cores']}-core machine, through {report['gateway']}." +
              (f" Curve: {st['cpus']} CPU per replica; model {st['model']}, micro-batching {st['batching']}; "
               f"{st['loop']} load, {st['connections']} connections, {st['duration_s']:g} s per step."
@@ -112,8 +117,14 @@ def markdown(report):
         if d["error_kinds"]:
             lines += ["", "Failures: " + ", ".join(f"{k} {v}" for k, v in d["error_kinds"].items()) +
                       f" (at {', '.join(f'{t:g}' for t in d['failures_at_s'])} s)"]
+    if st.get("left_out"):
+        lines += ["", "## Steps left out", "", "The default curve's steps that this machine's free CPU could not "
+                  "hold (a step whose replicas can't all get their CPU measures the machine, not the service):", ""]
+        lines += [f"- {s['why']}" for s in st["left_out"]]
     if report.get("problems"):
         lines += ["", "## Problems", ""] + [f"- {p}" for p in report["problems"]]
+    if report.get("inconclusive"):
+        lines += ["", "## Not measured", ""] + [f"- {p}" for p in report["inconclusive"]]
     return "\n".join(lines) + "\n"
 
 
@@ -178,9 +189,15 @@ def plot(report, path):
     for x, y, s in zip(xs, thr, steps):
         ax.annotate(f"E={s['efficiency']:.2f}", (x, y), textcoords="offset points", xytext=(0, -14), ha="center",
                     fontsize=8, color="tab:blue")
+    left = [s["replicas"] for s in (report.get("settings") or {}).get("left_out") or []]
+    for x in left:
+        ax.axvline(x, color="lightgrey", linestyle=":")
+        ax.annotate("left out:\nno free CPU", (x, 0), textcoords="offset points", xytext=(0, 6), ha="center",
+                    fontsize=8, color="grey")
     ax.set_xlabel("replicas")
     ax.set_ylabel("requests/s", color="tab:blue")
-    ax.set_xticks(xs)
+    ax.set_xticks(sorted(xs + left))
+    ax.set_xlim(min(xs + left) - 0.5, max(xs + left) + 0.5)
     ax.set_ylim(0, max(thr + [per_replica * xs[-1]]) * 1.35)  # room for the legend above the lines
     ax2 = ax.twinx()
     p99 = [s["p99_ms"] or 0 for s in steps]
@@ -191,7 +208,7 @@ def plot(report, path):
     ax.legend(handles, [h.get_label() for h in handles], loc="upper left", fontsize=8)
     st = report["settings"]
     ax.set_title(f"{report['service']}: {st['model']}, {st['cpus']} CPU per replica, batching {st['batching']} "
-                 f"({'PASS' if report['ok'] else 'FAIL'})", fontsize=10)
+                 f"({result(report)})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -20,7 +20,7 @@ from swarmml.engine import swarm as engine
 from swarmml.errors import NotFound, SwarmmlError, UsageError
 from swarmml.loadgen import LoadResult, connections_for
 from swarmml.loadgen import run as run_load
-from swarmml.verify import ballast, capacity, checks, curve, method, usage
+from swarmml.verify import ballast, capacity, checks, curve, fit, method, usage
 from swarmml.verify import cpu as verify_io
 from swarmml.verify import drill as drills
 
@@ -29,6 +29,9 @@ GOLDEN_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3],
 ONE_ROW = [5.9, 3.0, 5.1, 1.8]
 WARMUP_WINDOW_S = 2.0
 WARMUP_MAX_S = 30.0
+# Before the curve, with the base up and no load, the machine's busy cores are read in a few short windows and
+# the least taken: the engines still tidy up the replicas the base left behind for a second or two.
+REST_WINDOWS, REST_WINDOW_S = 4, 1.5
 ANSWER_WAIT_S = 30.0  # how long every replica has to answer through the gateway
 BATCHING_ENV = "SWARMML_BATCHING"
 
@@ -46,6 +49,8 @@ class VerifyReport(TypedDict, total=False):
 
     ok: bool  # no problems
     problems: list[str]  # one line each: a failed check, a step below its threshold, a suspect curve
+    inconclusive: list[str]  # one line each: a step that could not get its CPU, what starved it, what to do
+    verdict: str  # pass, fail (problems), or inconclusive (no problems, but steps it could not measure)
     service: str
     gateway: str
     url: str
@@ -59,19 +64,22 @@ class VerifyReport(TypedDict, total=False):
     settings: dict[str, Any]
 
 
-def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.25, model="iris-rf", duration=10.0,
+def verify(client, service="predictor", stack=None, steps=None, cpus=0.25, model="iris-rf", duration=10.0,
            connections=None, rate=None, min_efficiency="0.8", drill=None, cluster=None, gateway="gateway",
            batching="off", drill_rate=100.0, max_recovery_s=30.0, max_failed_pct=0.1, repeat=2, slo=None,
            load=None, show=True, node="worker", how="stop", fill_idle=None) -> VerifyReport:
     """Run verify on SERVICE and return the report (a plain dict; report["ok"] says whether it passed).
 
+    steps: the replica counts of the curve; None: fit.DEFAULT_STEPS, less those the cluster's free CPU can't hold
+    (each left out is reported in settings.left_out, with why).
     repeat: how many times each step is measured, each between two runs of the base (method.order).
     slo: "p99=250ms": after the curve, what each step sustains under it (open loop);
     load: "200/s" (with slo): how many replicas that needs.
     fill_idle: during the curve, fill the cores each step leaves wholly idle with lowest-priority busy loops
     (verify.ballast); None: when the cluster is a local one, whose nodes run on this machine's cores.
     """
-    steps = list(steps)
+    auto = steps is None
+    steps = list(fit.DEFAULT_STEPS if auto else steps)
     if any(not isinstance(s, int) or s < 1 for s in steps):
         raise UsageError(f"--steps: replica counts must be whole numbers of at least 1, got {steps}")
     if len(set(steps)) != len(steps):
@@ -117,9 +125,10 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
     gateway_limit = ((gw["Spec"]["TaskTemplate"].get("Resources") or {}).get("Limits") or {}).get("NanoCPUs")
     report: VerifyReport = {
               "service": name, "gateway": gw["Spec"]["Name"], "url": infer_url, "ok": True, "checks": [], "steps": [],
-              "problems": [],
+              "problems": [], "inconclusive": [],
               "cluster": {"name": cluster, "nodes": len(engine.nodes(client)), "machine_cores": os.cpu_count()},
-              "settings": {"steps": steps, "cpus": cpus, "model": model, "batching": batching,
+              "settings": {"steps": steps, "steps_fitted": auto, "left_out": [], "cpus": cpus, "model": model,
+                           "batching": batching,
                            "duration_s": duration, "connections": connections or "8 per replica",
                            "loop": f"open, {rate} requests/s per replica" if rate else "closed",
                            "min_efficiency": {str(k): v for k, v in thresholds.items()},
@@ -138,11 +147,14 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
             original = copy.deepcopy(engine.service(client, name)["Spec"])
             report["runs"] = []
             try:
+                prepare_curve(client, name, infer_url, cpus, batching, min(steps), bar)
+                if auto:
+                    steps = _fit_steps(client, report, steps, cpus, cluster, repeat)
                 with ballast.Ballast() if fill_idle else contextlib.nullcontext() as filler:
                     scaling_curve(client, name, gw["Spec"]["Name"], infer_url, method.order(steps, repeat), cpus,
                                   duration, connections, rate, batching,
                                   gateway_limit / 1e9 if gateway_limit else None, bar, report["runs"], filler)
-                if slo_bound is not None:
+                if slo_bound is not None and steps:
                     rows = capacity_search(client, name, gw["Spec"]["Name"], infer_url, steps, cpus, slo_bound,
                                            max(5.0, duration / 2), gateway_limit / 1e9 if gateway_limit else None,
                                            bar)
@@ -165,7 +177,9 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
             report["steps"] = curve.with_verdicts(curve.efficiencies(method.combine(report["runs"]),
                                                                      report["noise"]["sigma"],
                                                                      report["noise"]["dof"]), thresholds)
-            report["problems"] += curve.curve_check(report["steps"], thresholds)[1]
+            _, failed, unmeasured = curve.curve_check(report["steps"], thresholds)
+            report["problems"] += failed
+            report["inconclusive"] += unmeasured
             report["problems"] += (report.get("capacity") or {}).get("problems", [])
         if drill == "node-loss":
             task = bar.add_task("node-loss drill", total=None, status="")
@@ -180,8 +194,38 @@ def verify(client, service="predictor", stack=None, steps=(1, 2, 4, 6), cpus=0.2
             bar.update(task, total=1, completed=1, status="done")
             report["problems"] += report["drill"]["problems"]
     report["problems"] = [f"{c['name']}: {c['detail']}" for c in report["checks"] if not c["ok"]] + report["problems"]
-    report["ok"] = not report["problems"]
+    report["ok"] = not report["problems"] and not report["inconclusive"]
+    report["verdict"] = "fail" if report["problems"] else "inconclusive" if report["inconclusive"] else "pass"
     return report
+
+
+def _fit_steps(client, report, candidates, cpus, cluster, repeat):
+    """The default curve's steps that the cluster's free CPU holds (fit.fit); records what it read and left out.
+
+    A local cluster's nodes share this machine's cores, so its busy cores at
+    rest are read here; a remote swarm's are not visible, and its nodes' CPUs
+    are taken as free.
+    """
+    if cluster:
+        readings = []
+        for _ in range(REST_WINDOWS):
+            before = verify_io.cpu_snapshot({})
+            time.sleep(REST_WINDOW_S)
+            readings.append(usage.rates(before, verify_io.cpu_snapshot({}))["machine"])
+        cores, busy = readings[0]["cores"], min(m["busy"] or 0.0 for m in readings)
+    else:
+        cores = sum(((n.get("Description") or {}).get("Resources") or {}).get("NanoCPUs", 0)
+                    for n in engine.nodes(client) if (n.get("Status") or {}).get("State") == "ready") / 1e9
+        busy = 0.0
+    if not cores:
+        return candidates
+    kept, left = fit.fit(candidates, cpus, cores, busy)
+    report["settings"].update(steps=kept, left_out=left, order=method.order(kept, repeat),
+                              free_cpu={"cores": cores, "busy_at_rest": round(busy, 3)})
+    if len(kept) < 2:
+        report["inconclusive"].append(fit.too_few(kept, left, cpus))
+        return []
+    return kept
 
 
 def _round(value, digits=2):
@@ -379,13 +423,8 @@ def _rung(rate, load, cpu, cpus, gateway_limit, percentile, conns):
             "machine_busy": cpu["machine"].get("busy"), "bottleneck": kind, "bottleneck_detail": why}
 
 
-def scaling_curve(client, name, gateway, infer_url, order, cpus, duration, connections, rate, batching,
-                  gateway_limit, bar, results, filler=None):
-    """Appends one measurement (a plain dict) per entry of order, a replica count each, in that order, to results.
-
-    Appended as they are made, so that a failure halfway keeps the runs before it.
-    filler: a verify.ballast.Ballast, set for each step to fill the cores its warm-up left wholly idle.
-    """
+def prepare_curve(client, name, infer_url, cpus, batching, base, bar):
+    """The curve's CPU limit and batching mode on the service, at the base's replicas, answering through the gateway."""
     def setup(spec):
         cs = spec["TaskTemplate"]["ContainerSpec"]
         cs["Env"] = sorted([e for e in cs.get("Env") or [] if not e.startswith(BATCHING_ENV + "=")] +
@@ -395,10 +434,22 @@ def scaling_curve(client, name, gateway, infer_url, order, cpus, duration, conne
         # A reservation above the new limit would be refused; one below it stays.
         if (resources.get("Reservations") or {}).get("NanoCPUs", 0) > cpus * 1e9:
             resources["Reservations"]["NanoCPUs"] = int(round(cpus * 1e9))
-        return _set_replicas(spec, order[0])
+        return _set_replicas(spec, base)
 
-    task = bar.add_task("scaling curve", total=len(order), status=f"{cpus} CPU per replica, batching {batching}")
+    task = bar.add_task("preparing the curve", total=1, status=f"{base} replicas at {cpus} CPU, batching {batching}")
     _fast_update(client, name, setup)
+    _wait_exact_replicas(client, name, infer_url, infer_body([ONE_ROW]))
+    bar.update(task, completed=1, status="done")
+
+
+def scaling_curve(client, name, gateway, infer_url, order, cpus, duration, connections, rate, batching,
+                  gateway_limit, bar, results, filler=None):
+    """Appends one measurement (a plain dict) per entry of order, a replica count each, in that order, to results.
+
+    Appended as they are made, so that a failure halfway keeps the runs before it.
+    filler: a verify.ballast.Ballast, set for each step to fill the cores its warm-up left wholly idle.
+    """
+    task = bar.add_task("scaling curve", total=len(order), status=f"{cpus} CPU per replica, batching {batching}")
     body = infer_body([ONE_ROW])
     for i, n in enumerate(order):
         bar.update(task, status=f"{n} replicas: scaling")
