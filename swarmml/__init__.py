@@ -8,9 +8,8 @@ See swarmml.api for the verbs and swarmml.errors for what they raise.
 """
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
-
-from swarmml.errors import EngineUnavailable, NotFound, RolloutFailed, SwarmmlError, UsageError  # noqa: E402
+from swarmml._version import __version__
+from swarmml.errors import EngineUnavailable, NotFound, RolloutFailed, SwarmmlError, UsageError
 
 if TYPE_CHECKING:
     from swarmml.api import Swarm, connect

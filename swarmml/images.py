@@ -12,7 +12,8 @@ import tempfile
 from dataclasses import dataclass
 from importlib import resources
 
-from swarmml import __version__, labels
+from swarmml import labels
+from swarmml._version import __version__
 from swarmml.console import note
 from swarmml.engine import host_client
 from swarmml.engine import nodes as engine_nodes
