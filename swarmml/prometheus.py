@@ -10,13 +10,16 @@ The recording rules are the numbers `swarmml top` and the autoscaler
 compute from the same counters (swarmml/top.py, swarmml/autoscale/signals.py):
 requests/s, errors/s, in flight by Little's law (request-seconds per
 second), and latency quantiles, per replica and per service, and the
-gateway's requests and 5xx per second.
+gateway's requests and 5xx per second. The model service's metric names
+come from swarmml/metrics_formats.py, where top and the autoscaler read them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import yaml
+
+from swarmml.metrics_formats import FAILURE_TOTAL, REQUEST_SECONDS
 
 SCRAPE_INTERVAL = "5s"
 # Four scrapes: rate() needs two at least, and one missed scrape must not blank a rule.
@@ -63,7 +66,7 @@ def _rate(metric: str, by: str, window: str) -> str:
 def recording_rules(predictors: tuple[str, ...] = ("predictor",), window: str = WINDOW) -> dict:
     jobs = "|".join(predictors)
     sel = f'{{job=~"{jobs}"}}'
-    req, fail = "swarmml_infer_request_seconds", "swarmml_infer_failure_total"
+    req, fail = REQUEST_SECONDS, FAILURE_TOTAL
     replica, service = "job, instance", "job"
     w = window
     rules = [

@@ -7,33 +7,21 @@ Rates are differences between two readings divided by the time between
 them; latency quantiles come from the difference of two histograms, as
 Prometheus's histogram_quantile(rate(...)) would compute them.
 """
-import csv
-import io
-import math
-import re
+import functools
 from dataclasses import dataclass, field
 
 from swarmml.autoscale import status as autoscale_status
-
-_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def parse_prometheus(text: str) -> list[tuple[str, dict[str, str], float]]:
-    """Prometheus text exposition -> [(name, labels, value)]; comments and malformed lines are skipped."""
-    out = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = _SAMPLE.match(line)
-        if not m:
-            continue
-        try:
-            value = float(m.group(3))
-        except ValueError:
-            continue
-        out.append((m.group(1), dict(_LABEL.findall(m.group(2) or "")), value))
-    return out
+from swarmml.metrics_formats import (
+    FAILURE_TOTAL,
+    IN_FLIGHT,
+    REQUEST_SECONDS,
+    SUCCESS_TOTAL,
+    BadMetrics,
+    bucket_bound,
+    quantile,
+    read_haproxy_stats,
+    read_prometheus_text,
+)
 
 
 @dataclass
@@ -51,40 +39,24 @@ class Counters:
 
 
 def counters(text: str) -> Counters | None:
-    """A /metrics page -> Counters, None when the page is not the model service's."""
+    """A /metrics page -> Counters, None when the page is not the model service's or not Prometheus text
+    at all: top shows '-' for that replica and goes on with the others."""
     c, seen = Counters(), False
-    for name, labels, value in parse_prometheus(text):
-        if name == "swarmml_infer_success_total":
-            c.ok += value
-            seen = True
-        elif name == "swarmml_infer_failure_total":
-            c.failed += value
-        elif name == "swarmml_infer_in_flight":
-            c.in_flight += value
-        elif name == "swarmml_infer_request_seconds_bucket":
-            le = math.inf if labels.get("le") == "+Inf" else float(labels.get("le", "nan"))
-            c.buckets[le] = c.buckets.get(le, 0.0) + value
-    return c if seen else None
-
-
-def quantile(q: float, buckets: dict[float, float]) -> float | None:
-    """The q-quantile (0..1) of cumulative buckets {le: count}, interpolated in its bucket; None without data."""
-    bounds = sorted(buckets)
-    if not bounds or buckets[bounds[-1]] <= 0:
+    try:
+        for name, labels, value in read_prometheus_text(text):
+            if name == SUCCESS_TOTAL:
+                c.ok += value
+                seen = True
+            elif name == FAILURE_TOTAL:
+                c.failed += value
+            elif name == IN_FLIGHT:
+                c.in_flight += value
+            elif name == REQUEST_SECONDS + "_bucket":
+                le = bucket_bound(labels)
+                c.buckets[le] = c.buckets.get(le, 0.0) + value
+    except BadMetrics:
         return None
-    total = buckets[bounds[-1]]
-    rank = q * total
-    lower_bound, lower_count = 0.0, 0.0
-    for le in bounds:
-        count = buckets[le]
-        if count >= rank:
-            if math.isinf(le):  # beyond the last finite bucket: its bound is the best we know
-                return lower_bound
-            if count == lower_count:
-                return le
-            return lower_bound + (le - lower_bound) * (rank - lower_count) / (count - lower_count)
-        lower_bound, lower_count = le, count
-    return lower_bound
+    return c if seen else None
 
 
 def rates(prev: Counters | None, cur: Counters, dt: float) -> dict:
@@ -99,14 +71,6 @@ def rates(prev: Counters | None, cur: Counters, dt: float) -> dict:
             "errors_per_s": max(0.0, cur.failed - prev.failed) / dt,
             "p50_ms": None if p50 is None else p50 * 1000, "p99_ms": None if p99 is None else p99 * 1000,
             "in_flight": cur.in_flight}
-
-
-def parse_haproxy_csv(text: str) -> list[dict[str, str]]:
-    """HAProxy's `stats;csv` page -> one dict per row, keyed by the header's column names."""
-    lines = text.strip().splitlines()
-    if not lines or not lines[0].startswith("# "):
-        return []
-    return list(csv.DictReader(io.StringIO("\n".join([lines[0][2:]] + lines[1:]))))
 
 
 def gateway_servers(rows: list[dict[str, str]]) -> dict[str, dict]:
@@ -217,12 +181,25 @@ def _page_time(reading: dict, task_id: str, default: float) -> float:
 
 def _counters(reading: dict, task_id: str) -> Counters | None:
     page = _page(reading, task_id, "metrics")
-    return counters(page["body"]) if page.get("status") == 200 else None
+    return _read_counters(page["body"]) if page.get("status") == 200 else None
+
+
+@functools.lru_cache(maxsize=512)
+def _read_counters(text: str) -> Counters | None:
+    # A page is read up to four times over two refreshes (as the newer reading, then as the older; per
+    # replica, then per service) and prometheus_client's parser takes ~10 ms a page: read it once.
+    # The Counters are shared, and nothing here changes them.
+    return counters(text)
 
 
 def _gateway_rows(reading: dict, task_id: str) -> list[dict]:
     page = _page(reading, task_id, "stats")
-    return parse_haproxy_csv(page["body"]) if page.get("status") == 200 else []
+    if page.get("status") != 200:
+        return []
+    try:
+        return read_haproxy_stats(page["body"])
+    except BadMetrics:  # not a gateway's page, or a broken one: no gateway columns for it
+        return []
 
 
 def _service_quantile(q: float, prev: dict, cur: dict, reps: list[dict]) -> float | None:

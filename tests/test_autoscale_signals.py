@@ -1,4 +1,6 @@
-"""The model service's /metrics text -> per-replica load. Pure."""
+"""The model service's /metrics text -> per-replica load. Pure.
+
+Reading the text itself, the quantile and the HAProxy CSV are tested in tests/test_metrics_formats.py."""
 import math
 
 import pytest
@@ -23,13 +25,6 @@ swarmml_infer_success_total{model="iris-rf",version="1"} 100.0
 
 def text(a=0, b=0, c=0, s=0.0):
     return TEXT % {"a": a, "b": b, "c": c, "s": s}
-
-
-def test_parse_text_reads_labels_with_escapes_and_timestamps():
-    rows = sig.parse_text('m{a="x\\"y",b="2"} 1.5 1700000000\nn 2\n\n# c\n')
-    assert rows == [("m", {"a": 'x"y', "b": "2"}, 1.5), ("n", {}, 2.0)]
-    with pytest.raises(sig.BadMetrics, match="line 1"):
-        sig.parse_text("<html>oops</html>")
 
 
 def test_scrape_sums_models_unless_one_is_asked_for():
@@ -69,13 +64,6 @@ def test_a_replica_that_cant_be_scraped_is_unknown_not_idle():
     assert s.to_json()["unknown"] == ["ml_predictor.3"] and s.to_json()["inflight"] == 2.0
 
 
-def test_quantile_edges():
-    assert sig.quantile(0.95, {}) is None
-    assert sig.quantile(0.95, {0.1: 0, math.inf: 0}) is None
-    assert sig.quantile(0.5, {0.1: 10, math.inf: 10}) == pytest.approx(0.05)
-    assert sig.quantile(0.99, {0.1: 1, math.inf: 10}) == 0.1  # beyond the last bound: the bound
-
-
 def test_prometheus_query_answers():
     vec = '{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"2.5"]},' \
           '{"metric":{},"value":[1,"1"]}]}}'
@@ -109,6 +97,8 @@ def test_haproxy_statistics_give_the_backends_requests_in_flight_and_queued():
         sig.read_haproxy_csv(HAPROXY, "web")
     with pytest.raises(sig.BadMetrics, match="not HAProxy"):
         sig.read_haproxy_csv("<html>", "predictor")
+    with pytest.raises(sig.BadMetrics, match="without scur or qcur"):
+        sig.read_haproxy_csv("# pxname,svname,status\npredictor,BACKEND,UP\n", "predictor")
 
 
 HAPROXY_REQ = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,status,req_tot

@@ -1,6 +1,7 @@
-"""Pure top logic: Prometheus text, histogram quantiles, rates between two scrapes, container stats, HAProxy CSV.
+"""Pure top logic: counters from a page, rates between two scrapes, container stats, the gateway's rows.
 
 The pages in tests/data/top were recorded once from a replica and the gateway of the ML stack under load.
+Reading Prometheus text and HAProxy CSV, and the quantile, are tested in tests/test_metrics_formats.py.
 """
 import math
 import os
@@ -8,6 +9,7 @@ import os
 import pytest
 
 from swarmml import top
+from swarmml.metrics_formats import read_haproxy_stats
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "top")
 
@@ -28,24 +30,6 @@ def test_counters_from_a_recorded_metrics_page():
 def test_a_page_that_is_not_the_model_services_gives_none():
     assert top.counters(page("haproxy-stats.csv")) is None
     assert top.counters("") is None
-
-
-def test_parse_prometheus_labels_and_skips_junk():
-    samples = top.parse_prometheus('# HELP x y\na{b="1",c="q\\"x"} 2.5\nnot a sample\nd 1e3\ne NaNx\n')
-    assert samples == [("a", {"b": "1", "c": 'q\\"x'}, 2.5), ("d", {}, 1000.0)]
-
-
-def test_quantile_interpolates_within_the_bucket():
-    buckets = {0.001: 0, 0.002: 50, 0.005: 100, math.inf: 100}
-    assert top.quantile(0.5, buckets) == pytest.approx(0.002)
-    assert top.quantile(0.99, buckets) == pytest.approx(0.002 + 0.003 * 49 / 50)
-    assert top.quantile(0.25, buckets) == pytest.approx(0.0015)
-
-
-def test_quantile_edges():
-    assert top.quantile(0.5, {}) is None
-    assert top.quantile(0.5, {0.1: 0, math.inf: 0}) is None
-    assert top.quantile(0.99, {0.1: 1, math.inf: 10}) == 0.1  # beyond the last bound: that bound
 
 
 def test_rates_between_two_scrapes():
@@ -79,11 +63,10 @@ def test_cpu_cores_and_memory_from_container_stats():
 
 
 def test_gateway_servers_from_the_recorded_stats_page():
-    rows = top.parse_haproxy_csv(page("haproxy-stats.csv"))
+    rows = read_haproxy_stats(page("haproxy-stats.csv"))
     servers = top.gateway_servers(rows)
     assert servers and all(s["backend"] == "predictor" for s in servers.values())
     assert sorted(s["status"] for s in servers.values()) == ["UP", "UP"]  # 2 replicas, the other slots unresolved
     assert all(ip.startswith("10.") for ip in servers)
     fronts = top.gateway_frontends(rows)
     assert [f["frontend"] for f in fronts] == ["inference"]
-    assert top.parse_haproxy_csv("not csv") == []

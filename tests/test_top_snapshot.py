@@ -57,6 +57,20 @@ def test_per_replica_rates_add_up_and_the_gateway_is_not_counted_as_a_replica(re
     assert all(r["cpu_cores"] is not None and r["memory_bytes"] > 0 for r in pred["replicas"])
 
 
+def test_a_page_that_cannot_be_read_blanks_its_replica_and_top_goes_on(readings):
+    a, b = readings
+    broken, fine = predictor_ids(b)
+    b["pages"][broken]["metrics"]["body"] += "<html>502 Bad Gateway</html>\n"
+    gw = next(t for t in b["pages"] if (b["pages"][t].get("stats") or {}).get("status") == 200)
+    b["pages"][gw]["stats"] = {"status": 200, "t": b["time"], "body": "<html>not the stats</html>"}
+    snap = top.snapshot(a, b)
+    (pred,) = [s for s in snap["services"] if s["name"] == "predictor"]
+    by_task = {r["task"]: r for r in pred["replicas"]}
+    assert "requests_per_s" not in by_task[broken] and by_task[fine]["requests_per_s"] > 0
+    assert pred["requests_per_s"] == by_task[fine]["requests_per_s"] and 3 <= pred["p99_ms"] <= 5
+    assert snap["gateway"] == [] and all("gateway" not in r for r in pred["replicas"])
+
+
 def test_nodes_add_up_their_replicas(readings):
     snap = top.snapshot(*readings)
     assert sum(n["tasks"] for n in snap["nodes"]) == 3

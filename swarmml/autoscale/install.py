@@ -27,8 +27,10 @@ from swarmml.predictor_image import pip_download, pip_reason, sync_tree, write_i
 SERVICE = "swarmml-autoscaler"
 ROLE_LABEL = "io.swarmml.role"
 IMAGE_REPO = "swarmml/autoscaler"
-# What the controller imports: the engine, the day-2 verbs and their console.
-REQUIREMENTS = ["docker>=7.0", "requests>=2.31", "pyyaml>=6.0", "rich>=13.0", "click>=8.1", "tenacity>=8.2"]
+# What the controller imports: the engine, the day-2 verbs and their console, and the reader of the
+# replicas' /metrics (swarmml/metrics_formats.py).
+REQUIREMENTS = ["docker>=7.0", "requests>=2.31", "pyyaml>=6.0", "rich>=13.0", "click>=8.1", "tenacity>=8.2",
+                "prometheus-client>=0.20"]
 SOCKET = "/var/run/docker.sock"
 
 DOCKERFILE = """\

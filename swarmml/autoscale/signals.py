@@ -21,49 +21,17 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import asdict, dataclass, field
 
-INFLIGHT = "swarmml_infer_in_flight"
-REQUEST = "swarmml_infer_request_seconds"
-
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?$")
-_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
-
-
-class BadMetrics(ValueError):
-    """The text is not Prometheus exposition format, or lacks the model service's metrics."""
-
-
-def parse_text(text: str) -> list[tuple[str, dict[str, str], float]]:
-    """Prometheus text exposition -> [(name, labels, value)]; comments and blank lines skipped."""
-    out = []
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        m = _SAMPLE.match(line)
-        if not m:
-            raise BadMetrics(f"line {n} is not a metric sample: {line[:60]!r}")
-        labels = {}
-        body = m.group(3) or ""
-        pos = 0
-        while pos < len(body):
-            lm = _LABEL.match(body, pos)
-            if not lm:
-                raise BadMetrics(f"line {n}: bad labels {body[:60]!r}")
-            labels[lm.group(1)] = _unescape(lm.group(2))
-            pos = lm.end()
-        try:
-            value = float(m.group(4))
-        except ValueError:
-            raise BadMetrics(f"line {n}: bad value {m.group(4)!r}") from None
-        out.append((m.group(1), labels, value))
-    return out
-
-
-def _unescape(s: str) -> str:
-    return s.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
+from swarmml.metrics_formats import (
+    IN_FLIGHT,
+    REQUEST_SECONDS,
+    BadMetrics,
+    bucket_bound,
+    quantile,
+    read_haproxy_stats,
+    read_prometheus_text,
+)
 
 
 @dataclass
@@ -81,22 +49,22 @@ def read_scrape(text: str, at: float, model: str | None = None) -> Scrape:
     """The model service's /metrics text -> Scrape; BadMetrics when its metrics are not there."""
     s = Scrape(at, 0.0, 0.0, 0.0)
     seen = False
-    for name, labels, value in parse_text(text):
+    for name, labels, value in read_prometheus_text(text):
         if model is not None and labels.get("model") != model:
             continue
-        if name == INFLIGHT:
+        if name == IN_FLIGHT:
             s.in_flight += value
             seen = True
-        elif name == REQUEST + "_count":
+        elif name == REQUEST_SECONDS + "_count":
             s.requests += value
-        elif name == REQUEST + "_sum":
+        elif name == REQUEST_SECONDS + "_sum":
             s.seconds += value
-        elif name == REQUEST + "_bucket":
-            le = math.inf if labels.get("le") in ("+Inf", "Inf") else float(labels.get("le", "nan"))
+        elif name == REQUEST_SECONDS + "_bucket":
+            le = bucket_bound(labels)
             s.buckets[le] = s.buckets.get(le, 0.0) + value
     if not seen:
         what = f" for model {model!r}" if model else ""
-        raise BadMetrics(f"no {INFLIGHT}{what} in the metrics")
+        raise BadMetrics(f"no {IN_FLIGHT}{what} in the metrics")
     return s
 
 
@@ -131,27 +99,6 @@ def replica_signal(task: str, now: Scrape | None, before: Scrape | None = None,
     in_flight = now.in_flight if done == 0 and now.in_flight > busy / dt else busy / dt
     return ReplicaSignal(task, True, in_flight=in_flight, rps=done / dt,
                          p95_ms=None if p95 is None else p95 * 1000.0)
-
-
-def quantile(q: float, buckets: dict[float, float]) -> float | None:
-    """The q-quantile of a cumulative histogram {le: count}, interpolated in its bucket; None when empty."""
-    if not buckets:
-        return None
-    bounds = sorted(buckets)
-    total = buckets[bounds[-1]]
-    if total <= 0:
-        return None
-    rank = q * total
-    lower, below = 0.0, 0.0
-    for le in bounds:
-        count = buckets[le]
-        if count >= rank:
-            if math.isinf(le):
-                return lower  # beyond the last finite bucket: its bound is all we know
-            width = count - below
-            return lower + (le - lower) * ((rank - below) / width if width > 0 else 1.0)
-        lower, below = (le if not math.isinf(le) else lower), count
-    return lower
 
 
 @dataclass
@@ -228,29 +175,24 @@ def read_haproxy_csv(text: str, backend: str) -> float:
 def read_haproxy_backend(text: str, backend: str) -> tuple[float, float | None]:
     """(in flight, requests received so far) through one HAProxy for `backend`, from its stats CSV.
 
+    In flight is the backend's summary row's sessions open to the servers plus its queue (scur + qcur).
     Requests received (req_tot) count at the backend's door, queued ones included: their rate is
     the load that arrives. The replicas' own counters say what they finished, which is less than
     what arrives exactly when they are overloaded. None when this HAProxy does not count it.
+    BadMetrics when the text is not HAProxy's CSV or has no such backend.
     """
-    lines = [x for x in text.splitlines() if x.strip()]
-    if not lines or not lines[0].startswith("# "):
-        raise BadMetrics("not HAProxy statistics CSV")
-    header = lines[0][2:].split(",")
+    rows = read_haproxy_stats(text)
+    row = next((r for r in rows if r.get("pxname") == backend and r.get("svname") == "BACKEND"), None)
+    if row is None:
+        raise BadMetrics(f"no backend {backend!r} in the gateway's statistics")
+    if "scur" not in row or "qcur" not in row:
+        raise BadMetrics("HAProxy statistics without scur or qcur")
     try:
-        px, sv, scur, qcur = (header.index(k) for k in ("pxname", "svname", "scur", "qcur"))
+        inflight = float(row["scur"] or 0) + float(row["qcur"] or 0)
+        received = float(row["req_tot"]) if row.get("req_tot") else None
     except ValueError:
-        raise BadMetrics("HAProxy statistics without pxname, svname, scur or qcur") from None
-    req = header.index("req_tot") if "req_tot" in header else None
-    for row in lines[1:]:
-        cols = row.split(",")
-        if len(cols) > max(px, sv, scur, qcur) and cols[px] == backend and cols[sv] == "BACKEND":
-            try:
-                inflight = float(cols[scur] or 0) + float(cols[qcur] or 0)
-                received = float(cols[req]) if req is not None and req < len(cols) and cols[req] else None
-            except ValueError:
-                raise BadMetrics(f"bad scur/qcur/req_tot for backend {backend}") from None
-            return inflight, received
-    raise BadMetrics(f"no backend {backend!r} in the gateway's statistics")
+        raise BadMetrics(f"bad scur/qcur/req_tot for backend {backend}") from None
+    return inflight, received
 
 
 def arrival_rate(now: dict[str, tuple[float, float]], before: dict[str, tuple[float, float]]) -> float | None:
