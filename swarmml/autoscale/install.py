@@ -13,7 +13,6 @@ import hashlib
 import os
 import time
 
-import swarmml
 from swarmml import converge
 from swarmml.autoscale import lease as leases
 from swarmml.autoscale.policy import PREFIX
@@ -32,6 +31,9 @@ IMAGE_REPO = "swarmml/autoscaler"
 REQUIREMENTS = ["docker>=7.0", "requests>=2.31", "pyyaml>=6.0", "rich>=13.0", "click>=8.1", "tenacity>=8.2",
                 "prometheus-client>=0.20"]
 SOCKET = "/var/run/docker.sock"
+# swarmml's own source, copied into the image: found from this file, not by importing the package (whose
+# API would import almost everything, above this module).
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 DOCKERFILE = """\
 # The swarmml autoscaler: `python -m swarmml.autoscale.controller` on a swarm manager.
@@ -101,7 +103,7 @@ def prepare_context(cache: str) -> str:
             raise SwarmmlError(f"downloading the autoscaler's wheels failed: {pip_reason(done)}")
         open(stamp, "w").close()
     # swarmml's .py files, not its image recipes (data/)
-    sync_tree(os.path.dirname(swarmml.__file__), os.path.join(ctx, "swarmml"), skip_dirs=("data",), only=(".py",))
+    sync_tree(PACKAGE_DIR, os.path.join(ctx, "swarmml"), skip_dirs=("data",), only=(".py",))
     return ctx
 
 
