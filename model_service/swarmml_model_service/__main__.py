@@ -13,6 +13,7 @@ import uvicorn  # noqa: E402
 from swarmml_model_service import service_log  # noqa: E402
 from swarmml_model_service.app import App  # noqa: E402
 from swarmml_model_service.config import Settings  # noqa: E402
+from swarmml_model_service.dataplane import DataPlane  # noqa: E402
 from swarmml_model_service.health import Health  # noqa: E402
 
 
@@ -37,9 +38,10 @@ class Server(uvicorn.Server):
 def main():
     service_log.configure()
     settings = Settings()
+    plane = DataPlane(settings)
     server = None
-    health = Health(lambda: app.ready, lambda: server is not None and server.should_exit, settings.health_stall_s)
-    app = App(settings, health)
+    health = Health(plane.ready, lambda: server is not None and server.should_exit, settings.health_stall_s)
+    app = App(plane, health)
     # log_config=None: uvicorn's own warnings and errors go through our one handler, in our format;
     # its access log stays off (a line per request costs CPU the replica needs).
     config = uvicorn.Config(app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",

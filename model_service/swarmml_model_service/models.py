@@ -18,18 +18,10 @@ from typing import Optional
 import numpy as np
 
 from swarmml_model_service import columns
+from swarmml_model_service.errors import ModelError
 from swarmml_model_service.protocol import ALL_OUTPUTS
 from swarmml_model_service.signature import column_hints, validate_signature
 from swarmml_model_service.trust import refused_types
-
-
-class ModelError(Exception):
-    """A model could not be loaded; the server does not become ready."""
-
-    def __init__(self, reason: str, file: Optional[str] = None):
-        # str() reads "<file>: <reason>" as it always has; the service's log line keeps the two apart.
-        super().__init__(f"{file}: {reason}" if file else reason)
-        self.reason, self.file = reason, file
 
 
 @dataclass
