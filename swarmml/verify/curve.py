@@ -187,10 +187,10 @@ def curve_check(steps, thresholds, max_errors=0):
     """(ok, failures, inconclusive): one line each.
 
     A failure: a step below its threshold with the replicas at their CPU,
-    above 1 beyond its interval, or with failed requests. Inconclusive: a
-    step below its threshold that did not get the CPU it needed, with what
-    starved it and what to do. The base step is E = 1 by definition; only
-    its errors count.
+    or with failed requests. Inconclusive: a step below its threshold that
+    did not get the CPU it needed, with what starved it and what to do; or
+    one above 1 beyond its interval (suspect: the base was off). The base
+    step is E = 1 by definition; only its errors count.
     """
     problems, inconclusive = [], []
     base = min((s["replicas"] for s in steps), default=None)
@@ -204,8 +204,9 @@ def curve_check(steps, thresholds, max_errors=0):
                     if (s.get("efficiency_interval") or [e])[0] > 1
                     else f"requests cost the replicas less CPU at {n} than at {base} "
                          f"(E per CPU {w:.2f}{_interval(s, 'cpu_efficiency')})")
-            problems.append(f"{what}: above 1 beyond the repeats' spread, which no service does; "
-                            f"the measurement is suspect (the {base}-replica base is low), not a pass")
+            # Evidence of a bad base, not of the service: could not measure, like a starved step.
+            inconclusive.append(f"{what}: above 1 beyond the repeats' spread, which no service does; "
+                                f"the measurement is suspect (the {base}-replica base is low), not a pass")
         elif judged == "inconclusive":
             why = starved(s)
             if why is None:
