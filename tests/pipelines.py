@@ -62,6 +62,17 @@ def make_pipeline(kind: str = "classifier") -> tuple:
     return frame, Pipeline([("prep", prep), ("model", final)]).fit(frame, target)
 
 
+def dump_model(estimator, models_dir, name: str) -> str:
+    """<models_dir>/<name>/model.skops and its .sha256, as a user hands it to `swarmml build`; the file's path."""
+    mdir = os.path.join(str(models_dir), name)
+    os.makedirs(mdir, exist_ok=True)
+    path = os.path.join(mdir, "model.skops")
+    sio.dump(estimator, path)
+    with open(path + ".sha256", "w") as f:
+        f.write(f"{sha256_file(path)}  model.skops\n")
+    return path
+
+
 def write_pipeline_model(models_dir, name: str, kind: str = "classifier", version: str = "1",
                          batching: bool = True, sample: bool = True) -> tuple:
     """Fit a pipeline and write <models_dir>/<name>/ as `swarmml build` would; return (frame, estimator).
@@ -70,12 +81,7 @@ def write_pipeline_model(models_dir, name: str, kind: str = "classifier", versio
     (string columns BYTES, all others FP64), as a build without a sample frame does.
     """
     frame, est = make_pipeline(kind)
-    mdir = os.path.join(str(models_dir), name)
-    os.makedirs(mdir, exist_ok=True)
-    path = os.path.join(mdir, "model.skops")
-    sio.dump(est, path)
-    with open(path + ".sha256", "w") as f:
-        f.write(f"{sha256_file(path)}  model.skops\n")
+    mdir = os.path.dirname(dump_model(est, models_dir, name))
     meta = {"version": str(version), "batching": batching, "sklearn_version": sklearn.__version__,
             "n_features": int(frame.shape[1]), "signature": infer_signature(est, frame if sample else None)}
     with open(os.path.join(mdir, "meta.json"), "w") as f:

@@ -14,7 +14,6 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-import skops.io as sio
 import sklearn
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
@@ -29,9 +28,10 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEnc
 from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier
 
+from pipelines import dump_model
+
 from swarmml.artifacts import ModelRejected, ModelSource, check_model
 from swarmml_model_service import models as service
-from swarmml_model_service.models import sha256_file
 
 STRINGS = ["plan", "region"]
 NUMBERS = ["tenure", "spend"]
@@ -94,22 +94,11 @@ def fitted(family: str):
     return frame, make().fit(frame, churned if kind == "classifier" else spend)
 
 
-def dump(estimator, models_dir, name: str) -> str:
-    """<models_dir>/<name>/model.skops and its .sha256, as a user hands it to `swarmml build`."""
-    mdir = os.path.join(str(models_dir), name)
-    os.makedirs(mdir, exist_ok=True)
-    path = os.path.join(mdir, "model.skops")
-    sio.dump(estimator, path)
-    with open(path + ".sha256", "w") as f:
-        f.write(f"{sha256_file(path)}  model.skops\n")
-    return path
-
-
 @pytest.mark.filterwarnings("ignore:The `probability` parameter was deprecated:FutureWarning")
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_each_family_builds_and_serves_with_no_trust_flags(tmp_path, family):
     frame, estimator = fitted(family)
-    path = dump(estimator, tmp_path, family)
+    path = dump_model(estimator, tmp_path, family)
     checked = check_model(ModelSource(family, path), set())  # `swarmml build --model` with no --trust
     assert checked.sklearn_version == sklearn.__version__
     assert [i["name"] for i in checked.signature["inputs"]] == list(frame.columns)
@@ -151,7 +140,7 @@ OUTSIDERS = {
 def test_a_type_from_outside_the_default_is_still_refused_with_one_line(tmp_path, outsider):
     make, refused = OUTSIDERS[outsider]
     # Unfitted: the types are refused before anything is loaded (and eval could not be fitted anyway).
-    path = dump(make_pipeline(make(), LogisticRegression()), tmp_path, outsider)
+    path = dump_model(make_pipeline(make(), LogisticRegression()), tmp_path, outsider)
     with pytest.raises(ModelRejected) as err:
         check_model(ModelSource(outsider, path), set())
     assert str(err.value) == (f"{path}: needs types you have not trusted: {refused}; if you trust them, "
@@ -163,7 +152,7 @@ def test_a_type_from_outside_the_default_is_still_refused_with_one_line(tmp_path
 def test_trust_flags_add_to_the_default(tmp_path):
     frame, churned, _ = churn_frame()
     estimator = encoded(make_pipeline(FunctionTransformer(double), DecisionTreeClassifier())).fit(frame, churned)
-    path = dump(estimator, tmp_path, "own")
+    path = dump_model(estimator, tmp_path, "own")
     flag = f"{__name__}.double"
     assert check_model(ModelSource("own", path), {flag}).n_features == frame.shape[1]
     loaded = service.load_models(str(tmp_path), ["own"], service.load_trusted_types(None, flag))["own"]
