@@ -182,7 +182,9 @@ def test_slo_answer_holds_when_deployed(cluster, stack, tmp_path):
     done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "1,2", "--repeat", "1", "--duration", "4",
                    "--cpus", cpus, "--batching", "auto", "--min-efficiency", "0", "--slo", "p99=250ms", "--for",
                    f"{load_per_s}/s", "--report", str(tmp_path), "-o", "json", env=cluster.env)
-    assert done.returncode in (0, 1), done.stderr[-2000:]
+    # The curve's verdict is not what is tested here: a suspect 1-replica base (E(2) = 1.09 in one CI run) makes it
+    # inconclusive (3) while the capacity answer, measured open-loop per row, still stands.
+    assert done.returncode in (0, 1, 3), done.stderr[-2000:]
     report = json.loads(done.stdout)
     assert "capacity" in report, report["problems"]  # e.g. the curve stopped: a scale the engine could not finish
     cap = report["capacity"]

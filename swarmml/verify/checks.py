@@ -134,10 +134,17 @@ def answer_check(seen_replicas, running_containers):
                  {"expected": len(expected), "seen": len(seen & expected), "missing": missing})
 
 
-def golden_check(bodies, expected_replicas):
-    """Every replica gives the same outputs for the golden inputs. bodies: {replica: response body}."""
+def golden_check(bodies, running_containers):
+    """Every running replica gives the same outputs for the golden inputs. bodies: {replica: response body}.
+
+    Answers from replicas that are no longer running (a previous spec's tasks still draining behind the gateway)
+    are left out: they may serve an older model, and they are not the replicas being verified.
+    """
+    expected = {c[:12] for c in running_containers}
     outputs = {}
     for replica, body in bodies.items():
+        if replica not in expected:
+            continue
         try:
             outs = json.loads(body)["outputs"]
             outputs[replica] = json.dumps(sorted((o["name"], o["data"]) for o in outs))
@@ -146,13 +153,13 @@ def golden_check(bodies, expected_replicas):
     groups = {}
     for replica, answer in sorted(outputs.items()):
         groups.setdefault(answer, []).append(replica)
-    ok = len(groups) == 1 and len(outputs) >= expected_replicas and not next(iter(groups)).startswith("unparseable")
+    ok = len(groups) == 1 and len(outputs) >= len(expected) and not next(iter(groups)).startswith("unparseable")
     if len(groups) > 1:
         detail = f"replicas disagree: {len(groups)} different answers (" + \
             "; ".join(", ".join(r) for r in groups.values()) + ")"
     elif not ok and outputs:
-        detail = (f"golden answers from {len(outputs)} of {expected_replicas} replicas"
-                  if len(outputs) < expected_replicas else f"answers are not inference responses: {next(iter(groups))}")
+        detail = (f"golden answers from {len(outputs)} of {len(expected)} replicas"
+                  if len(outputs) < len(expected) else f"answers are not inference responses: {next(iter(groups))}")
     elif not outputs:
         detail = "no golden answer came back"
     else:

@@ -273,7 +273,7 @@ def health_checks(client, name, infer_url, step=lambda s: None):
         time.sleep(1)
     result.append(checks.answer_check(seen, containers))
     step("golden predictions")
-    result.append(checks.golden_check(bodies, len(containers)))
+    result.append(checks.golden_check(bodies, containers))
     return result
 
 
