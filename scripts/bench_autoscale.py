@@ -9,7 +9,7 @@ target-rps 15, down-window 30 s.
 
 Deploys docker-stack.yml with stacks/autoscale.yml and stacks/autoscaler-service.yml (iris-rf at 0.25 CPU
 per replica, micro-batching off so that one replica is one core's quarter), then for each mode sends the
-same open-loop step load through the gateway with swarmml.loadgen, sampling the replicas every second:
+same open-loop step load through the gateway with swarmml.verify.loadgen, sampling the replicas every second:
 
 - autoscale: the in-cluster controller decides;
 - static-min / static-max: the controller scaled to 0, the predictor fixed at the policy's min / max.
@@ -26,7 +26,9 @@ import tempfile
 import threading
 import time
 
-from swarmml import deploy, loadgen, ops, services
+from swarmml import ops
+from swarmml.ops import deploy, services
+from swarmml.verify import loadgen
 from swarmml.autoscale import timeline
 from swarmml.engine import swarm as engine
 from swarmml.engine import target_client
@@ -209,7 +211,7 @@ def main():
     env = dict(os.environ, PREDICTOR_CPUS="0.25", AUTOSCALE_MIN=str(args.min), AUTOSCALE_MAX=str(args.max),
                AUTOSCALE_TARGET_INFLIGHT=args.target_inflight or "1.5", AUTOSCALE_DOWN_WINDOW=args.down_window)
     if args.build:
-        from swarmml.autoscale.install import build_and_push
+        from swarmml.build.autoscaler import build_and_push
         build_and_push(cluster=args.cluster)
     extra = []
     if args.target_rps:

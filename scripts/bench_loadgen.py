@@ -31,7 +31,7 @@ BODY = json.dumps({"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "
 # One process per measurement, so that each reads its own CPU time.
 MEASURE = r"""
 import json, resource, sys
-from swarmml import loadgen
+from swarmml.verify import loadgen
 url, body, conns, rate, duration = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 before = resource.getrusage(resource.RUSAGE_SELF)
 r = loadgen.run(url, body, connections=conns, duration=duration, rate=rate or None)

@@ -38,7 +38,7 @@ import yaml
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # this checkout, not an install
 
 from benchstats import median_interval, paired_ratios  # noqa: E402
-from swarmml.loadgen import run as run_load  # noqa: E402
+from swarmml.verify.loadgen import run as run_load  # noqa: E402
 from swarmml.verify.cpu import cpu_snapshot  # noqa: E402
 from swarmml.verify.run import ONE_ROW, infer_body  # noqa: E402
 

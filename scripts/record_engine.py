@@ -2,9 +2,9 @@
 
     python3 scripts/record_engine.py --cluster rollout [SCENARIO ...]
 
-Each scenario makes a service from a 3 MB image (tests/tiny_image.py), changes it the way one
+Each scenario makes a service from a 3 MB image (tests/helpers/tiny_image.py), changes it the way one
 branch of the rollout reader or of the node-loss drill needs, and polls the manager like
-swarmml.converge does. A frame is kept whenever what the reader looks at changed, with what the
+swarmml.ops.converge does. A frame is kept whenever what the reader looks at changed, with what the
 engine answered then:
 
 - service: GET /services/{id}
@@ -26,11 +26,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]  # a script: swarmml and the tiny image from this checkout
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "helpers")]  # a script: swarmml and the tiny image from this checkout
 
 import tiny_image  # noqa: E402  (from the checkout's tests, put on the path above)
 
-from swarmml import cluster as clusters  # noqa: E402
+from swarmml.cluster import local as clusters  # noqa: E402
 from swarmml import engine as engines  # noqa: E402
 from swarmml.engine import swarm as engine  # noqa: E402
 from swarmml.errors import SwarmmlError  # noqa: E402

@@ -16,7 +16,7 @@ The frames, deterministically (no randomness anywhere: the data ships with
 scikit-learn, the pipelines use fixed solvers):
 
 tests/data/mlserver_pandas_request.json -- the test pipeline
-  tests/pipelines.py iris_frame() (6 columns, one per signature datatype:
+  tests/helpers/pipelines.py iris_frame() (6 columns, one per signature datatype:
   sepal_length, sepal_width, petal_length FP64; petal_width_mm INT64; size
   BYTES; wide_sepal BOOL), rows at IRIS_ROWS (every 25th flower and the
   last: each size label and both wide_sepal values appear); answers of
@@ -49,11 +49,11 @@ CANCER_ROWS = [0, 19, 28, 45, 101, 160, 360, 568]
 
 
 def test_pipeline():
-    """(frame, fitted pipeline, string columns) of tests/pipelines.py, the pipeline the unit tests serve."""
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    """(frame, fitted pipeline, string columns) of tests/helpers/pipelines.py, the pipeline the unit tests serve."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "helpers"))
     import pipelines
     frame, est = pipelines.make_pipeline("classifier")
-    return frame, est, [pipelines.STRING_COLUMN], "tests/pipelines.py make_pipeline('classifier')"
+    return frame, est, [pipelines.STRING_COLUMN], "tests/helpers/pipelines.py make_pipeline('classifier')"
 
 
 def bench_pipeline():

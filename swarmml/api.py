@@ -20,11 +20,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
-from swarmml import build as builds
-from swarmml import deploy as deploys
+from swarmml.build import predictor as builds
+from swarmml.ops import deploy as deploys
 from swarmml import ops
-from swarmml import services as svcs
-from swarmml.artifacts import parse_model_option
+from swarmml.ops import services as svcs
+from swarmml.build.artifacts import parse_model_option
 from swarmml.engine import Target, resolve_target
 from swarmml.engine import connect as connect_engine
 from swarmml.engine import swarm as engine

@@ -5,7 +5,7 @@
 - HAProxy's statistics CSV (the gateway's `/stats;csv`).
 
 `swarmml top` and the autoscaler (swarmml/autoscale/signals.py) read through these, and the Prometheus
-recording rules (swarmml/prometheus.py) name the same metrics, so a fix here reaches all three.
+recording rules (swarmml/observe/prometheus.py) name the same metrics, so a fix here reaches all three.
 
 Every reader raises BadMetrics, one line naming the problem, on text it cannot read. What a caller does
 with it is the caller's: the autoscaler reports the replica as unknown with that line; top shows '-' for
@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping
 
 # The model service's metrics (model_service/swarmml_model_service/metrics.py declares them; the model
-# service does not import swarmml, so tests/test_metrics_formats.py checks its output against these).
+# service does not import swarmml, so tests/unit/test_metrics_formats.py checks its output against these).
 IN_FLIGHT = "swarmml_infer_in_flight"  # gauge
 REQUEST_SECONDS = "swarmml_infer_request_seconds"  # histogram: _bucket{le=...}, _count, _sum
 SUCCESS_TOTAL = "swarmml_infer_success_total"  # counter
@@ -105,7 +105,7 @@ def quantile(q: float, buckets: Mapping[float, float]) -> float | None:
 
     This replaces two copies (top's and the autoscaler's) that agreed on every case their tests pin
     and differed from Prometheus, and a little from each other, elsewhere. Prometheus won throughout,
-    because the recording rules (swarmml/prometheus.py) compute the same figures with it and top, the
+    because the recording rules (swarmml/observe/prometheus.py) compute the same figures with it and top, the
     autoscaler and a dashboard should show one number:
     - only a +Inf bucket: both copies said 0.0, which reads as "instant" (and would let a p95 target
       scale a service down); Prometheus, and now this, has no answer;

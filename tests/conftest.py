@@ -28,6 +28,12 @@ def pytest_collection_modifyitems(config, items):
     if unmarked:
         raise pytest.UsageError(f"{len(unmarked)} tests use the engine without @pytest.mark.integration, e.g. "
                                 f"{unmarked[0]}")
+    # The folders say which is which: tests/integration/ holds exactly the marked tests.
+    misplaced = [i.nodeid for i in items
+                 if bool(i.get_closest_marker("integration")) != i.nodeid.startswith("tests/integration/")]
+    if misplaced:
+        raise pytest.UsageError(f"{len(misplaced)} tests are marked integration outside tests/integration/, or "
+                                f"unmarked inside it, e.g. {misplaced[0]}")
 
 
 @dataclass
@@ -35,7 +41,7 @@ class Cluster:
     name: str
     client: object  # docker.DockerClient for the manager
     env: dict = field(default_factory=dict)  # os.environ + DOCKER_HOST/SWARMML_CLUSTER for subprocesses
-    registry: object = None  # swarmml.registry.Target
+    registry: object = None  # swarmml.cluster.registry.Target
 
     def node_names(self):
         return sorted(n["Description"]["Hostname"] for n in self.client.api.nodes())
@@ -43,7 +49,7 @@ class Cluster:
 
 @pytest.fixture(scope="session")
 def host_engine():
-    from swarmml.bootstrap import ensure_engine
+    from swarmml.cluster.bootstrap import ensure_engine
     return ensure_engine()
 
 
@@ -65,12 +71,12 @@ def session_home(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def cluster(host_engine, session_home):
-    from swarmml import cluster as clusters
+    from swarmml.cluster import local as clusters
     from swarmml.engine import cluster_socket
 
     existed = clusters.exists(CLUSTER_NAME, host_engine)
     # Exposed over ssh and mutual TLS from the start, whichever test needs the cluster first:
-    # tests/test_remote_integration.py reaches this same cluster through both.
+    # tests/integration/test_remote_integration.py reaches this same cluster through both.
     clusters.up(CLUSTER_NAME, nodes=CLUSTER_NODES, expose=("ssh", "tls"))  # 3 managers: the default
     env = dict(os.environ, DOCKER_HOST=f"unix://{cluster_socket(CLUSTER_NAME)}", SWARMML_CLUSTER=CLUSTER_NAME)
     # In-process API calls that resolve their target pick the test cluster too.
@@ -91,7 +97,7 @@ def pushed_images(cluster):
 
     Returns {"predictor": ref, "gateway": ref}: the references the nodes pull.
     """
-    from swarmml import build
+    from swarmml.build import predictor as build
     return build.build(push=True, cluster=cluster.name).pushed
 
 
@@ -102,7 +108,7 @@ def extra_images(cluster, pushed_images, host_engine):
     Returns {"v2": ref, "broken": ref}: references the nodes pull.
     """
     import io
-    from swarmml import build
+    from swarmml.build import predictor as build
     v2 = build.build(tag="2", model_version="2", push=True, cluster=cluster.name).pushed
     # The stack sets SWARMML_MODELS, so breaking the image's environment would not break the task.
     dockerfile = (b"FROM swarmml/predictor:latest\n"

@@ -1,13 +1,14 @@
 """Autoscaling for replicated services: replicas follow the load, measured as requests in flight per replica.
 
-- policy.py: the io.swarmml.autoscale.* labels -> Policy (pure, one-line errors naming the label);
+- the policy (io.swarmml.autoscale.* labels -> Policy) lives in swarmml.stack.autoscale_policy, where the
+  deploy that checks it can reach it; it is re-exported here;
 - signals.py: the model service's /metrics text -> per-replica load (pure);
 - decide.py: observations + policy -> a replica count and its reason (pure);
 - controller.py: the loop that reads the swarm, scrapes the replicas and scales (I/O);
 - lease.py: one controller per swarm, through a Swarm config used as a lease (I/O).
 """
 from swarmml.autoscale.decide import Decision, Observation, State, decide
-from swarmml.autoscale.policy import PREFIX, Policy, check_services, has_policy, parse
+from swarmml.stack.autoscale_policy import PREFIX, Policy, check_services, has_policy, parse
 from swarmml.autoscale.signals import (
            ReplicaSignal,
            Scrape,

@@ -21,6 +21,7 @@ Run it in the cluster with `python -m swarmml.autoscale.controller`
 from __future__ import annotations
 
 import os
+import signal as signals
 import socket
 import sys
 import threading
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 
 from swarmml.autoscale import lease as leases
 from swarmml.autoscale.decide import Decision, Observation, State, clock, decide
-from swarmml.autoscale.policy import PREFIX, Policy, parse, with_overrides
+from swarmml.stack.autoscale_policy import PREFIX, Policy, parse, with_overrides
 from swarmml.autoscale.signals import (
     BadMetrics,
     Scrape,
@@ -41,10 +42,12 @@ from swarmml.autoscale.signals import (
     read_scrape,
     replica_signal,
 )
+from swarmml import ops
 from swarmml.engine import autoscale_io as io
+from swarmml.engine import connect
 from swarmml.engine import swarm as engine
 from swarmml.errors import SwarmmlError
-from swarmml.placement import ACTIVE, UNPLACEABLE, is_running, placement, task_name
+from swarmml.ops.placement import ACTIVE, UNPLACEABLE, is_running, placement, task_name
 
 POLICY_LABEL = PREFIX + "min"
 UPDATING = {"updating": "updating", "rollback_started": "rolling back", "paused": "update paused",
@@ -347,9 +350,6 @@ def _signal_summary(signal: Signal) -> dict:
 
 
 def _scale(client, name: str, replicas: int) -> None:
-    from swarmml import (
-        ops,  # the day-2 verbs, imported late: the controller image needs only these
-    )
     ops.scale(client, {name: replicas}, detach=True, show=False)
 
 
@@ -402,9 +402,6 @@ def line(decision: Decision, name: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """The in-cluster entry point: the docker socket of the manager it runs on, until SIGTERM."""
-    import signal as signals
-
-    from swarmml.engine import connect
     client = connect(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
     holder = os.environ.get("SWARMML_AUTOSCALE_HOLDER") or None
     ctl = Controller(client, holder=holder)

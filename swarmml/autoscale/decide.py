@@ -32,7 +32,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 
-from swarmml.autoscale.policy import Policy
+from swarmml.stack.autoscale_policy import Policy
 from swarmml.autoscale.signals import Signal
 
 HISTORY = 20  # decisions kept per service, for status

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from swarmml.autoscale import lease as leases
 from swarmml.autoscale.decide import clock
-from swarmml.autoscale.policy import has_policy, parse
+from swarmml.stack.autoscale_policy import has_policy, parse
 from swarmml.errors import UsageError
-from swarmml.placement import desired_replicas
+from swarmml.ops.placement import desired_replicas
 
 
 def report(lease_labels: dict | None, services: list[dict], now: float, only: str | None = None) -> dict:

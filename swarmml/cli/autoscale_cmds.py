@@ -3,8 +3,9 @@ import time
 
 import click
 
-from swarmml import services as service_names
+from swarmml.ops import services as service_names
 from swarmml.autoscale import install as installer
+from swarmml.build import autoscaler as autoscaler_image
 from swarmml.autoscale import status as statuses
 from swarmml.autoscale.controller import Controller, line
 from swarmml.autoscale.lease import LEASE_NAME
@@ -118,7 +119,7 @@ def install(tag, image, networks, base_mode, detach):
     """
     client = target_client()
     engine.require_manager(client)
-    ref = image or installer.build_and_push(tag=tag, base_mode=base_mode)
+    ref = image or autoscaler_image.build_and_push(tag=tag, base_mode=base_mode)
     done, nets = installer.install(client, ref, list(networks), wait=not detach)
     names = engine.network_names(client)
     note(f"{done} service {installer.SERVICE} ({ref}) on a manager, on {', '.join(names.get(n, n) for n in nets)}")

@@ -1,8 +1,8 @@
 """`swarmml build`."""
 import click
 
-from swarmml import build as builds
-from swarmml.artifacts import parse_model_option
+from swarmml.build import predictor as builds
+from swarmml.build.artifacts import parse_model_option
 from swarmml.console import note
 
 

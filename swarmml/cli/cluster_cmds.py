@@ -1,9 +1,11 @@
 """`swarmml cluster ...` and `swarmml doctor`."""
 import click
 
-from swarmml import cluster as clusters
-from swarmml import doctor as doctors
+from swarmml.cluster import local as clusters
+from swarmml.cluster import doctor as doctors
+from swarmml.cluster import ssh as ssh_cluster
 from swarmml.console import emit_json, err, note, out, table
+from swarmml.errors import SwarmmlError
 
 OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
                       help="table for people, json for scripts")
@@ -131,7 +133,6 @@ def create(name, ssh, managers, identity, labels, advertise_iface, force, output
     A second run changes nothing; with one more --ssh it adds that host. The cluster becomes docker
     context swarmml-NAME (`swarmml --context swarmml-NAME deploy ...`).
     """
-    from swarmml import ssh_cluster
     result = ssh_cluster.create(name, list(ssh), managers, identity, list(labels), advertise_iface, force,
                                 show_progress=output != "json" and err.is_terminal)
     rows = [vars(h) for h in result.hosts]
@@ -149,7 +150,6 @@ def create(name, ssh, managers, identity, labels, advertise_iface, force, output
 
 
 def _fail_hosts(errors, total):
-    from swarmml.errors import SwarmmlError
     if len(errors) == 1:
         raise SwarmmlError(errors[0])
     if errors:
@@ -163,7 +163,6 @@ def _fail_hosts(errors, total):
 @OUTPUT
 def destroy(name, keep_engine, output):
     """Every host of a `cluster create` cluster leaves the swarm; its context goes. The engines stay."""
-    from swarmml import ssh_cluster
     result = ssh_cluster.destroy(name, keep_engine, show_progress=output != "json" and err.is_terminal)
     rows = [vars(h) for h in result.hosts]
     if output == "json":

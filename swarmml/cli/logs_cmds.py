@@ -1,4 +1,4 @@
-"""`swarmml logs`: every task of a stack or service, merged in time order (a thin layer over swarmml.logstream)."""
+"""`swarmml logs`: every task of a stack or service, merged in time order (a thin layer over observe.logstream)."""
 import json
 import sys
 import threading
@@ -6,10 +6,11 @@ import time
 
 import click
 
-from swarmml import inference_fetch, inference_logs, logs, logstream
+from swarmml.observe import inference_fetch, inference_logs, logs, logstream
 from swarmml.console import note, out
 from swarmml.engine import target_client
 from swarmml.errors import UsageError
+from swarmml.ops import services
 
 
 @click.command("logs")
@@ -78,7 +79,6 @@ def logs_cmd(name: str, stack: str | None, follow: bool, since: str | None, tail
 
 def _inference(name, stack, since_at, tail, pattern, status, output) -> None:
     client = target_client()
-    from swarmml import services
     got = inference_fetch.fetch(client, services.find(client, name, stack))
     since = logs.format_time(int(since_at * 1e9)) if since_at is not None else None
     for host, why in sorted(got.unread.items()):

@@ -2,7 +2,7 @@
 import click
 
 from swarmml import ops
-from swarmml import placement as placements
+from swarmml.ops import placement as placements
 from swarmml.console import emit_json, note, table
 from swarmml.engine import target_client
 from swarmml.errors import UsageError

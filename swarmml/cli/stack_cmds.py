@@ -1,9 +1,9 @@
 """`swarmml deploy`, `ls`, `ps`, `rm`, `url`."""
 import click
 
-from swarmml import deploy as deploys
-from swarmml import placement as placements
-from swarmml import services as svcs
+from swarmml.ops import deploy as deploys
+from swarmml.ops import placement as placements
+from swarmml.ops import services as svcs
 from swarmml.console import emit_json, note, out, table, warning
 from swarmml.engine import swarm as engine
 from swarmml.engine import target_client

@@ -1,11 +1,11 @@
-"""`swarmml top`: a live view of a stack (a thin layer over swarmml.topview and swarmml.top)."""
+"""`swarmml top`: a live view of a stack (a thin layer over swarmml.observe.topview and swarmml.observe.top)."""
 import signal
 import time
 
 import click
 
-from swarmml import top as tops
-from swarmml import topview
+from swarmml.observe import top as tops
+from swarmml.observe import topview
 from swarmml.console import emit_json, out
 from swarmml.engine import resolve_target, swarm, target_client
 from swarmml.errors import NotFound, UsageError

@@ -52,6 +52,10 @@ class OutOfSequence(Conflict):
     """The object changed since it was read; read it again and resend."""
 
 
+class PushFailed(EngineError):
+    """A push the registry or the engine refused; the message is the engine's own text (the caller explains it)."""
+
+
 class Unavailable(EngineError, errors.EngineUnavailable):
     """The engine could not serve the call now (no leader, restarting, connection lost)."""
 

@@ -13,10 +13,8 @@ import docker
 import docker.errors
 import requests
 
-from swarmml import registry
 from swarmml.engine import CLUSTER_LABEL, ROLE_LABEL, connect, errors, explain
 from swarmml.errors import SwarmmlError
-from swarmml.registry import explain_push
 
 # Flags that let Docker-in-Docker run without --privileged, which fails on
 # hosts missing CAP_SYS_RESOURCE. The cgroup mount is what nested containers need.
@@ -73,14 +71,14 @@ def import_rootfs(client, rootfs_dir, ref, changes):
         tar.wait()
 
 
-def push_image(client, ref, registry, login=None):
-    """Push ref with login (a docker config entry, or None); a failure is one line from registry.explain_push."""
+def push_image(client, ref, login=None):
+    """Push ref with login (a docker config entry, or None); errors.PushFailed carries the engine's text."""
     try:
         for chunk in client.api.push(ref, stream=True, decode=True, auth_config=login or {}):
             if "error" in chunk:
-                raise SwarmmlError(explain_push(registry, chunk["error"], (login or {}).get("username")))
+                raise errors.PushFailed(chunk["error"])
     except docker.errors.APIError as exc:
-        raise SwarmmlError(explain_push(registry, explain(exc), (login or {}).get("username"))) from None
+        raise errors.PushFailed(explain(exc), exc.status_code) from None
 
 
 # --- cluster objects on the host engine ----------------------------------------
@@ -245,17 +243,18 @@ def run_node(client, *, cluster, container_name, hostname, image, network, volum
         raise SwarmmlError(f"starting node {container_name} failed: {explain(exc)}") from None
 
 
-def run_registry(client, *, cluster, container_name, image, network, volume, data_path, login_dir=None):
-    """Start the cluster's registry. login_dir: the material of a registry that asks for a login over TLS
-    (swarmml.registry); it waits for its certificate, which names the address it gets here."""
+def run_registry(client, *, cluster, container_name, image, network, volume, data_path, read_only=None,
+                 wrapper=None, environment=None):
+    """Start the cluster's registry. read_only: {host dir: container path} mounted read-only; wrapper: a shell
+    script run before the image's own entry point and command (passed to it as "$@"), e.g. to wait for a
+    certificate that names the address the registry gets here."""
     volumes = {volume: {"bind": data_path, "mode": "rw"}}
-    extra = {}
-    if login_dir:
-        volumes[login_dir] = {"bind": registry.MATERIAL_DIR, "mode": "ro"}
+    volumes.update({src: {"bind": dst, "mode": "ro"} for src, dst in (read_only or {}).items()})
+    extra: dict = {"environment": environment} if environment else {}
+    if wrapper:
         found = client.api.inspect_image(image)["Config"]
-        extra = {"entrypoint": ["/bin/sh", "-c", registry.WAIT_SCRIPT, "registry"],
-                 "command": (found.get("Entrypoint") or []) + (found.get("Cmd") or []),
-                 "environment": registry.AUTH_ENV}
+        extra.update(entrypoint=["/bin/sh", "-c", wrapper, "registry"],
+                     command=(found.get("Entrypoint") or []) + (found.get("Cmd") or []))
     try:
         container = client.containers.run(
             image, name=container_name, hostname="registry", detach=True, network=network,

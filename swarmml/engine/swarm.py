@@ -81,7 +81,7 @@ def tasks(client, service_ids=None, desired_running=False, up_to_date=False):
     """The tasks Swarm keeps (running, pending and recent history) of one service id, several, or all.
 
     up_to_date: only those the manager finds up to date with their service's spec (the filter
-    docker/cli's progress uses; see swarmml.rollout for the rule).
+    docker/cli's progress uses; see swarmml.ops.rollout for the rule).
     """
     filters = {}
     if up_to_date:

@@ -10,7 +10,7 @@ how long it took.
     r.placement          # {"ml_predictor": {"node1": 4, "node2": 3, "node3": 3}}
     r.duration_s, r.changes
 """
-from swarmml import history
+from swarmml.ops import history
 from swarmml.ops.rebalance import measure, rebalance
 from swarmml.ops.results import (Batch, Change, Imbalance, OpResult, Placement, RebalanceResult, RollbackResult,
                                  ScaleResult, UpdateResult)

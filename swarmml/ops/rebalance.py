@@ -20,7 +20,7 @@ ever running fewer replicas than asked:
 import copy
 import time
 
-from swarmml import converge, rollout, services
+from swarmml.ops import converge, rollout, services
 from swarmml.engine import swarm as engine
 from swarmml.errors import SwarmmlError, UsageError
 from swarmml.ops import state

@@ -3,8 +3,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 from swarmml.errors import RolloutFailed
-from swarmml.placement import Placement  # noqa: F401  (part of the results API)
-from swarmml.rollout import Batch  # noqa: F401  (part of the results API)
+from swarmml.ops.placement import Placement  # noqa: F401  (part of the results API)
+from swarmml.ops.rollout import Batch  # noqa: F401  (part of the results API)
 
 
 class Change(NamedTuple):

@@ -1,10 +1,10 @@
 """`swarmml rollback`: one service to Swarm's previous spec, or a whole stack to a recorded revision."""
 import time
 
-from swarmml import rollout, services
+from swarmml.ops import rollout, services
 from swarmml.engine import swarm as engine
 from swarmml.errors import UsageError
-from swarmml import deploy, history
+from swarmml.ops import deploy, history
 from swarmml.ops import state
 from swarmml.stack.convert import DesiredStack
 from swarmml.ops.results import Change, RollbackResult
@@ -63,7 +63,7 @@ def missing_secrets(desired, existing):
 
 
 def rollback_stack(client, stack, to=None, detach=False, timeout=600, show=True):
-    """Redeploy revision `to` of the stack (default: the one before the newest) through swarmml.deploy.
+    """Redeploy revision `to` of the stack (default: the one before the newest) through swarmml.ops.deploy.
 
     The rollback is itself recorded as a new revision, so history only grows
     and rolling back twice returns to where you were.

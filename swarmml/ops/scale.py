@@ -3,7 +3,7 @@ import copy
 import re
 import time
 
-from swarmml import converge, rollout, services
+from swarmml.ops import converge, rollout, services
 from swarmml.engine import swarm as engine
 from swarmml.errors import UsageError
 from swarmml.ops import state

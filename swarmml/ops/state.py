@@ -2,9 +2,9 @@
 
 Which nodes a service may use and how many replicas fit, which task explains
 a failed update and why it stopped. How far a rollout got is not decided
-here but in swarmml.rollout, for every verb alike.
+here but in swarmml.ops.rollout, for every verb alike.
 """
-from swarmml.placement import (ACTIVE, ENDED, FAILED, UNPLACEABLE, Placement, desired_replicas,  # noqa: F401
+from swarmml.ops.placement import (ACTIVE, ENDED, FAILED, UNPLACEABLE, Placement, desired_replicas,  # noqa: F401
                                eligible_nodes, hostnames, parse_ts, placement, task_name, task_time)
 
 # To find the tasks an attempted (maybe since rolled back) TaskTemplate made, after the fact, when the
@@ -26,7 +26,7 @@ def is_job(spec):
 # --- which nodes a service may use ------------------------------------------------------
 
 def eligible_hostnames(spec, nodes):
-    """Hostnames of the nodes that may run the service's tasks (swarmml.placement.eligible_nodes), sorted."""
+    """Hostnames of the nodes that may run the service's tasks (swarmml.ops.placement.eligible_nodes), sorted."""
     return sorted(n["Description"]["Hostname"] for n in eligible_nodes(spec, nodes))
 
 

@@ -9,7 +9,8 @@ what failed.
 import copy
 import time
 
-from swarmml import labels, rollout, services
+from swarmml import labels
+from swarmml.ops import rollout, services
 from swarmml.engine import swarm as engine
 from swarmml.errors import UsageError
 from swarmml.ops import state

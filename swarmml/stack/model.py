@@ -384,7 +384,7 @@ def ml_stack(name="ml", registry=DEFAULT_REGISTRY, tag=DEFAULT_TAG, replicas=2, 
 
     image replaces the predictor's `<registry>/swarmml/predictor:<tag>`, prometheus_image Prometheus's
     (prom/prometheus takes the same arguments). prometheus_dir holds the prometheus.yml and rules.yml
-    that swarmml.prometheus writes.
+    that swarmml.observe.prometheus writes.
     """
     stack = Stack(name)
     net = stack.network("inference", attachable=True)

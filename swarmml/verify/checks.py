@@ -7,7 +7,7 @@ so that when replicas can't spread, the check says which rule prevents it.
 import json
 from dataclasses import asdict, dataclass
 
-from swarmml.placement import constraint_holds
+from swarmml.ops.placement import constraint_holds
 
 
 @dataclass
@@ -66,7 +66,7 @@ def node_exclusions(nodes, placement_spec=None, reservations=None):
 def placement_check(place, nodes, placement_spec=None, reservations=None):
     """Every desired replica runs, on min(replicas, eligible nodes) nodes, per-node counts within one.
 
-    place: swarmml.placement.Placement; nodes: engine node dicts; placement_spec:
+    place: swarmml.ops.placement.Placement; nodes: engine node dicts; placement_spec:
     the service's TaskTemplate.Placement; reservations: its Resources.Reservations.
     """
     placement_spec = placement_spec or {}

@@ -12,11 +12,11 @@ the node returns and the replicas move back.
 import time
 from collections import Counter
 
-from swarmml import placement as placements
-from swarmml import rollout, services
+from swarmml.ops import placement as placements
+from swarmml.ops import rollout, services
 from swarmml.engine import swarm as engine
 from swarmml.errors import SwarmmlError, UsageError
-from swarmml.loadgen import Background
+from swarmml.verify.loadgen import Background
 
 POLL_S = 0.5
 RECOVERY_TIMEOUT_S = 120
@@ -137,7 +137,7 @@ def node_loss(client, name, gateway_name, infer_url, body, cluster, rebalance, s
     rebalance(client, name), stop_node(cluster, hostname), start_node(cluster, hostname),
     node_running(cluster, hostname), cut_node(cluster, hostname) -> route, mend_node(cluster,
     hostname, route), vip_holder(cluster, address) -> hostname, running_containers(cluster,
-    service) -> count: the operations used (swarmml.ops and swarmml.cluster); on_phase(text): progress.
+    service) -> count: the operations used (swarmml.ops and swarmml.cluster.local); on_phase(text): progress.
     """
     if not cluster:
         raise UsageError("--drill node-loss stops a node's container: it needs a local swarmml cluster "

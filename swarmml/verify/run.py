@@ -12,14 +12,15 @@ import time
 from statistics import median
 from typing import Any, TypedDict
 
-from swarmml import cluster as clusters
-from swarmml import converge, ops, placement, rollout, services
+from swarmml.cluster import local as clusters
+from swarmml import ops
+from swarmml.ops import converge, placement, rollout, services
 from swarmml.console import progress
 from swarmml.engine import resolve_target
 from swarmml.engine import swarm as engine
 from swarmml.errors import NotFound, SwarmmlError, UsageError
-from swarmml.loadgen import LoadResult, connections_for
-from swarmml.loadgen import run as run_load
+from swarmml.verify.loadgen import LoadResult, connections_for
+from swarmml.verify.loadgen import run as run_load
 from swarmml.verify import ballast, capacity, checks, curve, fit, method, usage
 from swarmml.verify import cpu as verify_io
 from swarmml.verify import drill as drills

@@ -1,0 +1,139 @@
+"""Every stack file the project ships or generates is deployable by `docker stack deploy` too, and `swarmml
+deploy` warns about the interpolation forms swarmml reads but docker/cli's template parser does not.
+
+The unit tests need no daemon (the docker CLI renders stack files by itself); the integration test deploys
+each stack with the real `docker stack deploy` on the cluster.
+"""
+import glob
+import os
+import subprocess
+import time
+
+import docker
+import pytest
+from click.testing import CliRunner
+
+from stack_helpers import ROOT
+from swarmml.cli import cli
+from swarmml.engine import SOCKET_ROOT
+from swarmml.engine import swarm as engine
+from swarmml.stack import load
+
+# How each such warning ends: what docker stack deploy would do with the file.
+REFUSED = "docker stack deploy would refuse"
+
+# Each stack the project ships, with the files its header deploys it with: an override file goes with its base.
+DEPLOYMENTS = {
+    "ml": ["docker-stack.yml"],
+    "upstream": ["docker-stack.yml", "stacks/prometheus-upstream.yml"],
+    "autoscale": ["docker-stack.yml", "stacks/autoscale.yml", "stacks/autoscaler-service.yml"],
+    "mesh": ["stacks/ingress-mesh.yml"],
+    "models": ["stacks/two-models.yml"],
+    "canary": ["stacks/canary.yml"],
+    "fidelity": ["stacks/fidelity.yml"],
+}
+# The variables the README and the stacks' headers deploy them with (and none at all).
+README_ENVS = [
+    {},
+    {"SWARMML_REGISTRY": "registry.example.com/team", "SWARMML_TAG": "2"},
+    {"PROMETHEUS_IMAGE": "prom/prometheus:v2.53.0", "CANARY_TAG": "2",
+     "PROMETHEUS_PLACEMENT": "node.hostname == node1"},
+]
+
+
+def paths(files):
+    return [os.path.join(ROOT, f) for f in files]
+
+
+def shipped_files():
+    return [os.path.join(ROOT, "docker-stack.yml")] + sorted(glob.glob(os.path.join(ROOT, "stacks", "*.yml")))
+
+
+def generated_files(directory, *options):
+    """`swarmml generate` with its defaults, and with every image given."""
+    made = []
+    for i, args in enumerate((list(options), ["--registry", "registry.example.com/team", "--tag", "2",
+                                              "--prometheus-image", "prom/prometheus:v2.53.0", *options])):
+        out = os.path.join(directory, f"generated-{i}.yml")
+        done = CliRunner().invoke(cli, ["generate", "-o", out, *args])
+        assert done.exit_code == 0, done.output
+        made.append(out)
+    return made
+
+
+# --- finding what docker/cli's template lacks (pure) -----------------------------------
+
+class EmptySwarm:
+    """A swarm manager with nothing deployed yet: all that a dry run asks of the engine."""
+
+    def info(self):
+        return {"Swarm": {"LocalNodeState": "active", "ControlAvailable": True}}
+
+    class api:
+        services = networks = secrets = configs = staticmethod(lambda *a, **kw: [])
+
+
+def docker_config(files, env, home):
+    """`docker stack config` (it renders in the client; no daemon is asked) -> the rendered stack."""
+    run_env = dict(env, PATH=os.environ.get("PATH", ""), HOME=str(home), DOCKER_HOST="tcp://127.0.0.1:9")
+    done = subprocess.run(["docker", "stack", "config", *[a for f in files for a in ("-c", f)]],
+                          capture_output=True, text=True, env=run_env, timeout=60)
+    assert done.returncode == 0, f"{files}: {done.stderr}"
+    return done.stdout
+
+
+def stack_containers(cluster_name, stack):
+    """The stack's containers on every node of the local cluster, as the nodes' own engines list them."""
+    found = []
+    root = os.path.join(SOCKET_ROOT, cluster_name)
+    for sock in glob.glob(os.path.join(root, "*", "docker.sock")):
+        client = docker.DockerClient(base_url=f"unix://{sock}", version="auto", timeout=10)
+        try:
+            found += client.api.containers(all=True, filters={"label": f"com.docker.stack.namespace={stack}"})
+        finally:
+            client.close()
+    return found
+
+
+def wait_removed(cluster, stacks, timeout=120):
+    """Until the stacks' objects and their tasks' containers are gone: no host port is left held."""
+    deadline = time.monotonic() + timeout
+    left = stacks
+    while time.monotonic() < deadline:
+        left = [s for s in stacks if any(engine.stack_objects(cluster.client, s).values())
+                or stack_containers(cluster.name, s)]
+        if not left:
+            return
+        time.sleep(1)
+    raise AssertionError(f"still there after {timeout} s: {', '.join(left)}")
+
+
+@pytest.mark.integration
+def test_docker_stack_deploy_takes_every_shipped_and_generated_stack(cluster, pushed_images, tmp_path):
+    outside = "pt-outside"
+    cluster.client.api.create_network(outside, driver="overlay", attachable=True, scope="swarm")
+    deployments = {f"pt-{k}": paths(files) for k, files in DEPLOYMENTS.items()}
+    deployments["pt-generated"] = generated_files(str(tmp_path), "--replicas", "0")[:1]
+    started = time.monotonic()
+    try:
+        for i, (stack, files) in enumerate(deployments.items()):
+            # Ports of the stack's own (host-mode ports of two stacks must not meet), no predictor replicas
+            # where a variable says how many (the services need not run: the CLI must take the file), and the
+            # project's Prometheus image for the upstream override (this machine can't pull).
+            env = dict(cluster.env, GATEWAY_PORT=str(18100 + i), PROMETHEUS_PORT=str(18200 + i),
+                       PREDICTOR_PORT=str(18300 + i), PREDICTOR_REPLICAS="0", STABLE_REPLICAS="0",
+                       CANARY_REPLICAS="0", FIDELITY_EXTERNAL_NETWORK=outside,
+                       PROMETHEUS_IMAGE=pushed_images["prometheus"])
+            done = subprocess.run(["docker", "stack", "deploy", *[a for f in files for a in ("-c", f)], stack],
+                                  env=env, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, f"{files}: {done.stderr}"
+            want = {f"{stack}_{name}" for name in load(files, name="t", environ=env).config["services"]}
+            made = engine.services(cluster.client, f"com.docker.stack.namespace={stack}")
+            assert {s["Spec"]["Name"] for s in made} == want, files
+        deployed = time.monotonic()
+    finally:
+        subprocess.run(["docker", "stack", "rm", *deployments], env=cluster.env, capture_output=True)
+        wait_removed(cluster, list(deployments))
+        cluster.client.api.remove_network(outside)
+    print(f"docker stack deploy of {len(deployments)} stacks: {deployed - started:.1f} s; "
+          f"removed in {time.monotonic() - deployed:.1f} s")
