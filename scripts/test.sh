@@ -13,4 +13,4 @@ python3 -m mypy
 # The documentation (docs/, mkdocs.yml) in strict mode: a broken link or nav entry fails the run.
 site=$(mktemp -d) && python3 -m mkdocs build --strict --quiet --site-dir "$site" && rm -rf "$site"
 # Integration tests always run (the cluster fixture fails, never skips, when no engine starts).
-exec python3 -m pytest -v --durations=15 "$@"
+exec python3 -m pytest -v --durations=40 "$@"

@@ -22,7 +22,16 @@ CLUSTER_NODES = int(os.environ.get("SWARMML_TEST_NODES", "3"))
 ENGINE_FIXTURES = {"host_engine", "cluster", "pushed_images", "extra_images"}
 
 
+def pytest_addoption(parser):
+    parser.addoption("--reverse-modules", action="store_true",
+                     help="run the test modules in reversed order (each module's tests keep theirs): a check that "
+                          "no module depends on what an earlier one left")
+
+
 def pytest_collection_modifyitems(config, items):
+    if config.getoption("--reverse-modules"):
+        order = {m: i for i, m in enumerate(dict.fromkeys(i.nodeid.split("::")[0] for i in items))}
+        items.sort(key=lambda i: -order[i.nodeid.split("::")[0]])
     unmarked = [i.nodeid for i in items
                 if ENGINE_FIXTURES & set(getattr(i, "fixturenames", ())) and not i.get_closest_marker("integration")]
     if unmarked:
