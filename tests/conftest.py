@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+import cluster_helpers
+
 CLUSTER_NAME = os.environ.get("SWARMML_TEST_CLUSTER", "test")
 # Fewer nodes spare a small machine's cores when only some tests run (the node-loss drills need 3).
 CLUSTER_NODES = int(os.environ.get("SWARMML_TEST_NODES", "3"))
@@ -78,6 +80,19 @@ def session_home(tmp_path_factory):
             os.environ[k] = v
 
 
+_SESSION: dict = {}  # the cluster, once a test has asked for it
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster_whole_after_module():
+    """Every module leaves the swarm whole for the next: a leader, every node ready. A module whose drill
+    killed, stopped or cut off a node must bring it back; this proves it did (waiting out the rejoin and a
+    leader election), or fails that module, not the next one."""
+    yield
+    if "cluster" in _SESSION:
+        cluster_helpers.settled(_SESSION["cluster"].client)
+
+
 @pytest.fixture(scope="session")
 def cluster(host_engine, session_home):
     from swarmml.cluster import local as clusters
@@ -91,7 +106,10 @@ def cluster(host_engine, session_home):
     # In-process API calls that resolve their target pick the test cluster too.
     old = os.environ.get("SWARMML_CLUSTER")
     os.environ["SWARMML_CLUSTER"] = CLUSTER_NAME
-    yield Cluster(CLUSTER_NAME, clusters.manager_client(CLUSTER_NAME), env, clusters.registry(CLUSTER_NAME))
+    _SESSION["cluster"] = Cluster(CLUSTER_NAME, clusters.manager_client(CLUSTER_NAME), env,
+                                  clusters.registry(CLUSTER_NAME))
+    yield _SESSION["cluster"]
+    _SESSION.pop("cluster")
     if old is None:
         os.environ.pop("SWARMML_CLUSTER", None)
     else:

@@ -6,14 +6,13 @@ again within 5 s, swarmml's commands work again after losing the leader, the des
 replicas run again, and a partitioned node that returns leaves no replicas beyond the desired count.
 """
 import json
-import time
 
 import pytest
 
+import cluster_helpers
 from stack_helpers import STACK_FILE, environ, swarmml, wait_answering
 from swarmml.ops import deploy, services
 from swarmml.engine import swarm as engine
-from swarmml.errors import SwarmmlError
 
 pytestmark = pytest.mark.integration
 STACK, PORT = "it-nodeloss", 8097
@@ -31,21 +30,8 @@ def stack(cluster, pushed_images):
     deploy.remove_stack(cluster.client, STACK)
 
 
-def settled(cluster, timeout=180):
-    """Until the swarm has a leader and every node is ready again: the drill before may have left it electing
-    (CI once started the partition drill while the swarm had no leader, and every later test failed with it)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            nodes = engine.nodes(cluster.client)
-            if (all(n["Status"]["State"] == "ready" for n in nodes)
-                    and any((n.get("ManagerStatus") or {}).get("Leader") for n in nodes)):
-                return
-        except SwarmmlError:
-            pass  # no leader yet: the engine refuses to list nodes
-        if time.monotonic() > deadline:
-            pytest.fail(f"the swarm did not settle (a leader, every node ready) within {timeout} s")
-        time.sleep(1)
+def settled(cluster):
+    cluster_helpers.settled(cluster.client)
 
 
 def drill(cluster, node, how="stop", max_recovery=60):
