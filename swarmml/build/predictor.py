@@ -10,12 +10,12 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 
-from swarmml.cluster import local as clusters
 from swarmml import labels
-from swarmml.cluster import images
 from swarmml.build import context as predictor_image
-from swarmml.cluster import registry as registries
 from swarmml.build.artifacts import ModelSource, check_model, check_version_flag, image_sklearn_version, unique_sources
+from swarmml.cluster import images
+from swarmml.cluster import local as clusters
+from swarmml.cluster import registry as registries
 from swarmml.console import note
 from swarmml.engine import host_client, resolve_target
 from swarmml.engine import nodes as io

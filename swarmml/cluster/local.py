@@ -16,7 +16,7 @@ from swarmml.cluster import images
 from swarmml.cluster import registry as registries
 from swarmml.cluster import expose as exposing
 from swarmml.cluster.bootstrap import ensure_engine
-from swarmml.cluster.vip import network_name, stack_defaults, vip_for  # noqa: F401  (part of this module's API)
+from swarmml.cluster.vip import network_name
 from swarmml.console import progress
 from swarmml.engine import endpoint
 from swarmml.engine import nodes as io

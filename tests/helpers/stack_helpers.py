@@ -7,7 +7,9 @@ import sys
 import time
 
 import requests
+from click.testing import CliRunner
 
+from swarmml.cli import cli
 from swarmml.stack.model import Healthcheck, RestartPolicy, Stack, UpdateConfig, UpdatePolicy
 
 ROOT = paths.ROOT
@@ -90,3 +92,31 @@ def full_stack(tmp_path) -> str:
     path = tmp_path / "full.yml"
     path.write_text(s.to_yaml())
     return str(path)
+
+
+# Each stack the project ships, with the files its header deploys it with: an override file goes with its base.
+DEPLOYMENTS = {
+    "ml": ["docker-stack.yml"],
+    "upstream": ["docker-stack.yml", "stacks/prometheus-upstream.yml"],
+    "autoscale": ["docker-stack.yml", "stacks/autoscale.yml", "stacks/autoscaler-service.yml"],
+    "mesh": ["stacks/ingress-mesh.yml"],
+    "models": ["stacks/two-models.yml"],
+    "canary": ["stacks/canary.yml"],
+    "fidelity": ["stacks/fidelity.yml"],
+}
+
+
+def paths(files):
+    return [os.path.join(ROOT, f) for f in files]
+
+
+def generated_files(directory, *options):
+    """`swarmml generate` with its defaults, and with every image given."""
+    made = []
+    for i, args in enumerate((list(options), ["--registry", "registry.example.com/team", "--tag", "2",
+                                              "--prometheus-image", "prom/prometheus:v2.53.0", *options])):
+        out = os.path.join(directory, f"generated-{i}.yml")
+        done = CliRunner().invoke(cli, ["generate", "-o", out, *args])
+        assert done.exit_code == 0, done.output
+        made.append(out)
+    return made

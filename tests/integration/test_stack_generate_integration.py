@@ -9,12 +9,6 @@ import pytest
 from stack_helpers import ROOT, STACK_FILE, full_stack, swarmml
 
 
-def _write(tmp_path, stack):
-    p = tmp_path / f"{stack.name}.yml"
-    p.write_text(stack.to_yaml())
-    return str(p)
-
-
 @pytest.mark.integration
 def test_docker_cli_accepts_every_shipped_and_generated_file(tmp_path):
     # `docker stack config` runs in the client: no swarm needed, only the docker CLI.

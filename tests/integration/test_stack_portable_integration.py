@@ -1,8 +1,5 @@
-"""Every stack file the project ships or generates is deployable by `docker stack deploy` too, and `swarmml
-deploy` warns about the interpolation forms swarmml reads but docker/cli's template parser does not.
-
-The unit tests need no daemon (the docker CLI renders stack files by itself); the integration test deploys
-each stack with the real `docker stack deploy` on the cluster.
+"""Every stack file the project ships or generates is deployable by `docker stack deploy` too: each deployed
+with the real docker CLI on the cluster (tests/unit/stack/test_stack_portable.py checks the files without one).
 """
 import glob
 import os
@@ -11,76 +8,11 @@ import time
 
 import docker
 import pytest
-from click.testing import CliRunner
 
-from stack_helpers import ROOT
-from swarmml.cli import cli
+from stack_helpers import DEPLOYMENTS, generated_files, paths
 from swarmml.engine import SOCKET_ROOT
 from swarmml.engine import swarm as engine
 from swarmml.stack import load
-
-# How each such warning ends: what docker stack deploy would do with the file.
-REFUSED = "docker stack deploy would refuse"
-
-# Each stack the project ships, with the files its header deploys it with: an override file goes with its base.
-DEPLOYMENTS = {
-    "ml": ["docker-stack.yml"],
-    "upstream": ["docker-stack.yml", "stacks/prometheus-upstream.yml"],
-    "autoscale": ["docker-stack.yml", "stacks/autoscale.yml", "stacks/autoscaler-service.yml"],
-    "mesh": ["stacks/ingress-mesh.yml"],
-    "models": ["stacks/two-models.yml"],
-    "canary": ["stacks/canary.yml"],
-    "fidelity": ["stacks/fidelity.yml"],
-}
-# The variables the README and the stacks' headers deploy them with (and none at all).
-README_ENVS = [
-    {},
-    {"SWARMML_REGISTRY": "registry.example.com/team", "SWARMML_TAG": "2"},
-    {"PROMETHEUS_IMAGE": "prom/prometheus:v2.53.0", "CANARY_TAG": "2",
-     "PROMETHEUS_PLACEMENT": "node.hostname == node1"},
-]
-
-
-def paths(files):
-    return [os.path.join(ROOT, f) for f in files]
-
-
-def shipped_files():
-    return [os.path.join(ROOT, "docker-stack.yml")] + sorted(glob.glob(os.path.join(ROOT, "stacks", "*.yml")))
-
-
-def generated_files(directory, *options):
-    """`swarmml generate` with its defaults, and with every image given."""
-    made = []
-    for i, args in enumerate((list(options), ["--registry", "registry.example.com/team", "--tag", "2",
-                                              "--prometheus-image", "prom/prometheus:v2.53.0", *options])):
-        out = os.path.join(directory, f"generated-{i}.yml")
-        done = CliRunner().invoke(cli, ["generate", "-o", out, *args])
-        assert done.exit_code == 0, done.output
-        made.append(out)
-    return made
-
-
-# --- finding what docker/cli's template lacks (pure) -----------------------------------
-
-class EmptySwarm:
-    """A swarm manager with nothing deployed yet: all that a dry run asks of the engine."""
-
-    def info(self):
-        return {"Swarm": {"LocalNodeState": "active", "ControlAvailable": True}}
-
-    class api:
-        services = networks = secrets = configs = staticmethod(lambda *a, **kw: [])
-
-
-def docker_config(files, env, home):
-    """`docker stack config` (it renders in the client; no daemon is asked) -> the rendered stack."""
-    run_env = dict(env, PATH=os.environ.get("PATH", ""), HOME=str(home), DOCKER_HOST="tcp://127.0.0.1:9")
-    done = subprocess.run(["docker", "stack", "config", *[a for f in files for a in ("-c", f)]],
-                          capture_output=True, text=True, env=run_env, timeout=60)
-    assert done.returncode == 0, f"{files}: {done.stderr}"
-    return done.stdout
-
 
 def stack_containers(cluster_name, stack):
     """The stack's containers on every node of the local cluster, as the nodes' own engines list them."""

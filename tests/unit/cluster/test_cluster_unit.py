@@ -100,7 +100,7 @@ def test_three_managers_by_default_from_three_nodes():
 def test_each_stack_gets_its_own_floating_ip_and_router_id_at_the_top_of_the_subnet():
     import ipaddress
 
-    from swarmml.cluster.local import vip_for
+    from swarmml.cluster.vip import vip_for
     a, b = vip_for("172.25.0.0/16", "ml"), vip_for("172.25.0.0/16", "it-ops")
     assert a == vip_for("172.25.0.0/16", "ml") and a != b and a[1] != b[1]
     for address, router_id in (a, b):

@@ -1,27 +1,23 @@
 """Every stack file the project ships or generates is deployable by `docker stack deploy` too, and `swarmml
 deploy` warns about the interpolation forms swarmml reads but docker/cli's template parser does not.
 
-The unit tests need no daemon (the docker CLI renders stack files by itself); the integration test deploys
-each stack with the real `docker stack deploy` on the cluster.
+No daemon is needed (the docker CLI renders stack files by itself);
+tests/integration/test_stack_portable_integration.py deploys each stack with the real `docker stack deploy`.
 """
 import glob
 import os
 import shutil
 import subprocess
 import textwrap
-import time
 
-import docker
 import pytest
 import yaml
 from click.testing import CliRunner
 
-from stack_helpers import ROOT
+from stack_helpers import DEPLOYMENTS, ROOT, generated_files, paths
 from swarmml.ops import deploy
 from swarmml.stack import imageref
 from swarmml.cli import cli
-from swarmml.engine import SOCKET_ROOT
-from swarmml.engine import swarm as engine
 from swarmml.stack import load
 from swarmml.stack.interpolate import unsupported_by_docker_cli
 from swarmml.stack.loader import read_yaml
@@ -29,16 +25,6 @@ from swarmml.stack.loader import read_yaml
 # How each such warning ends: what docker stack deploy would do with the file.
 REFUSED = "docker stack deploy would refuse"
 
-# Each stack the project ships, with the files its header deploys it with: an override file goes with its base.
-DEPLOYMENTS = {
-    "ml": ["docker-stack.yml"],
-    "upstream": ["docker-stack.yml", "stacks/prometheus-upstream.yml"],
-    "autoscale": ["docker-stack.yml", "stacks/autoscale.yml", "stacks/autoscaler-service.yml"],
-    "mesh": ["stacks/ingress-mesh.yml"],
-    "models": ["stacks/two-models.yml"],
-    "canary": ["stacks/canary.yml"],
-    "fidelity": ["stacks/fidelity.yml"],
-}
 # The variables the README and the stacks' headers deploy them with (and none at all).
 README_ENVS = [
     {},
@@ -48,24 +34,8 @@ README_ENVS = [
 ]
 
 
-def paths(files):
-    return [os.path.join(ROOT, f) for f in files]
-
-
 def shipped_files():
     return [os.path.join(ROOT, "docker-stack.yml")] + sorted(glob.glob(os.path.join(ROOT, "stacks", "*.yml")))
-
-
-def generated_files(directory, *options):
-    """`swarmml generate` with its defaults, and with every image given."""
-    made = []
-    for i, args in enumerate((list(options), ["--registry", "registry.example.com/team", "--tag", "2",
-                                              "--prometheus-image", "prom/prometheus:v2.53.0", *options])):
-        out = os.path.join(directory, f"generated-{i}.yml")
-        done = CliRunner().invoke(cli, ["generate", "-o", out, *args])
-        assert done.exit_code == 0, done.output
-        made.append(out)
-    return made
 
 
 # --- finding what docker/cli's template lacks (pure) -----------------------------------
@@ -178,31 +148,3 @@ def test_the_docker_cli_renders_each_stack_as_swarmml_reads_it(tmp_path):
                 # `docker stack deploy` refuses a stack whose image is not a valid reference (config does not).
                 assert imageref.parse(svc["image"]) is not None, (files, env, name, svc["image"])
                 assert svc["image"] == ours[name]["image"], (files, env, name)
-
-
-# --- the real docker stack deploy, on the cluster ------------------------------------------
-
-def stack_containers(cluster_name, stack):
-    """The stack's containers on every node of the local cluster, as the nodes' own engines list them."""
-    found = []
-    root = os.path.join(SOCKET_ROOT, cluster_name)
-    for sock in glob.glob(os.path.join(root, "*", "docker.sock")):
-        client = docker.DockerClient(base_url=f"unix://{sock}", version="auto", timeout=10)
-        try:
-            found += client.api.containers(all=True, filters={"label": f"com.docker.stack.namespace={stack}"})
-        finally:
-            client.close()
-    return found
-
-
-def wait_removed(cluster, stacks, timeout=120):
-    """Until the stacks' objects and their tasks' containers are gone: no host port is left held."""
-    deadline = time.monotonic() + timeout
-    left = stacks
-    while time.monotonic() < deadline:
-        left = [s for s in stacks if any(engine.stack_objects(cluster.client, s).values())
-                or stack_containers(cluster.name, s)]
-        if not left:
-            return
-        time.sleep(1)
-    raise AssertionError(f"still there after {timeout} s: {', '.join(left)}")
