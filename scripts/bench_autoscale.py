@@ -30,7 +30,8 @@ from swarmml import ops
 from swarmml.ops import deploy, services
 from swarmml.verify import loadgen
 from swarmml.autoscale import timeline
-from swarmml.engine import swarm as engine
+from swarmml.engine import services as engine_services
+from swarmml.engine import tasks as engine_tasks
 from swarmml.engine import target_client
 from swarmml.verify.run import ONE_ROW, infer_body
 
@@ -73,8 +74,9 @@ def deploy_stack(env, extra_files=()):
 
 
 def replicas(client, name):
-    svc = engine.service(client, name)
-    running = [t for t in engine.tasks(client, svc["ID"], desired_running=True) if t["Status"]["State"] == "running"]
+    svc = engine_services.service(client, name)
+    running = [t for t in engine_tasks.tasks(client, svc["ID"], desired_running=True)
+               if t["Status"]["State"] == "running"]
     return len(running), svc["Spec"]["Mode"]["Replicated"]["Replicas"]
 
 
@@ -130,9 +132,9 @@ def stop_controller(client, timeout=60):
     """
     name = f"{STACK}_autoscaler"
     settle(client, name, 0)
-    svc = engine.service(client, name)
+    svc = engine_services.service(client, name)
     deadline = time.monotonic() + timeout
-    while any(t["Status"]["State"] in ("running", "starting") for t in engine.tasks(client, svc["ID"])):
+    while any(t["Status"]["State"] in ("running", "starting") for t in engine_tasks.tasks(client, svc["ID"])):
         if time.monotonic() > deadline:
             sys.exit(f"bench_autoscale: {name} still runs {timeout} s after its scale to 0")
         time.sleep(0.5)

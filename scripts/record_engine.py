@@ -32,7 +32,11 @@ import tiny_image  # noqa: E402  (from the checkout's tests, put on the path abo
 
 from swarmml.cluster import local as clusters  # noqa: E402
 from swarmml import engine as engines  # noqa: E402
-from swarmml.engine import swarm as engine  # noqa: E402
+from swarmml.engine import networks as engine_networks  # noqa: E402
+from swarmml.engine import nodes as engine_nodes  # noqa: E402
+from swarmml.engine import services as engine_services  # noqa: E402
+from swarmml.engine import swarm as engine_swarm  # noqa: E402
+from swarmml.engine import tasks as engine_tasks  # noqa: E402
 from swarmml.errors import SwarmmlError  # noqa: E402
 
 OUT = os.path.join(ROOT, "tests", "data", "engine")
@@ -68,10 +72,10 @@ class Recorder:
         print(f"  {self.name}: {text}")
 
     def frame(self, logs_of_failed=False):
-        svc = engine.service(self.client, self.sid)
-        tasks = engine.tasks(self.client, [self.sid])
-        fresh = sorted(t["ID"] for t in engine.tasks(self.client, [self.sid], up_to_date=True))
-        nodes = engine.nodes(self.client)
+        svc = engine_services.service(self.client, self.sid)
+        tasks = engine_tasks.tasks(self.client, [self.sid])
+        fresh = sorted(t["ID"] for t in engine_tasks.tasks(self.client, [self.sid], up_to_date=True))
+        nodes = engine_nodes.nodes(self.client)
         seen = (json.dumps(svc.get("UpdateStatus"), sort_keys=True), svc["Version"]["Index"], tuple(fresh),
                 tuple(sorted((t["ID"], t["Status"]["State"], t["DesiredState"], t.get("NodeID", ""),
                              t["Status"].get("Err", "")) for t in tasks)),
@@ -80,12 +84,12 @@ class Recorder:
             return False
         self._last = seen
         f = {"at_s": round(time.monotonic() - self.t0, 2), "service": svc, "tasks": tasks, "up_to_date": fresh,
-             "nodes": nodes, "info": engine.info(self.client)}
+             "nodes": nodes, "info": engine_swarm.info(self.client)}
         if not self.frames:
             f["swarm"] = self.client.api.inspect_swarm()
         if logs_of_failed:
             failed = [t for t in tasks if t["Status"]["State"] == "failed"]
-            f["logs"] = {t["ID"]: engine.task_log_tail(self.client, t["ID"], lines=1) for t in failed}
+            f["logs"] = {t["ID"]: engine_tasks.task_log_tail(self.client, t["ID"], lines=1) for t in failed}
         self.frames.append(f)
         return True
 
@@ -117,14 +121,14 @@ def update_state(frame):
 
 
 def create(client, spec, rec):
-    rec.sid, _ = engine.create_service(client, spec)
+    rec.sid, _ = engine_services.create_service(client, spec)
     rec.event("created")
 
 
 def change(client, rec, mutate, rollback=False):
-    svc = engine.service(client, rec.sid)
+    svc = engine_services.service(client, rec.sid)
     spec = mutate(json.loads(json.dumps(svc["Spec"])))
-    engine.update_service(client, svc, spec, rollback=rollback)
+    engine_services.update_service(client, svc, spec, rollback=rollback)
     rec.event("rolled back by request" if rollback else "updated")
 
 
@@ -204,9 +208,9 @@ def network_only(client, image, cluster):
                    "replaced; the first frame is read right after the update call returned")
     nets = {}
     for n in ("a", "b"):
-        engine.create_network(client, {"Name": f"{PREFIX}_{n}", "Driver": "overlay",
-                                       "Labels": {"com.docker.stack.namespace": PREFIX}})
-        nets[n] = next(i for i, name in engine.network_names(client).items() if name == f"{PREFIX}_{n}")
+        engine_networks.create_network(client, {"Name": f"{PREFIX}_{n}", "Driver": "overlay",
+                                                "Labels": {"com.docker.stack.namespace": PREFIX}})
+        nets[n] = next(i for i, name in engine_networks.network_names(client).items() if name == f"{PREFIX}_{n}")
     spec = service_spec("netonly", image, replicas=2)
     spec["TaskTemplate"]["Networks"] = [{"Target": nets["a"]}]
     create(client, spec, rec)
@@ -242,7 +246,7 @@ def node_down(client, image, cluster):
     clusters.stop_node(cluster, "node3")
     rec.event("stopped node3")
     try:
-        down = [n["ID"] for n in engine.nodes(client) if n["Description"]["Hostname"] == "node3"]
+        down = [n["ID"] for n in engine_nodes.nodes(client) if n["Description"]["Hostname"] == "node3"]
 
         def recovered(f):
             elsewhere = [t for t in f["tasks"] if t["DesiredState"] == "running" and t["Status"]["State"] == "running"
@@ -263,16 +267,16 @@ SCENARIOS = {f.__name__.replace("_", "-"): f for f in (update_rolls, update_roll
 
 
 def clean(client):
-    for s in engine.services(client, f"com.docker.stack.namespace={PREFIX}"):
-        engine.remove_service(client, s["ID"])
+    for s in engine_services.services(client, f"com.docker.stack.namespace={PREFIX}"):
+        engine_services.remove_service(client, s["ID"])
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        nets = engine.stack_objects(client, PREFIX)["networks"]
+        nets = engine_swarm.stack_objects(client, PREFIX)["networks"]
         if not nets:
             return
         for n in nets.values():
             try:
-                engine.remove_network(client, n["ID"])
+                engine_networks.remove_network(client, n["ID"])
             except SwarmmlError:
                 pass  # tasks are still leaving it
         time.sleep(0.5)

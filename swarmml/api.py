@@ -27,7 +27,7 @@ from swarmml.ops import services as svcs
 from swarmml.build.artifacts import parse_model_option
 from swarmml.engine import Target, resolve_target
 from swarmml.engine import connect as connect_engine
-from swarmml.engine import swarm as engine
+from swarmml.engine import swarm
 from swarmml.errors import RolloutFailed, UsageError
 from swarmml.ops.results import OpResult, RebalanceResult, RollbackResult, ScaleResult, UpdateResult
 from swarmml.verify.run import VerifyReport
@@ -62,7 +62,7 @@ class Swarm:
 
     def ls(self) -> dict[str, int]:
         """Stack name -> number of services (swarmml's stacks and docker stack deploy's)."""
-        return dict(sorted(engine.stacks(self.client).items()))
+        return dict(sorted(swarm.stacks(self.client).items()))
 
     def ps(self, stack: str) -> svcs.StackStatus:
         return svcs.status(self.client, stack)

@@ -43,9 +43,13 @@ from swarmml.autoscale.signals import (
     replica_signal,
 )
 from swarmml import ops
-from swarmml.engine import autoscale_io as io
+from swarmml.engine import configs as engine_configs
+from swarmml.engine import http as engine_http
+from swarmml.engine import nodes as engine_nodes
+from swarmml.engine import services as engine_services
+from swarmml.engine import swarm as engine_swarm
+from swarmml.engine import tasks as engine_tasks
 from swarmml.engine import connect
-from swarmml.engine import swarm as engine
 from swarmml.errors import SwarmmlError
 from swarmml.ops.placement import ACTIVE, UNPLACEABLE, is_running, placement, task_name
 
@@ -111,7 +115,7 @@ class Controller:
 
     def __init__(self, client, holder: str | None = None, only: str | None = None,
                  overrides: dict | None = None, dry_run: bool = False, use_lease: bool = True,
-                 clock_fn=time.time, fetch=io.http_get, scaler=None):
+                 clock_fn=time.time, fetch=engine_http.http_get, scaler=None):
         self.client = client
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
         self.only, self.overrides, self.dry_run = only, overrides or {}, dry_run
@@ -134,7 +138,7 @@ class Controller:
             self.holding, self.lease_note = self._renew(now)
         out = {}
         services = self._services()
-        nodes = engine.nodes(self.client) if services else []
+        nodes = engine_nodes.nodes(self.client) if services else []
         seen_tasks = set()
         for svc in services:
             name = svc["Spec"]["Name"]
@@ -143,7 +147,7 @@ class Controller:
             except SwarmmlError as exc:
                 self.status[name] = ServiceStatus(name, replicas_of(svc), error=str(exc))
                 continue
-            tasks = engine.tasks(self.client, svc["ID"])
+            tasks = engine_tasks.tasks(self.client, svc["ID"])
             live = running_tasks(tasks)
             seen_tasks |= {t["ID"] for t in live}
             signal = self._signal(svc, policy, live, now)
@@ -206,9 +210,9 @@ class Controller:
     # pieces -----------------------------------------------------------------------------
     def _services(self) -> list[dict]:
         if self.only:
-            svc = engine.service(self.client, self.only)
+            svc = engine_services.service(self.client, self.only)
             return [svc]
-        return engine.services(self.client, label=POLICY_LABEL)
+        return engine_services.services(self.client, label=POLICY_LABEL)
 
     def _policy(self, svc: dict) -> Policy:
         where = f"service {svc['Spec']['Name']}"
@@ -264,7 +268,7 @@ class Controller:
         if policy.gateway:
             sig.gateway_inflight, sig.gateway_rps, sig.gateway_error = self._gateway(svc, policy)
         if policy.query and policy.metrics_url:
-            body, error = self.fetch(io.query_url(policy.metrics_url, policy.query))
+            body, error = self.fetch(engine_http.query_url(policy.metrics_url, policy.query))
             if body is None:
                 sig.query_error = error
             else:
@@ -278,12 +282,12 @@ class Controller:
         """(requests in flight through every task of the gateway to this service's backend, the rate at
         which requests arrive there, or the error)."""
         spec = svc["Spec"]
-        ns = (spec.get("Labels") or {}).get(engine.NAMESPACE_LABEL)
+        ns = (spec.get("Labels") or {}).get(engine_swarm.NAMESPACE_LABEL)
         backend = spec["Name"][len(ns) + 1:] if ns and spec["Name"].startswith(ns + "_") else spec["Name"]
         gw = None
         for name in ([f"{ns}_{policy.gateway}"] if ns else []) + [policy.gateway]:
             try:
-                gw = engine.service(self.client, name)
+                gw = engine_services.service(self.client, name)
                 break
             except SwarmmlError:
                 continue
@@ -291,7 +295,7 @@ class Controller:
             return None, None, f"gateway service {policy.gateway} not found"
         total = 0.0
         received: dict[str, tuple[float, float]] = {}
-        live = running_tasks(engine.tasks(self.client, gw["ID"]))
+        live = running_tasks(engine_tasks.tasks(self.client, gw["ID"]))
         if not live:
             return None, None, f"gateway {gw['Spec']['Name']} runs no task"
         for task in live:
@@ -318,26 +322,26 @@ class Controller:
         status = self.status_json() if self.status else None
         labels = leases.labels_for(self.holder, now, status)
         try:
-            found = io.lease(self.client, leases.LEASE_NAME)
+            found = engine_configs.lease(self.client, leases.LEASE_NAME)
             if found is None:
-                io.create_lease(self.client, leases.LEASE_NAME, labels)
+                engine_configs.create_lease(self.client, leases.LEASE_NAME, labels)
                 return True, ""
             cid, version, have = found
             ok, why = leases.may_take(have, self.holder, now)
             if not ok:
                 return False, why
-            io.write_lease(self.client, cid, version, leases.LEASE_NAME, labels)
+            engine_configs.write_lease(self.client, cid, version, leases.LEASE_NAME, labels)
             return True, ""
-        except io.LeaseLost as exc:
+        except engine_configs.LeaseLost as exc:
             return False, str(exc)
 
     def _release(self) -> None:
         """Let a successor take over at once: expire our lease (keep the status for `autoscale status`)."""
         try:
-            found = io.lease(self.client, leases.LEASE_NAME)
+            found = engine_configs.lease(self.client, leases.LEASE_NAME)
             if found and leases.read(found[2]).holder == self.holder:
                 labels = leases.labels_for(self.holder, self.now(), self.status_json(), ttl=0)
-                io.write_lease(self.client, found[0], found[1], leases.LEASE_NAME, labels)
+                engine_configs.write_lease(self.client, found[0], found[1], leases.LEASE_NAME, labels)
         except SwarmmlError:
             pass
 

@@ -12,8 +12,10 @@ from swarmml.ops import converge
 from swarmml.autoscale import lease as leases
 from swarmml.stack.autoscale_policy import PREFIX
 from swarmml.console import progress
-from swarmml.engine import autoscale_io as io
-from swarmml.engine import swarm as engine
+from swarmml.engine import configs as engine_configs
+from swarmml.engine import services as engine_services
+from swarmml.engine import swarm as engine_swarm
+from swarmml.engine import tasks as engine_tasks
 from swarmml.errors import SwarmmlError, UsageError
 from swarmml.ops.placement import is_running
 
@@ -61,18 +63,18 @@ def install(client, image: str, networks: list[str] | None = None, wait: bool = 
     wait: until the new controller runs and has taken its first look at the services (wait_first_look), so
     that load right after the install meets a running autoscaler, not one still pulling its image.
     """
-    engine.require_manager(client)
-    nets = networks if networks else autoscaled_networks(engine.services(client))
+    engine_swarm.require_manager(client)
+    nets = networks if networks else autoscaled_networks(engine_services.services(client))
     if not nets:
         raise UsageError("no service carries io.swarmml.autoscale.* labels yet, so the autoscaler would join no "
                          "network; deploy the stack first, or give --network NAME")
     spec = service_spec(image, nets)
-    found = [s for s in engine.services(client) if s["Spec"]["Name"] == SERVICE]
+    found = [s for s in engine_services.services(client) if s["Spec"]["Name"] == SERVICE]
     markers, since = converge.snapshot(client, [SERVICE]) if found else {}, converge.now(client)
     if found:
-        engine.update_service(client, found[0]["ID"], found[0]["Version"]["Index"], spec)
+        engine_services.update_service(client, found[0]["ID"], found[0]["Version"]["Index"], spec)
     else:
-        engine.create_service(client, spec)
+        engine_services.create_service(client, spec)
     if wait:
         started = time.monotonic()
         done = converge.wait(client, [SERVICE], "deploy", markers, timeout=timeout, since=since, show=show)
@@ -99,11 +101,11 @@ def wait_first_look(client, timeout: float, show: bool = True) -> str:
     with progress(show=show) as bar:
         task = bar.add_task(f"{SERVICE}: first look", total=None, status="")
         while time.monotonic() < deadline:
-            svc = engine.service(client, SERVICE)
+            svc = engine_services.service(client, SERVICE)
             # The holder's name in the lease is the task's name ({{.Task.Name}}, see service_spec).
-            running = {f"{SERVICE}.{t.get('Slot')}.{t['ID']}" for t in engine.tasks(client, [svc["ID"]])
+            running = {f"{SERVICE}.{t.get('Slot')}.{t['ID']}" for t in engine_tasks.tasks(client, [svc["ID"]])
                        if is_running(t)}
-            found = io.lease(client, leases.LEASE_NAME)
+            found = engine_configs.lease(client, leases.LEASE_NAME)
             ok, why = first_look(found[2] if found else None, running)
             bar.update(task, status=why[:90])
             if ok:
@@ -115,7 +117,7 @@ def wait_first_look(client, timeout: float, show: bool = True) -> str:
 
 
 def uninstall(client) -> bool:
-    found = [s for s in engine.services(client) if s["Spec"]["Name"] == SERVICE]
+    found = [s for s in engine_services.services(client) if s["Spec"]["Name"] == SERVICE]
     for s in found:
-        engine.remove_service(client, s["ID"])
+        engine_services.remove_service(client, s["ID"])
     return bool(found)

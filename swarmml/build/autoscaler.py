@@ -15,7 +15,7 @@ from swarmml.build.context import cache_dir, pip_download, pip_reason, sync_tree
 from swarmml.cluster import images
 from swarmml.console import note
 from swarmml.engine import host_client
-from swarmml.engine import nodes as io
+from swarmml.engine import images as engine_images
 from swarmml.errors import SwarmmlError, UsageError
 
 IMAGE_REPO = "swarmml/autoscaler"
@@ -75,5 +75,6 @@ def build_and_push(tag: str = "latest", cluster: str | None = None, base_mode: s
     ctx = prepare_context(cache_dir())
     ref = f"{IMAGE_REPO}:{tag}"
     note(f"building {ref} (base {base}) ...")
-    io.build_image(client, ctx, ref, buildargs={"BASE_IMAGE": base}, labels={"io.swarmml.image": "autoscaler"})
+    engine_images.build_image(client, ctx, ref, buildargs={"BASE_IMAGE": base},
+                              labels={"io.swarmml.image": "autoscaler"})
     return build.push_to_cluster(client, {"autoscaler": ref}, cluster)["autoscaler"]

@@ -18,8 +18,7 @@ from swarmml.cluster import local as clusters
 from swarmml.cluster import registry as registries
 from swarmml.console import note
 from swarmml.engine import host_client, resolve_target
-from swarmml.engine import nodes as io
-from swarmml.engine import swarm as engine
+from swarmml.engine import images as engine_images
 from swarmml.engine.errors import PushFailed
 from swarmml.errors import SwarmmlError, UsageError
 
@@ -94,11 +93,11 @@ def build(tag: str = "latest", base_mode: str = "auto", push: bool | str = False
             args.update(MODEL_VERSION=version, ALLOW_PICKLE="1" if models.allow_pickle else "0")
             image_labels[labels.MODELS] = ",".join(result.models)
             note(f"building {ref} ({', '.join(result.models)}; base {base}) ...")
-            io.build_image(client, context, ref, buildargs=args, labels=image_labels)
+            engine_images.build_image(client, context, ref, buildargs=args, labels=image_labels)
         else:
             with resources.as_file(resources.files("swarmml") / "data" / name) as recipe:
                 note(f"building {ref} (base {base}) ...")
-                io.build_image(client, str(recipe), ref, buildargs=args, labels=image_labels)
+                engine_images.build_image(client, str(recipe), ref, buildargs=args, labels=image_labels)
         result.built[name] = ref
     if target:
         result.pushed = push_images(client, result.built, target)
@@ -124,14 +123,14 @@ def _push_cluster(cluster):
 def push_images(client, built: dict[str, str], target: registries.Target) -> dict[str, str]:
     """Push local refs (swarmml/<name>:<tag>) to target with the docker config's login for it; returns the refs
     the nodes pull."""
-    login = engine.registry_login(target.registry)
+    login = engine_images.registry_login(target.registry)
     pulled = {}
     for key, ref in built.items():
         push_ref, pull_ref = registries.refs(target, ref)
-        io.tag_image(client, ref, push_ref)
+        engine_images.tag_image(client, ref, push_ref)
         note(f"pushing {push_ref} ...")
         try:
-            io.push_image(client, push_ref, login)
+            engine_images.push_image(client, push_ref, login)
         except PushFailed as exc:
             raise SwarmmlError(registries.explain_push(target.registry, str(exc), (login or {}).get("username"))) \
                 from None

@@ -10,8 +10,11 @@ from swarmml.autoscale import status as statuses
 from swarmml.autoscale.controller import Controller, line
 from swarmml.autoscale.lease import LEASE_NAME
 from swarmml.console import emit_json, note, table
-from swarmml.engine import autoscale_io, target_client
-from swarmml.engine import swarm as engine
+from swarmml.engine import configs as engine_configs
+from swarmml.engine import networks as engine_networks
+from swarmml.engine import services as engine_services
+from swarmml.engine import swarm as engine_swarm
+from swarmml.engine import target_client
 
 OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
                       help="json: the data on stdout, for scripts")
@@ -44,9 +47,9 @@ def autoscale():
 def status(service, stack, output):
     """Per autoscaled service: the policy, the last signal, the last decisions, and why it does not scale."""
     client = target_client()
-    all_services = engine.services(client)
+    all_services = engine_services.services(client)
     full = service_names.match(all_services, service, stack)["Spec"]["Name"] if service else None
-    found = autoscale_io.lease(client, LEASE_NAME)
+    found = engine_configs.lease(client, LEASE_NAME)
     report = statuses.report(found[2] if found else None, all_services, time.time(), full)
     if output == "json":
         emit_json(report)
@@ -82,7 +85,7 @@ def run(service, stack, minimum, maximum, target_inflight, dry_run, interval, ti
     swarm's autoscaler lease first, so it never fights the in-cluster controller.
     """
     client = target_client()
-    full = service_names.match(engine.services(client), service, stack)["Spec"]["Name"]
+    full = service_names.match(engine_services.services(client), service, stack)["Spec"]["Name"]
     overrides = {k: v for k, v in (("min", minimum), ("max", maximum), ("target_inflight", target_inflight))
                  if v is not None}
     ctl = Controller(client, only=full, overrides=overrides, dry_run=dry_run)
@@ -118,10 +121,10 @@ def install(tag, image, networks, base_mode, detach):
     The service mounts the manager's docker socket: it can do anything the Docker API can on that swarm.
     """
     client = target_client()
-    engine.require_manager(client)
+    engine_swarm.require_manager(client)
     ref = image or autoscaler_image.build_and_push(tag=tag, base_mode=base_mode)
     done, nets = installer.install(client, ref, list(networks), wait=not detach)
-    names = engine.network_names(client)
+    names = engine_networks.network_names(client)
     note(f"{done} service {installer.SERVICE} ({ref}) on a manager, on {', '.join(names.get(n, n) for n in nets)}")
 
 

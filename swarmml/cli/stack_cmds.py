@@ -5,7 +5,7 @@ from swarmml.ops import deploy as deploys
 from swarmml.ops import placement as placements
 from swarmml.ops import services as svcs
 from swarmml.console import emit_json, note, out, table, warning
-from swarmml.engine import swarm as engine
+from swarmml.engine import swarm
 from swarmml.engine import target_client
 from swarmml.stack.plan import rows as plan_rows
 
@@ -55,7 +55,7 @@ def deploy(files, name, prune, resolve_image, with_registry_auth, env_file, dry_
 @OUTPUT
 def ls(output):
     """Stacks on the swarm (swarmml's and docker stack deploy's)."""
-    stacks = engine.stacks(target_client())
+    stacks = swarm.stacks(target_client())
     rows = [{"name": n, "services": c} for n, c in sorted(stacks.items())]
     emit_json(rows) if output == "json" else table(rows, ["name", "services"])
 

@@ -12,7 +12,7 @@ from swarmml.cluster import local as clusters
 from swarmml import engine
 from swarmml.cluster import registry as registries
 from swarmml.cluster import ssh as ssh_cluster
-from swarmml.engine import nodes as io
+from swarmml.engine import swarm
 from swarmml.errors import SwarmmlError
 
 MIN_ENGINE = (20, 10)
@@ -103,7 +103,7 @@ def gather(cluster=None):
     try:
         target = engine.resolve_target(cluster)
         facts["target"] = target.describe()
-        facts["engine"] = io.engine_facts(engine.connect(target.base_url, tls=target.tls))
+        facts["engine"] = swarm.engine_facts(engine.connect(target.base_url, tls=target.tls))
     except SwarmmlError as exc:
         facts["engine"], facts["engine_error"] = None, str(exc)
         target = None

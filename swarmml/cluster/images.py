@@ -16,7 +16,7 @@ from swarmml import labels
 from swarmml._version import __version__
 from swarmml.console import note
 from swarmml.engine import host_client
-from swarmml.engine import nodes as engine_nodes
+from swarmml.engine import images as engine_images
 from swarmml.errors import SwarmmlError, UsageError
 
 MODES = ("auto", "public", "local")
@@ -64,11 +64,11 @@ def image_set(client, mode="auto"):
         return PUBLIC
     base = ensure_local_base(client)
     for ref, name in ((LOCAL.node, "node"), (LOCAL.registry, "registry")):
-        if not engine_nodes.image_exists(client, ref):
+        if not engine_images.image_exists(client, ref):
             note(f"building {ref} from {base} (Debian packages, once) ...")
             with resources.as_file(resources.files("swarmml") / "data" / name) as ctx:
-                engine_nodes.build_image(client, str(ctx), ref, buildargs={"BASE_IMAGE": base},
-                                         labels={labels.IMAGE: name})
+                engine_images.build_image(client, str(ctx), ref, buildargs={"BASE_IMAGE": base},
+                                          labels={labels.IMAGE: name})
     return LOCAL
 
 
@@ -88,7 +88,7 @@ def base_image(mode="auto", client=None):
 
 def ensure_local_base(client):
     """Debian bookworm minbase + Python 3, made with debootstrap and docker import (about a minute, once)."""
-    if engine_nodes.image_exists(client, LOCAL_BASE):
+    if engine_images.image_exists(client, LOCAL_BASE):
         return LOCAL_BASE
     if shutil.which("debootstrap") is None:
         _install_debootstrap()
@@ -102,8 +102,8 @@ def ensure_local_base(client):
             raise SwarmmlError(f"debootstrap failed: {tail[0]}")
         # apt caches make the image bigger and say nothing useful
         shutil.rmtree(os.path.join(root, "var/cache/apt/archives"), ignore_errors=True)
-        engine_nodes.import_rootfs(client, root, LOCAL_BASE,
-                                   changes=["ENV LANG=C.UTF-8", 'CMD ["/bin/bash"]'])
+        engine_images.import_rootfs(client, root, LOCAL_BASE,
+                                    changes=["ENV LANG=C.UTF-8", 'CMD ["/bin/bash"]'])
     return LOCAL_BASE
 
 
@@ -120,9 +120,9 @@ def _install_debootstrap():
 
 
 def _have_or_pull(client, refs):
-    missing = [r for r in refs if not engine_nodes.image_exists(client, r)]
+    missing = [r for r in refs if not engine_images.image_exists(client, r)]
     for ref in missing:
-        if not engine_nodes.try_pull(client, ref):
+        if not engine_images.try_pull(client, ref):
             return False
     return True
 

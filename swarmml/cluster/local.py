@@ -19,7 +19,11 @@ from swarmml.cluster.bootstrap import ensure_engine
 from swarmml.cluster.vip import network_name
 from swarmml.console import progress
 from swarmml.engine import endpoint
-from swarmml.engine import nodes as io
+from swarmml.engine import containers as engine_containers
+from swarmml.engine import networks as engine_networks
+from swarmml.engine import nodes as engine_nodes
+from swarmml.engine import swarm as engine_swarm
+from swarmml.engine import tasks as engine_tasks
 from swarmml.errors import NotFound, SwarmmlError, UsageError
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
@@ -110,7 +114,7 @@ def up(name="local", nodes=3, managers=None, image_mode="auto", expose=(), regis
     client = ensure_engine()
     result = UpResult(name)
 
-    existing = {c["name"]: c for c in io.cluster_containers(client, name)}
+    existing = {c["name"]: c for c in engine_containers.cluster_containers(client, name)}
     # A running cluster gets what it lacks in place, after it is up as it runs (so nodes added now
     # trust its registry as it is, and are exposed with the other managers).
     has_manager, has_registry = node_container(name, 1) in existing, registry_container(name) in existing
@@ -133,7 +137,7 @@ def up(name="local", nodes=3, managers=None, image_mode="auto", expose=(), regis
     if expose and chosen.mode != "local":
         raise UsageError("--expose needs swarmml's own node image (it has sshd and iproute2); add --images local")
     net = network_name(name)
-    io.ensure_network(client, net, name)
+    engine_networks.ensure_network(client, net, name)
     os.makedirs(os.path.join(engine.SOCKET_ROOT, name), mode=0o700, exist_ok=True)
     os.chmod(engine.SOCKET_ROOT, 0o700)
     os.chmod(os.path.join(engine.SOCKET_ROOT, name), 0o700)
@@ -141,17 +145,17 @@ def up(name="local", nodes=3, managers=None, image_mode="auto", expose=(), regis
     reg = registry_container(name)
     login_dir = registries.material_dir(os.path.join(engine.SOCKET_ROOT, name)) if registry_auth else None
     if reg not in existing:
-        io.ensure_volume(client, reg, name, "registry")
+        engine_containers.ensure_volume(client, reg, name, "registry")
         if login_dir:
             registries.prepare(login_dir)
-        reg_id = io.run_registry(client, cluster=name, container_name=reg, image=chosen.registry, network=net,
-                                 volume=reg, data_path=chosen.registry_data,
-                                 **registries.container_options(login_dir))
+        reg_id = engine_containers.run_registry(client, cluster=name, container_name=reg, image=chosen.registry,
+                                                network=net, volume=reg, data_path=chosen.registry_data,
+                                                **registries.container_options(login_dir))
         if login_dir:
             _secure_registry(name, client, reg_id, login_dir)
         result.created.append(reg)
     elif existing[reg]["status"] != "running":
-        io.start_container(client, existing[reg]["id"])
+        engine_containers.start_container(client, existing[reg]["id"])
         result.created.append(reg)
     trusted = registries.read_address(login_dir) if login_dir else None
 
@@ -161,27 +165,27 @@ def up(name="local", nodes=3, managers=None, image_mode="auto", expose=(), regis
         role = "manager" if i <= managers else "worker"
         if cname in existing:
             if existing[cname]["status"] != "running":
-                io.start_container(client, existing[cname]["id"])
+                engine_containers.start_container(client, existing[cname]["id"])
                 result.created.append(cname)
             continue
         os.makedirs(socket_dir(name, i), mode=0o700, exist_ok=True)
-        io.ensure_volume(client, cname, name, "node")
+        engine_containers.ensure_volume(client, cname, name, "node")
         # Every manager of a new cluster is exposed, node1 also on this host's 127.0.0.1. Managers
         # added to a running one are not: its CA's key was not kept.
         exposed = expose if role == "manager" and (i == 1 or authority is not None) else ()
-        io.run_node(client, cluster=name, container_name=cname, hostname=f"node{i}", image=chosen.node,
-                    network=net, volume=cname, socket_dir=socket_dir(name, i),
-                    insecure_registry=None if trusted else f"registry:{registries.PORT}", role=role,
-                    entry_script=exposing.NODE_SCRIPT if exposed else None,
-                    publish=_published(exposed) if i == 1 else ())
+        engine_containers.run_node(client, cluster=name, container_name=cname, hostname=f"node{i}", image=chosen.node,
+                                   network=net, volume=cname, socket_dir=socket_dir(name, i),
+                                   insecure_registry=None if trusted else f"registry:{registries.PORT}", role=role,
+                                   entry_script=exposing.NODE_SCRIPT if exposed else None,
+                                   publish=_published(exposed) if i == 1 else ())
         if trusted:
-            io.put_file(client, cname, registries.trust_path(trusted), registries.ca_pem(login_dir))
+            engine_containers.put_file(client, cname, registries.trust_path(trusted), registries.ca_pem(login_dir))
         if exposed:
             if i == 1:
                 authority = exposing.authority(name, exposed)
                 exposing.write_client(authority, client_dir(name))
                 exposing.save_record(expose_record_path(name), {"kinds": list(exposed)})
-            ip = io.node_ip(client, cname, net)
+            ip = engine_containers.node_ip(client, cname, net)
             exposing.write_manager(name, authority, os.path.join(socket_dir(name, i), "expose"),
                                    [ip, "127.0.0.1", "localhost", cname, f"node{i}"])
         result.created.append(cname)
@@ -202,7 +206,7 @@ def up(name="local", nodes=3, managers=None, image_mode="auto", expose=(), regis
 
 def _secure_registry(name, client, reg_id, login_dir):
     """Certificates for the registry's bridge address (known only now that it runs), then trust them here."""
-    address = f"{io.container_ip(client, reg_id, network_name(name))}:{registries.PORT}"
+    address = f"{engine_containers.container_ip(client, reg_id, network_name(name))}:{registries.PORT}"
     registries.write_material(name, login_dir, address, ["registry", "localhost", "127.0.0.1"])
     registries.trust_on_host(address, registries.ca_pem(login_dir))
 
@@ -220,7 +224,7 @@ TASKS_S = 60  # how long to wait for tasks to run elsewhere (drained) or again (
 
 def _refuse_unexposable(name, client):
     """Before anything changes: nodes run again keep their image, and only swarmml's own has sshd."""
-    facts = io.container_facts(client, node_container(name, 1), network_name(name))
+    facts = engine_containers.container_facts(client, node_container(name, 1), network_name(name))
     if facts["labels"].get(labels.IMAGE) != "node":
         raise UsageError(f"cluster {name!r} runs {facts['image']} nodes, which have no sshd, and --expose keeps "
                          f"their image: `swarmml cluster down --name {name}`, then `swarmml cluster up --name {name} "
@@ -250,12 +254,12 @@ def _expose_plan(name, client):
     """The nodes to run again, in order, each as it runs now (its container's facts, its swarm node's id and
     whether to drain it first); refuses where one would not come back where the swarm knows it."""
     net = network_name(name)
-    network = io.network_addresses(client, net)
-    rows = io.swarm_nodes(manager_client(name))
+    network = engine_networks.network_addresses(client, net)
+    rows = engine_nodes.swarm_nodes(manager_client(name))
     by_host = {r["hostname"]: r for r in rows}
     plan = []
     for host in changes.recreate_order(rows):
-        facts = io.container_facts(client, node_container(name, node_index(name, host)), net)
+        facts = engine_containers.container_facts(client, node_container(name, node_index(name, host)), net)
         if facts["volumes"].get(facts["name"]) != "/var/lib/docker" or not facts["ip"]:
             raise SwarmmlError(f"{facts['name']} does not run as `swarmml cluster up` made it (its volume at "
                                "/var/lib/docker, on the cluster's network): it can't be run again in place")
@@ -272,20 +276,20 @@ def _secure_running_registry(name, client):
     stay), with its TLS and htpasswd material; every node trusts its CA from then on (no restart: an engine
     reads certs.d at each pull)."""
     net, reg = network_name(name), registry_container(name)
-    facts = io.container_facts(client, reg, net)
+    facts = engine_containers.container_facts(client, reg, net)
     data_path = facts["volumes"].get(reg)
     if not data_path:
         raise SwarmmlError(f"{reg} keeps its images outside its volume {reg}: it can't be run again in place")
     login_dir = registries.material_dir(os.path.join(engine.SOCKET_ROOT, name))
     registries.prepare(login_dir)
-    io.remove_container(client, facts["id"])
-    reg_id = io.run_registry(client, cluster=name, container_name=reg, image=facts["image"], network=net,
-                             volume=reg, data_path=data_path, **registries.container_options(login_dir))
+    engine_containers.remove_container(client, facts["id"])
+    reg_id = engine_containers.run_registry(client, cluster=name, container_name=reg, image=facts["image"], network=net,
+                                            volume=reg, data_path=data_path, **registries.container_options(login_dir))
     _secure_registry(name, client, reg_id, login_dir)
     address, ca = registries.read_address(login_dir), registries.ca_pem(login_dir)
-    for c in io.cluster_containers(client, name):
+    for c in engine_containers.cluster_containers(client, name):
         if c["labels"].get(engine.ROLE_LABEL) in ("manager", "worker"):
-            io.put_file(client, c["id"], registries.trust_path(address), ca)
+            engine_containers.put_file(client, c["id"], registries.trust_path(address), ca)
     return reg
 
 
@@ -294,7 +298,8 @@ def _expose_running(name, client, kinds, plan, show):
     authority = exposing.authority(name, kinds)  # a new CA and keys: the old CA's key was not kept
     exposing.write_client(authority, client_dir(name))
     trusted = registries.read_address(registries.material_dir(os.path.join(engine.SOCKET_ROOT, name)))
-    nodes, before = len(io.swarm_nodes(manager_client(name))), io.task_containers(_node_sockets(name))
+    nodes = len(engine_nodes.swarm_nodes(manager_client(name)))
+    before = engine_tasks.task_containers(_node_sockets(name))
     with progress(transient=True, show=show) as bars:
         ids = {f["name"]: bars.add_task(f["name"], total=1, status="waiting its turn") for f in plan}
         for facts in plan:
@@ -320,7 +325,8 @@ def _run_again(name, facts, nodes, before, recreate, status):
     if facts["drain"]:
         status("draining: its tasks start on the other nodes")
         _set_availability(name, facts["node_id"], "drain")
-        _until(lambda: not io.task_containers([own]) and not io.unfinished_tasks(manager_client(name)), TASKS_S)
+        _until(lambda: not engine_tasks.task_containers([own])
+               and not engine_tasks.unfinished_tasks(manager_client(name)), TASKS_S)
     try:
         recreate()
         _wait_rejoined(name, facts["name"], nodes, status)
@@ -331,13 +337,13 @@ def _run_again(name, facts, nodes, before, recreate, status):
     if facts["drain"]:
         _set_availability(name, facts["node_id"], "active")
     status("waiting for the services' tasks")
-    _until(lambda: not io.unfinished_tasks(manager_client(name))
-           and changes.tasks_back(before, io.task_containers(_node_sockets(name))), TASKS_S)
+    _until(lambda: not engine_tasks.unfinished_tasks(manager_client(name))
+           and changes.tasks_back(before, engine_tasks.task_containers(_node_sockets(name))), TASKS_S)
     status("done", done=True)
 
 
 def _set_availability(name, node_id, availability):
-    io.update_node(manager_client(name), node_id, availability=availability)
+    engine_nodes.update_node(manager_client(name), node_id, availability=availability)
     return True
 
 
@@ -362,21 +368,21 @@ def _recreate_node(name, client, facts, kinds, authority, trusted, status):
     exposing.write_manager(name, authority, os.path.join(socket_dir(name, i), "expose"),
                            [facts["ip"], "127.0.0.1", "localhost", cname, f"node{i}"])
     status("stopping: its engine stops its tasks and leaves cleanly")
-    io.remove_container(client, facts["id"], stop_timeout=NODE_STOP_S)
+    engine_containers.remove_container(client, facts["id"], stop_timeout=NODE_STOP_S)
     status("starting")
-    io.run_node(client, cluster=name, container_name=cname, hostname=f"node{i}", image=facts["image"],
-                network=net, volume=cname, socket_dir=socket_dir(name, i),
-                insecure_registry=None if trusted else f"registry:{registries.PORT}",
-                role=facts["labels"].get(engine.ROLE_LABEL, "manager"), entry_script=exposing.NODE_SCRIPT,
-                publish=_published(kinds) if i == 1 else ())
-    got = io.node_ip(client, cname, net)
+    engine_containers.run_node(client, cluster=name, container_name=cname, hostname=f"node{i}", image=facts["image"],
+                               network=net, volume=cname, socket_dir=socket_dir(name, i),
+                               insecure_registry=None if trusted else f"registry:{registries.PORT}",
+                               role=facts["labels"].get(engine.ROLE_LABEL, "manager"),
+                               entry_script=exposing.NODE_SCRIPT, publish=_published(kinds) if i == 1 else ())
+    got = engine_containers.node_ip(client, cname, net)
     if got != facts["ip"]:
         raise SwarmmlError(f"{cname} came back at {got}, not at {facts['ip']} where the swarm knows it (another "
                            f"container took the address meanwhile); `swarmml cluster down --name {name}`, then up "
                            "again with the flags")
     if trusted:
-        io.put_file(client, cname, registries.trust_path(trusted),
-                    registries.ca_pem(registries.material_dir(os.path.join(engine.SOCKET_ROOT, name))))
+        engine_containers.put_file(client, cname, registries.trust_path(trusted),
+                                   registries.ca_pem(registries.material_dir(os.path.join(engine.SOCKET_ROOT, name))))
 
 
 def _wait_rejoined(name, cname, nodes, status):
@@ -386,11 +392,11 @@ def _wait_rejoined(name, cname, nodes, status):
     own = os.path.join(socket_dir(name, i), "docker.sock")
     asked = [own] + [p for p in _node_sockets(name) if p != own]
     status("waiting for its engine")
-    io.wait_node_engine(own, timeout=REJOIN_S)
+    engine_nodes.wait_node_engine(own, timeout=REJOIN_S)
     status("rejoining the swarm")
 
     def back():
-        member, rows = io.node_membership(own), io.swarm_view(asked)
+        member, rows = engine_swarm.node_membership(own), engine_swarm.swarm_view(asked)
         return bool(member and member["state"] == "active" and rows and changes.settled(rows, nodes))
     if not _until(back, REJOIN_S):
         raise SwarmmlError(f"node{i} of cluster {name!r} did not rejoin the swarm within {REJOIN_S} s after it "
@@ -414,24 +420,24 @@ def _form_swarm(client, name, nodes, managers):
     net = network_name(name)
     addrs, engines = {}, {}
     for i in range(1, nodes + 1):
-        addrs[i] = io.node_ip(client, node_container(name, i), net)
-        engines[i] = io.wait_node_engine(os.path.join(socket_dir(name, i), "docker.sock"))
-    state, _ = io.swarm_state(engines[1])
+        addrs[i] = engine_containers.node_ip(client, node_container(name, i), net)
+        engines[i] = engine_nodes.wait_node_engine(os.path.join(socket_dir(name, i), "docker.sock"))
+    state, _ = engine_swarm.swarm_state(engines[1])
     if state == "inactive":
-        io.swarm_init(engines[1], addrs[1])
-    tokens = io.join_tokens(engines[1])
+        engine_swarm.swarm_init(engines[1], addrs[1])
+    tokens = engine_swarm.join_tokens(engines[1])
     for i in range(2, nodes + 1):
-        state, _ = io.swarm_state(engines[i])
+        state, _ = engine_swarm.swarm_state(engines[i])
         if state == "inactive":
             token = tokens["Manager"] if i <= managers else tokens["Worker"]
-            io.swarm_join(engines[i], addrs[1], token, addrs[i])
+            engine_swarm.swarm_join(engines[i], addrs[1], token, addrs[i])
 
 
 def _wait_ready(name, nodes, timeout=90):
     manager = manager_client(name)
     deadline = time.monotonic() + timeout
     while True:
-        listed = io.swarm_nodes(manager)
+        listed = engine_nodes.swarm_nodes(manager)
         ready = [n for n in listed if n["state"] == "ready"]
         if len(ready) >= nodes:
             return
@@ -450,12 +456,12 @@ def manager_client(name):
 
 def exists(name, client=None):
     client = client or engine.host_client()
-    return name in io.all_cluster_names(client)
+    return name in engine_containers.all_cluster_names(client)
 
 
 def _require(name, client):
     if not NAME_RE.match(str(name)) or not exists(name, client):
-        known = io.all_cluster_names(client)
+        known = engine_containers.all_cluster_names(client)
         hint = f" (clusters here: {', '.join(known)})" if known else " (none exists; `swarmml cluster up`)"
         raise NotFound(f"unknown cluster {name!r}{hint}")
 
@@ -493,7 +499,7 @@ def exposure(name, client=None):
         return rec
     client = client or engine.host_client()
     manager = node_container(name, 1)
-    ports = {k: io.published_port(client, manager, f"{p}/tcp") for k, p in
+    ports = {k: engine_containers.published_port(client, manager, f"{p}/tcp") for k, p in
              (("tls", exposing.TLS_PORT), ("ssh", exposing.SSH_PORT)) if k in kinds}
     if None in ports.values():
         raise SwarmmlError(f"the manager of cluster {name!r} is not running; "
@@ -508,11 +514,11 @@ def exposure(name, client=None):
 def _exposed_managers(name, client):
     """The bridge addresses of the running nodes that answer over ssh and TLS (each has its material)."""
     found = []
-    running = {c["name"] for c in io.cluster_containers(client, name) if c["status"] == "running"}
+    running = {c["name"] for c in engine_containers.cluster_containers(client, name) if c["status"] == "running"}
     i = 1
     while os.path.isdir(socket_dir(name, i)):
         if node_container(name, i) in running and os.path.exists(os.path.join(socket_dir(name, i), "expose", "ready")):
-            found.append(io.node_ip(client, node_container(name, i), network_name(name)))
+            found.append(engine_containers.node_ip(client, node_container(name, i), network_name(name)))
         i += 1
     return sorted(ip for ip in found if ip)
 
@@ -531,7 +537,7 @@ def _home():
 def status(name="local", client=None):
     client = client or engine.host_client()
     _require(name, client)
-    containers = {c["name"]: c for c in io.cluster_containers(client, name)}
+    containers = {c["name"]: c for c in engine_containers.cluster_containers(client, name)}
     by_host = {}
     for cname, c in containers.items():
         m = re.fullmatch(rf"swarmml-{re.escape(name)}-(node\d+)", cname)
@@ -539,7 +545,7 @@ def status(name="local", client=None):
             by_host[m.group(1)] = c["status"]
     try:
         manager = manager_client(name)
-        nodes, tasks = io.swarm_nodes(manager), io.running_tasks(manager)
+        nodes, tasks = engine_nodes.swarm_nodes(manager), engine_tasks.running_tasks(manager)
     except SwarmmlError:
         nodes, tasks = [], []
     return {
@@ -558,7 +564,7 @@ def _registry_status(name, client, reg):
         return {"container": reg["status"] if reg else "missing", "push_prefix": address, "pull_prefix": address,
                 "login": {"user": registries.USER, "password_file": os.path.join(login_dir, "password"),
                           "ca": os.path.join(login_dir, "ca.pem")}}
-    port = io.published_port(client, reg["id"]) if running else None
+    port = engine_containers.published_port(client, reg["id"]) if running else None
     return {"container": reg["status"] if reg else "missing", "push_prefix": f"127.0.0.1:{port}" if port else None,
             "pull_prefix": f"registry:{registries.PORT}", "login": None}
 
@@ -573,7 +579,7 @@ def registry(name="local") -> registries.Target:
 def down(name="local"):
     client = engine.host_client()
     _require(name, client)
-    removed = io.remove_cluster_objects(client, name)
+    removed = engine_containers.remove_cluster_objects(client, name)
     trusted = registries.read_address(registries.material_dir(os.path.join(engine.SOCKET_ROOT, name)))
     if trusted:
         registries.untrust_on_host(trusted)
@@ -590,7 +596,7 @@ def stop_node(name, node):
     client = engine.host_client()
     _require(name, client)
     c = _node(client, name, node)
-    io.stop_container(client, c["id"], timeout=10)
+    engine_containers.stop_container(client, c["id"], timeout=10)
     return c["name"]
 
 
@@ -605,7 +611,7 @@ def kill_node(name, node):
     client = engine.host_client()
     _require(name, client)
     c = _node(client, name, node)
-    io.kill_container(client, c["id"])
+    engine_containers.kill_container(client, c["id"])
     return c["name"]
 
 
@@ -619,8 +625,8 @@ def cut_node(name, node):
     client = engine.host_client()
     _require(name, client)
     c = _node(client, name, node)
-    _, route = io.exec_in(client, c["id"], ["ip", "-4", "route", "show", "default"])
-    code, out = io.exec_in(client, c["id"], CUT)
+    _, route = engine_containers.exec_in(client, c["id"], ["ip", "-4", "route", "show", "default"])
+    code, out = engine_containers.exec_in(client, c["id"], CUT)
     if code:
         raise SwarmmlError(f"cutting {c['name']} off failed: {out.strip()}")
     return route.split()[2] if route.startswith("default via") else None
@@ -631,20 +637,20 @@ def mend_node(name, node, gateway=None):
     client = engine.host_client()
     _require(name, client)
     c = _node(client, name, node)
-    code, out = io.exec_in(client, c["id"], ["ip", "link", "set", "eth0", "up"])
+    code, out = engine_containers.exec_in(client, c["id"], ["ip", "link", "set", "eth0", "up"])
     if code:
         raise SwarmmlError(f"reconnecting {c['name']} failed: {out.strip()}")
     if gateway:
-        io.exec_in(client, c["id"], ["ip", "route", "replace", "default", "via", gateway])
+        engine_containers.exec_in(client, c["id"], ["ip", "route", "replace", "default", "via", gateway])
     return c["name"]
 
 
 def vip_holder(name, vip):
     """The hostname of the node whose interface holds the virtual IP vip (an address), or None."""
     client = engine.host_client()
-    for c in io.cluster_containers(client, name):
-        if c["labels"].get(io.ROLE_LABEL) in ("manager", "worker") and c["status"] == "running":
-            code, out = io.exec_in(client, c["id"], ["ip", "-4", "-o", "addr", "show"])
+    for c in engine_containers.cluster_containers(client, name):
+        if c["labels"].get(engine.ROLE_LABEL) in ("manager", "worker") and c["status"] == "running":
+            code, out = engine_containers.exec_in(client, c["id"], ["ip", "-4", "-o", "addr", "show"])
             if code == 0 and any(part.split("/")[0] == vip for part in out.split()):
                 return c["name"].rsplit("-", 1)[-1]
     return None
@@ -657,7 +663,7 @@ def running_containers(name, service):
     already replaced elsewhere.
     """
     root = os.path.join(engine.SOCKET_ROOT, name)
-    return sum(io.running_service_containers(os.path.join(root, d, "docker.sock"), service)
+    return sum(engine_tasks.running_service_containers(os.path.join(root, d, "docker.sock"), service)
                for d in sorted(os.listdir(root)) if os.path.exists(os.path.join(root, d, "docker.sock")))
 
 
@@ -666,14 +672,15 @@ def start_node(name, node, wait=True):
     _require(name, client)
     i = node_index(name, node)
     c = _node(client, name, node)
-    io.start_container(client, c["id"])
+    engine_containers.start_container(client, c["id"])
     if wait:
-        io.wait_node_engine(os.path.join(socket_dir(name, i), "docker.sock"))
+        engine_nodes.wait_node_engine(os.path.join(socket_dir(name, i), "docker.sock"))
         manager = manager_client(name)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if any(n["hostname"] == f"node{i}" and n["state"] == "ready" for n in io.swarm_nodes(manager)):
+                if any(n["hostname"] == f"node{i}" and n["state"] == "ready"
+                       for n in engine_nodes.swarm_nodes(manager)):
                     break
             except SwarmmlError:
                 pass  # no leader for a moment (the node may be a manager rejoining): ask again
@@ -688,7 +695,7 @@ def start_node(name, node, wait=True):
 def _node(client, name, node):
     i = node_index(name, node)
     cname = node_container(name, i)
-    for c in io.cluster_containers(client, name):
+    for c in engine_containers.cluster_containers(client, name):
         if c["name"] == cname:
             return c
     raise NotFound(f"cluster {name!r} has no node {node!r}")

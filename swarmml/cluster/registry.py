@@ -89,7 +89,7 @@ def refs(target: Target, ref: str) -> tuple[str, str]:
 
 
 def container_options(login_dir: str | None) -> dict:
-    """Pure: how the registry container runs (engine.nodes.run_registry's keywords); login_dir: the material of
+    """Pure: how the registry container runs (engine.containers.run_registry's keywords); login_dir: the material of
     a registry that asks for a login over TLS, None for a plain one. It waits for its certificate, which names
     the address the container gets."""
     if not login_dir:

@@ -29,7 +29,7 @@ from swarmml.cluster import hosts as rh
 from swarmml.cluster.local import NAME_RE, default_managers
 from swarmml.console import progress
 from swarmml.engine import endpoint
-from swarmml.engine import nodes as io
+from swarmml.engine import nodes, swarm
 from swarmml.errors import NotFound, SwarmmlError, UsageError
 
 MARK_DIR = "/var/lib/swarmml"  # on each host: engine-installed, when `create` installed its engine
@@ -163,7 +163,7 @@ def _prepare(h: _Host, identity: str | None, iface: str | None, status) -> None:
         status("reaching the engine")
         h.client = engine.connect(h.spec.url, timeout=60)
         h.result.engine = h.client.version().get("Version")
-        h.state = rh.SwarmState(**io.swarm_membership(h.client))
+        h.state = rh.SwarmState(**swarm.swarm_membership(h.client))
         status("ready")
     except SwarmmlError as exc:
         h.result.error = str(exc)
@@ -279,7 +279,7 @@ def create(name: str, ssh: list[str], managers: int | None = None, identity: str
             raise SwarmmlError(f"none of cluster {name}'s managers answers, so no host can join it; give one of "
                                "them with --ssh, or run `swarmml doctor --cluster " + name + "`")
     if manager:
-        our_nodes = {n["id"] for n in io.swarm_nodes(manager.client)}
+        our_nodes = {n["id"] for n in nodes.swarm_nodes(manager.client)}
     # Roles go by place: the recorded hosts keep theirs, and hosts new to the cluster come after them.
     recorded = [r["name"] for r in record.get("hosts", [])]
     order = recorded + [s.name for s in specs if s.name not in recorded]
@@ -298,18 +298,18 @@ def create(name: str, ssh: list[str], managers: int | None = None, identity: str
         changed = True
         try:
             if step.action.startswith("leave-"):
-                io.swarm_leave(h.client, force=True)
+                swarm.swarm_leave(h.client, force=True)
             if step.action.endswith("init"):
-                io.swarm_init(h.client, h.result.addr, local=False)
-                manager, ours = h, io.swarm_membership(h.client)["cluster_id"]
+                swarm.swarm_init(h.client, h.result.addr, local=False)
+                manager, ours = h, swarm.swarm_membership(h.client)["cluster_id"]
                 record = {"swarm_id": ours, "managers": managers, "hosts": []}
             else:
                 if manager is None:
                     raise SwarmmlError("no manager of this swarm answers to join")
-                tokens = io.join_tokens(manager.client)  # in this process's memory only
-                io.swarm_join(h.client, manager.result.addr, tokens["Manager" if step.role == "manager"
-                                                                      else "Worker"], h.result.addr)
-            h.state = rh.SwarmState(**io.swarm_membership(h.client))
+                tokens = swarm.join_tokens(manager.client)  # in this process's memory only
+                swarm.swarm_join(h.client, manager.result.addr, tokens["Manager" if step.role == "manager"
+                                                                         else "Worker"], h.result.addr)
+            h.state = rh.SwarmState(**swarm.swarm_membership(h.client))
         except SwarmmlError as exc:
             h.result.error = str(exc)
 
@@ -344,7 +344,7 @@ def _recorded_manager(record: dict, given: set[str]) -> _Host | None:
                                                                                        addr=r.get("addr")))
         try:
             h.client = engine.connect(h.spec.url, timeout=60)
-            h.state = rh.SwarmState(**io.swarm_membership(h.client))
+            h.state = rh.SwarmState(**swarm.swarm_membership(h.client))
         except SwarmmlError:
             continue
         if h.state.manager and h.state.cluster_id == record.get("swarm_id"):
@@ -358,7 +358,7 @@ def _label_nodes(name: str, manager: _Host, hosts: list[_Host], wanted: dict) ->
     for h in hosts:
         if h.state and h.state.node_id:
             want = {labels.CLUSTER: name, **wanted.get(h.spec.host, {})}
-            changed |= io.update_node(manager.client, h.state.node_id, labels=want)
+            changed |= nodes.update_node(manager.client, h.state.node_id, labels=want)
     return changed
 
 
@@ -376,7 +376,7 @@ def _wait_ready(manager: _Host, hosts: list[_Host], timeout: float = 60) -> None
     want = {h.state.node_id for h in hosts if h.state}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready = {n["id"] for n in io.swarm_nodes(manager.client) if n["state"] == "ready"}
+        ready = {n["id"] for n in nodes.swarm_nodes(manager.client) if n["state"] == "ready"}
         if want <= ready:
             return
         time.sleep(0.5)
@@ -412,7 +412,7 @@ def destroy(name: str, keep_engine: bool = True, show_progress: bool = False) ->
         try:
             status("reaching the engine")
             h.client = engine.connect(h.spec.url, timeout=60)
-            h.state = rh.SwarmState(**io.swarm_membership(h.client))
+            h.state = rh.SwarmState(**swarm.swarm_membership(h.client))
             status("ready")
         except SwarmmlError as exc:
             if _has_no_engine(h.spec, record.get("identity")):
@@ -430,15 +430,15 @@ def destroy(name: str, keep_engine: bool = True, show_progress: bool = False) ->
         for h in live:
             if h is not leader and id(h) in managers and h.state:
                 try:
-                    io.update_node(leader.client, h.state.node_id, role="worker",
-                                   remove=[labels.CLUSTER, *record.get("labels", {}).get(h.spec.host, [])])
+                    nodes.update_node(leader.client, h.state.node_id, role="worker",
+                                      remove=[labels.CLUSTER, *record.get("labels", {}).get(h.spec.host, [])])
                 except SwarmmlError as exc:
                     h.result.error = str(exc)
     for h in sorted(live, key=lambda h: h is leader):
         if h.result.error:
             continue
         try:
-            io.swarm_leave(h.client, force=h is leader)
+            swarm.swarm_leave(h.client, force=h is leader)
             h.result.action = "left"
         except SwarmmlError as exc:
             h.result.error = str(exc)

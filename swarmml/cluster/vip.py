@@ -7,7 +7,7 @@ import ipaddress
 import zlib
 
 from swarmml.engine import host_client
-from swarmml.engine import nodes as io
+from swarmml.engine import networks
 from swarmml.errors import SwarmmlError
 
 
@@ -33,7 +33,7 @@ def vip_for(subnet: str, stack: str) -> tuple[str, int]:
 def stack_defaults(name: str, stack: str, client=None) -> dict[str, str]:
     """What `deploy` fills in for a stack on this local cluster when the environment does not say."""
     client = client or host_client()
-    subnet = io.network_subnet(client, network_name(name))
+    subnet = networks.network_subnet(client, network_name(name))
     if not subnet:
         return {}
     vip, router_id = vip_for(subnet, stack)

@@ -6,10 +6,24 @@ answers back into plain data: no SDK object leaves this package. Engine errors
 keep their kind and status code (errors.py), and are retried there when that
 can help.
 
+One module per engine resource; none is named after its caller:
+
 - this file: choosing and connecting to an engine, where local clusters' sockets live;
+- endpoint.py: which engine the docker CLI would use (-H, DOCKER_HOST, contexts), and its TLS material;
+- failover.py: moving a client's calls to another manager when the one it talks to is lost;
+- peers.py: a remote swarm's other managers as URLs, remembered between runs;
 - errors.py: the error kinds and the one retry policy;
-- nodes.py: the containers, networks and volumes of a local cluster;
-- swarm.py: services, tasks, nodes, networks, secrets, configs of a Swarm (stacks/ops).
+- swarm.py: the swarm itself: manager check, info, settings, clock, init/join/leave, stacks;
+- nodes.py: Swarm nodes: list, our own node, update, remove, each node's own engine;
+- services.py: Swarm services: list, inspect, create, update, remove (with their registry login);
+- tasks.py: Swarm tasks: list, log tails, running and unfinished ones, their containers' facts;
+- networks.py: a swarm's networks, and a local cluster's bridge;
+- configs.py: Swarm configs and secrets, and the autoscaler's lease (a config);
+- images.py: exists, pull, build, import, tag, push; registry lookups and logins;
+- containers.py: a local cluster's node and registry containers and volumes, stats, top's probe;
+- logs.py: a task's log stream;
+- files.py: the files of a directory in a task's container;
+- http.py: plain GETs to services the swarm runs (Prometheus, replicas' /metrics), not the engine.
 """
 import json
 import os

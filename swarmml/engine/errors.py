@@ -10,7 +10,7 @@ text: the text is read here, once, where the engine gives nothing better.
   - InUse: a network, secret or config still used by a service or task;
   - OutOfSequence: Swarm's "update out of sequence": the object's version
     changed since it was read (often only Swarm recording an update's
-    status). Retried by swarm.update_service, which reads the object again.
+    status). Retried by services.update_service, which reads the object again.
 - Unavailable (503, or no answer): no leader, a manager restarting, a reset
   connection. Retried.
 - EngineError: anything else (a spec the engine refuses, ...). Not retried.

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 from swarmml.observe import inference_logs
 from swarmml.engine import files as engine_files
-from swarmml.engine import probe, resolve_target
-from swarmml.engine import swarm as engine
+from swarmml.engine import nodes as engine_nodes
+from swarmml.engine import tasks as engine_tasks
+from swarmml.engine import resolve_target
 from swarmml.errors import NotFound, SwarmmlError, UsageError
 from swarmml.ops.placement import hostnames
 
@@ -32,15 +33,15 @@ def fetch(client, service: dict) -> Fetched:
     if not setting:
         raise UsageError(f"service {name} keeps no inference log (its {inference_logs.SETTING} is not set)")
     pattern, directory = inference_logs.file_pattern(setting), inference_logs.directory(setting)
-    nodes = engine.nodes(client)
+    nodes = engine_nodes.nodes(client)
     names = hostnames(nodes)
     try:
         cluster = resolve_target().cluster
     except SwarmmlError:
         cluster = None
-    engines = probe.node_engines(client, cluster, nodes)
+    engines = engine_nodes.node_engines(client, cluster, nodes)
     by_node: dict[str, list[dict]] = {}
-    for t in engine.tasks(client, [service["ID"]]):
+    for t in engine_tasks.tasks(client, [service["ID"]]):
         if (t["Status"].get("ContainerStatus") or {}).get("ContainerID") and t.get("NodeID"):
             by_node.setdefault(t["NodeID"], []).append(t)
     out = Fetched()

@@ -10,7 +10,9 @@ import time
 from typing import Callable, Iterator
 
 from swarmml.observe import logs
-from swarmml.engine import swarm as engine
+from swarmml.engine import nodes as engine_nodes
+from swarmml.engine import services as engine_services
+from swarmml.engine import tasks as engine_tasks
 from swarmml.engine.logs import TaskLog
 from swarmml.ops.placement import hostnames
 from swarmml.errors import NotFound
@@ -20,7 +22,7 @@ from swarmml.ops.services import short_name
 
 def resolve_targets(client, name: str, stack: str | None = None) -> list[dict]:
     """NAME is a stack (all its services) or a service (short or full name)."""
-    everything = engine.services(client)
+    everything = engine_services.services(client)
     if stack is None and any(svc.stack_of(s) == name for s in everything):
         return svc.of_stack(everything, name)
     try:
@@ -33,9 +35,9 @@ def resolve_targets(client, name: str, stack: str | None = None) -> list[dict]:
 
 def _sources(client, services: list[dict]) -> dict[str, logs.Source]:
     names = {s["ID"]: short_name(s) for s in services}
-    hosts = hostnames(engine.nodes(client))
+    hosts = hostnames(engine_nodes.nodes(client))
     return {t["ID"]: logs.source_for(t, names[t["ServiceID"]], hosts)
-            for t in engine.tasks(client, list(names)) if _has_container(t)}
+            for t in engine_tasks.tasks(client, list(names)) if _has_container(t)}
 
 
 def _has_container(task: dict) -> bool:

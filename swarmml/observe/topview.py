@@ -10,8 +10,11 @@ from swarmml.ops import services as svc
 from swarmml.autoscale import status as autoscale_status
 from swarmml.autoscale.lease import LEASE_NAME
 from swarmml.stack.autoscale_policy import has_policy
-from swarmml.engine import autoscale_io, probe
-from swarmml.engine import swarm as engine
+from swarmml.engine import configs as engine_configs
+from swarmml.engine import containers as engine_containers
+from swarmml.engine import nodes as engine_nodes
+from swarmml.engine import services as engine_services
+from swarmml.engine import tasks as engine_tasks
 from swarmml.errors import NotFound, SwarmmlError
 
 METRICS_PORT, STATS_URL = 8080, ":8404/stats;csv"
@@ -65,37 +68,38 @@ class Reader:
         self.pool = ThreadPoolExecutor(8)
 
     def read(self) -> dict:
-        services = svc.of_stack(engine.services(self.client), self.stack)
+        services = svc.of_stack(engine_services.services(self.client), self.stack)
         names = {s["ID"]: svc.short_name(s) for s in services}
-        raw_tasks = [t for t in engine.tasks(self.client, list(names)) if t["Status"]["State"] == "running"]
-        nodes = engine.nodes(self.client)
+        raw_tasks = [t for t in engine_tasks.tasks(self.client, list(names)) if t["Status"]["State"] == "running"]
+        nodes = engine_nodes.nodes(self.client)
         network = choose_network(raw_tasks)
         tasks = [dict(plain_task(t, network), service=names[t["ServiceID"]]) for t in raw_tasks]
         problems = []
         pages: dict[str, dict] = {}
         # The engines' stats are read while the probe fetches the pages: a refresh costs the slower of the two.
         if set(n["ID"] for n in nodes) - set(self.engines):
-            self.engines.update(probe.node_engines(self.client, self.cluster, nodes))
-        jobs = {t["id"]: self.pool.submit(probe.container_stats, self.engines[t["node_id"]], t["container_id"])
+            self.engines.update(engine_nodes.node_engines(self.client, self.cluster, nodes))
+        jobs = {t["id"]: self.pool.submit(engine_containers.container_stats, self.engines[t["node_id"]],
+                                          t["container_id"])
                 for t in tasks if t["container_id"] and t["node_id"] in self.engines}
         if network and self.network != network:
             self.close_probe()
             image = _probe_image(services)
-            self.probe_id, self.network = probe.start_probe(self.client, network, image), network
+            self.probe_id, self.network = engine_containers.start_probe(self.client, network, image), network
         if self.probe_id:
             urls = {}
             for t in tasks:
                 if t["ip"]:
                     urls[t["id"] + " metrics"] = f"http://{t['ip']}:{METRICS_PORT}/metrics"
                     urls[t["id"] + " stats"] = f"http://{t['ip']}{STATS_URL}"
-            for key, page in probe.fetch(self.client, self.probe_id, urls).items():
+            for key, page in engine_containers.fetch(self.client, self.probe_id, urls).items():
                 task_id, kind = key.split(" ")
                 pages.setdefault(task_id, {})[kind] = page
         stats = {task_id: job.result() for task_id, job in jobs.items()}
         scaled = {}
         if any(has_policy(s["Spec"].get("Labels")) for s in services):  # the lease is read only when it matters
             try:
-                found = autoscale_io.lease(self.client, LEASE_NAME)
+                found = engine_configs.lease(self.client, LEASE_NAME)
                 scaled = autoscale(found[2] if found else None, services, time.time())
             except SwarmmlError as exc:  # the rest of the view is still worth showing
                 problems.append(str(exc))
@@ -114,7 +118,7 @@ class Reader:
 
     def close_probe(self) -> None:
         if self.probe_id:
-            probe.stop_probe(self.client, self.probe_id)
+            engine_containers.stop_probe(self.client, self.probe_id)
             self.probe_id = None
 
     def close(self) -> None:

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from swarmml.ops import placement as placements
 from swarmml.ops import rollout
 from swarmml.console import progress
-from swarmml.engine import swarm as engine
+from swarmml.engine import nodes as engine_nodes
+from swarmml.engine import services as engine_services
+from swarmml.engine import swarm as engine_swarm
+from swarmml.engine import tasks as engine_tasks
 
 POLL_S = 0.5
 # Tasks the scheduler can't place for this long (with nothing else on its way) end the wait:
@@ -25,7 +28,7 @@ def now(client):
     The manager's, not this machine's: the engines write the task timestamps, and a remote manager's
     clock may differ from ours.
     """
-    return placements.parse_ts(engine.now(client))
+    return placements.parse_ts(engine_swarm.now(client))
 
 
 @dataclass
@@ -43,14 +46,14 @@ class Outcome:
 
 def snapshot(client, names):
     """service -> its update marker, read just before changing it."""
-    return {n: rollout.update_marker(engine.service(client, n)) for n in names}
+    return {n: rollout.update_marker(engine_services.service(client, n)) for n in names}
 
 
 def observe(client, name):
     """(service, tasks, fresh task ids) as the engine answers now: the reader's input for one service."""
-    svc = engine.service(client, name)
-    tasks = engine.tasks(client, [svc["ID"]])
-    fresh = {t["ID"] for t in engine.tasks(client, [svc["ID"]], up_to_date=True)}
+    svc = engine_services.service(client, name)
+    tasks = engine_tasks.tasks(client, [svc["ID"]])
+    fresh = {t["ID"] for t in engine_tasks.tasks(client, [svc["ID"]], up_to_date=True)}
     return svc, tasks, fresh
 
 
@@ -80,7 +83,7 @@ def wait(client, names, mode="deploy", markers=None, timeout=300, since=None, sh
     last_fresh, stuck_since, seen, settled_since = {}, {}, {}, {}
 
     def poll():
-        nodes = engine.nodes(client)
+        nodes = engine_nodes.nodes(client)
         hosts = placements.hostnames(nodes)
         for name in list(pending):
             svc, tasks, fresh = observe(client, name)
@@ -147,7 +150,7 @@ def _why_not(r):
 
 def _last_output(client, r):
     """What the last failed container of a crash loop printed last: usually why it could not start."""
-    lines = engine.task_log_tail(client, r.failing[0][3], lines=1)
+    lines = engine_tasks.task_log_tail(client, r.failing[0][3], lines=1)
     return f"; it printed: {lines[-1].strip()[:200]}" if lines else ""
 
 

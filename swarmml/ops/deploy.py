@@ -14,7 +14,11 @@ from swarmml.stack import imageref
 from swarmml.stack.autoscale_policy import check_services
 from swarmml.ops.autoscaled import hold_replicas
 from swarmml.console import note
-from swarmml.engine import swarm as engine
+from swarmml.engine import configs as engine_configs
+from swarmml.engine import images as engine_images
+from swarmml.engine import networks as engine_networks
+from swarmml.engine import services as engine_services
+from swarmml.engine import swarm as engine_swarm
 from swarmml.engine import cluster_of, target_client
 from swarmml.engine.errors import InUse, NotFound
 from swarmml.errors import RolloutFailed, SwarmmlError, UsageError
@@ -65,7 +69,7 @@ def deploy(files, name=None, prune=False, resolve_image="always", dry_run=False,
     desired = convert(loaded)
     check_services(desired.services)  # a bad autoscale policy is refused before any engine is asked
     client = client or target_client()
-    engine.require_manager(client)
+    engine_swarm.require_manager(client)
     defaults = _cluster_defaults(client, loaded, files)
     if defaults:
         loaded = load(files, name=name, environ={**defaults, **(os.environ if environ is None else environ)},
@@ -153,8 +157,8 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
           show_progress=True, record=True, with_registry_auth=False):
     """Make the swarm match a DesiredStack (also used by stack rollback)."""
     ns = desired.namespace
-    current = engine.stack_objects(client, ns)
-    net_names = engine.network_names(client, current.get("services", {}).values())
+    current = engine_swarm.stack_objects(client, ns)
+    net_names = engine_networks.network_names(client, current.get("services", {}).values())
     # Autoscaled services keep the replicas the autoscaler chose; a bad policy stops here.
     held = hold_replicas(desired.services, current.get("services", {}))
     warnings = _set_images(client, desired, current, resolve_image)
@@ -164,10 +168,10 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
     if with_registry_auth:
         for name, spec in desired.services.items():
             image = spec["TaskTemplate"]["ContainerSpec"]["Image"]
-            auths[name] = engine.registry_auth(client, image)
+            auths[name] = engine_services.registry_auth(client, image)
             if not auths[name]:
                 warnings.append(f"{name}: --with-registry-auth: the docker config has no login for "
-                                f"{engine.registry_of(image)}; its nodes pull without one")
+                                f"{engine_images.registry_of(image)}; its nodes pull without one")
         send_credentials(the_plan, {name for name, auth in auths.items() if auth})
     result = DeployResult(ns, the_plan, warnings, dry_run=dry_run)
     for line in held:
@@ -175,7 +179,7 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
     if dry_run:
         return result
 
-    missing = [n for n in desired.external_networks if not engine.network_exists(client, n)]
+    missing = [n for n in desired.external_networks if not engine_networks.network_exists(client, n)]
     if missing:
         raise UsageError(f"network {missing[0]!r} is declared as external, but could not be found; create a "
                          "swarm-scoped network first (nothing was deployed)")
@@ -185,12 +189,14 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
     touched = []
     try:
         for a in the_plan.of("create", "network"):
-            engine.create_network(client, desired.networks[a.name])
-            created.append((engine.remove_network, a.name))
+            engine_networks.create_network(client, desired.networks[a.name])
+            created.append((engine_networks.remove_network, a.name))
         for a in the_plan.of("create", "secret"):
-            created.append((engine.remove_secret, engine.create_secret(client, desired.secrets[a.name])))
+            created.append((engine_configs.remove_secret,
+                            engine_configs.create_secret(client, desired.secrets[a.name])))
         for a in the_plan.of("create", "config"):
-            created.append((engine.remove_config, engine.create_config(client, desired.configs[a.name])))
+            created.append((engine_configs.remove_config,
+                            engine_configs.create_config(client, desired.configs[a.name])))
         _fill_ids(client, desired)
         for a in the_plan.actions:
             if a.kind != "service" or a.action not in ("create", "update"):
@@ -198,15 +204,15 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
             spec = desired.services[a.name]
             auth = auths.get(a.name)
             if a.action == "create":
-                sid, said = engine.create_service(client, spec, auth=auth)
-                created.append((engine.remove_service, sid))
+                sid, said = engine_services.create_service(client, spec, auth=auth)
+                created.append((engine_services.remove_service, sid))
             else:
                 have = current["services"][a.name]
                 # Stack deploy has no --force: keep the counter so tasks are not redeployed for it.
                 force = have["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
                 if force:
                     spec["TaskTemplate"]["ForceUpdate"] = force
-                said = engine.update_service(client, have, spec, auth=auth)
+                said = engine_services.update_service(client, have, spec, auth=auth)
             result.warnings += [f"{a.name}: {w}" for w in said]
             touched.append(a.name)
     except SwarmmlError as exc:
@@ -214,7 +220,7 @@ def apply(client, desired, prune=False, resolve_image="always", dry_run=False, d
         kept = f"; could not remove {len(left)}: {'; '.join(left)}" if left else ""
         raise type(exc)(f"{exc} (deploy stopped; removed the {undone} objects it had created{kept})") from None
     for a in the_plan.of("remove", "service"):
-        engine.remove_service(client, current["services"][a.name]["ID"])
+        engine_services.remove_service(client, current["services"][a.name]["ID"])
     if record and the_plan.changes_anything:
         result.revision = history.record_revision(client, desired.namespace, desired)
     if not detach and touched:
@@ -229,11 +235,11 @@ def _pin(client, spec, lookups):
     cs = spec["TaskTemplate"]["ContainerSpec"]
     if cs["Image"] not in lookups:
         try:
-            lookups[cs["Image"]] = engine.distribution(client, cs["Image"])
-        except engine.RegistryLookupFailed as exc:
+            lookups[cs["Image"]] = engine_images.distribution(client, cs["Image"])
+        except engine_images.RegistryLookupFailed as exc:
             lookups[cs["Image"]] = exc
     found = lookups[cs["Image"]]
-    if isinstance(found, engine.RegistryLookupFailed):
+    if isinstance(found, engine_images.RegistryLookupFailed):
         return (f"image {cs['Image']} could not be accessed on a registry to record its digest ({found.reason}); "
                 "each node will resolve it independently, possibly to different versions")
     digest, platforms = found
@@ -249,8 +255,8 @@ def _fill_ids(client, desired):
                     for r in s["TaskTemplate"]["ContainerSpec"].get("Secrets", [])}
     config_names = {r["ConfigName"] for s in desired.services.values()
                     for r in s["TaskTemplate"]["ContainerSpec"].get("Configs", [])}
-    sids = engine.secret_ids(client, secret_names) if secret_names else {}
-    cids = engine.config_ids(client, config_names) if config_names else {}
+    sids = engine_configs.secret_ids(client, secret_names) if secret_names else {}
+    cids = engine_configs.config_ids(client, config_names) if config_names else {}
     for s in desired.services.values():
         cs = s["TaskTemplate"]["ContainerSpec"]
         for r in cs.get("Secrets", []):
@@ -265,7 +271,7 @@ def _fill_ids(client, desired):
 
 def _cleanup(client, the_plan, current, detach=False):
     """Old content-hashed secrets/configs and pruned networks; in-use ones stay for the next deploy."""
-    for kind, remove in (("secret", engine.remove_secret), ("config", engine.remove_config)):
+    for kind, remove in (("secret", engine_configs.remove_secret), ("config", engine_configs.remove_config)):
         for a in the_plan.of("remove", kind):
             try:
                 remove(client, current[kind + "s"][a.name]["ID"])
@@ -293,7 +299,7 @@ def _remove_networks(client, networks, timeout):
     while pending:
         for name, net in list(pending.items()):
             try:
-                engine.remove_network(client, net["ID"])
+                engine_networks.remove_network(client, net["ID"])
                 pending.pop(name)
             except NotFound:
                 pending.pop(name)
@@ -324,12 +330,12 @@ def _undo(client, created):
 
 def remove_stack(client, namespace, timeout=60):
     """Like `docker stack rm`, but waits until the stack's networks are gone."""
-    current = engine.stack_objects(client, namespace)
+    current = engine_swarm.stack_objects(client, namespace)
     if not any(current.values()):
         raise errors.NotFound(f"no stack named {namespace!r}")
     for s in current["services"].values():
-        engine.remove_service(client, s["ID"])
-    for kind, remove in (("secret", engine.remove_secret), ("config", engine.remove_config)):
+        engine_services.remove_service(client, s["ID"])
+    for kind, remove in (("secret", engine_configs.remove_secret), ("config", engine_configs.remove_config)):
         for obj in current[kind + "s"].values():
             remove(client, obj["ID"])
     history.forget(client, namespace)
@@ -339,7 +345,7 @@ def remove_stack(client, namespace, timeout=60):
         raise SwarmmlError("; ".join(refused.values()))
     # Removal is asynchronous on the managers: wait until the networks are no longer listed either,
     # so that a deploy right after `rm` does not find a network that is about to vanish.
-    while not pending and time.monotonic() < deadline and engine.stack_objects(client, namespace)["networks"]:
+    while not pending and time.monotonic() < deadline and engine_swarm.stack_objects(client, namespace)["networks"]:
         time.sleep(0.3)
     if pending:
         raise SwarmmlError(f"networks still in use after {timeout} s: {', '.join(pending)}")

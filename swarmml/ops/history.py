@@ -13,7 +13,7 @@ import json
 import zlib
 from dataclasses import dataclass, field
 
-from swarmml.engine import swarm as engine
+from swarmml.engine import configs
 from swarmml.errors import NotFound, SwarmmlError
 
 HISTORY_LABEL = "io.swarmml.history"
@@ -50,7 +50,7 @@ def to_drop(numbers, keep=KEEP):
 def _found(client, stack):
     """{revision: (config id, created at)}."""
     out = {}
-    for cid, _name, labels, created in engine.labelled_configs(client, f"{HISTORY_LABEL}={stack}"):
+    for cid, _name, labels, created in configs.labelled_configs(client, f"{HISTORY_LABEL}={stack}"):
         try:
             out[int(labels[REVISION_LABEL])] = (cid, created)
         except (KeyError, ValueError):
@@ -65,10 +65,10 @@ def record_revision(client, stack, desired):
         raise SwarmmlError(f"stack {stack!r} is too large to keep in its history ({len(data)} bytes compressed)")
     found = _found(client, stack)
     n = next_revision(found)
-    engine.create_config(client, {"Name": f"{stack}_swarmml-history_{n}", "Data": base64.b64encode(data).decode(),
-                                  "Labels": {HISTORY_LABEL: stack, REVISION_LABEL: str(n)}})
+    configs.create_config(client, {"Name": f"{stack}_swarmml-history_{n}", "Data": base64.b64encode(data).decode(),
+                                   "Labels": {HISTORY_LABEL: stack, REVISION_LABEL: str(n)}})
     for old in to_drop(found):
-        engine.remove_config(client, found[old][0])
+        configs.remove_config(client, found[old][0])
     return n
 
 
@@ -83,7 +83,7 @@ def revisions(client, stack):
     """The kept revisions of a stack, oldest first, with each service's image."""
     out = []
     for n, (cid, created) in sorted(_found(client, stack).items()):
-        d = decode(engine.config_data(client, cid))
+        d = decode(configs.config_data(client, cid))
         images = {name: spec["TaskTemplate"]["ContainerSpec"].get("Image", "")
                   for name, spec in (d.get("services") or {}).items()}
         out.append(Revision(n, created, images))
@@ -102,10 +102,10 @@ def load_revision(client, stack, revision=None):
         revision = numbers[-2]
     if revision not in found:
         raise NotFound(f"stack {stack!r} has no revision {revision} (kept: {', '.join(map(str, numbers))})")
-    return revision, decode(engine.config_data(client, found[revision][0]))
+    return revision, decode(configs.config_data(client, found[revision][0]))
 
 
 def forget(client, stack):
     """Remove a stack's history (when the stack itself is removed)."""
     for cid, _created in _found(client, stack).values():
-        engine.remove_config(client, cid)
+        configs.remove_config(client, cid)

@@ -21,7 +21,9 @@ import copy
 import time
 
 from swarmml.ops import converge, rollout, services
-from swarmml.engine import swarm as engine
+from swarmml.engine import nodes as engine_nodes
+from swarmml.engine import services as engine_services
+from swarmml.engine import tasks as engine_tasks
 from swarmml.errors import SwarmmlError, UsageError
 from swarmml.ops import state
 from swarmml.ops.results import Change, Imbalance, RebalanceResult
@@ -94,14 +96,14 @@ def rebalance(client, name=None, stack=None, threshold=1, strategy="scale", time
         raise UsageError(f"--strategy: expected one of {', '.join(STRATEGIES)}, got {strategy!r}")
     if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 1:
         raise UsageError(f"--threshold: expected an integer of at least 1, got {threshold!r}")
-    all_services = engine.services(client)
+    all_services = engine_services.services(client)
     if name:
         chosen = [services.match(all_services, name, stack)]
     elif stack:
         chosen = services.of_stack(all_services, stack)
     else:
         raise UsageError("rebalance: give a SERVICE or --stack STACK")
-    nodes = engine.nodes(client)
+    nodes = engine_nodes.nodes(client)
     result = RebalanceResult(strategy=strategy, threshold=threshold)
     work = []
     for svc in chosen:
@@ -111,7 +113,7 @@ def rebalance(client, name=None, stack=None, threshold=1, strategy="scale", time
                 raise UsageError(f"service {spec['Name']} is {'global' if state.is_global(spec) else 'a job'}: "
                                  "Swarm decides where its tasks go; there is nothing to rebalance")
             continue
-        tasks = engine.tasks(client, svc["ID"])
+        tasks = engine_tasks.tasks(client, svc["ID"])
         imb = measure(svc, tasks, nodes)
         result.before.append(imb)
         want = state.desired_replicas(spec)
@@ -124,7 +126,7 @@ def rebalance(client, name=None, stack=None, threshold=1, strategy="scale", time
         work.append((svc, imb))
     result.timings["measure_s"] = time.monotonic() - started
     if dry_run or not work:
-        result.placements = [state.placement(s, engine.tasks(client, s["ID"]), nodes) for s in chosen
+        result.placements = [state.placement(s, engine_tasks.tasks(client, s["ID"]), nodes) for s in chosen
                              if not state.is_global(s["Spec"])]
         result.duration_s = time.monotonic() - started
         return result
@@ -150,17 +152,17 @@ def rebalance(client, name=None, stack=None, threshold=1, strategy="scale", time
         result.problems += problems
         result.moved.append(full)
 
-    nodes = engine.nodes(client)
+    nodes = engine_nodes.nodes(client)
     for full in result.moved:
-        svc = engine.service(client, full)
-        tasks = engine.tasks(client, svc["ID"])
+        svc = engine_services.service(client, full)
+        tasks = engine_tasks.tasks(client, svc["ID"])
         after = measure(svc, tasks, nodes)
         result.after.append(after)
         if after.spread >= threshold and not result.problems:
             result.problems.append(f"{full}: still uneven after rebalancing ({_counts(after)})" +
                                    ("; `--strategy scale` moves exactly the surplus" if strategy == "force" else ""))
-    result.placements = [state.placement(s, engine.tasks(client, s["ID"]), nodes)
-                         for s in (engine.service(client, n) for n in result.moved)]
+    result.placements = [state.placement(s, engine_tasks.tasks(client, s["ID"]), nodes)
+                         for s in (engine_services.service(client, n) for n in result.moved)]
     result.ok = not result.problems
     result.duration_s = time.monotonic() - started
     return result
@@ -175,12 +177,12 @@ def _by_scaling(client, svc, extra, timeout, show, started):
     want = state.desired_replicas(svc["Spec"])
     marker = rollout.update_marker(svc)
     since = converge.now(client)
-    engine.update_service(client, svc, with_replicas(svc["Spec"], want + extra))
+    engine_services.update_service(client, svc, with_replicas(svc["Spec"], want + extra))
     up = converge.wait(client, [full], "scale", {full: marker}, timeout=timeout, show=show, started=started,
                        since=since)
     # Back down whatever happened: the service must end with the replicas it had.
-    current = engine.service(client, full)
-    engine.update_service(client, current, with_replicas(current["Spec"], want))
+    current = engine_services.service(client, full)
+    engine_services.update_service(client, current, with_replicas(current["Spec"], want))
     down = converge.wait(client, [full], "scale", {full: rollout.update_marker(current)}, timeout=timeout,
                          show=show, started=started, since=since)
     return up.problems + down.problems
@@ -195,16 +197,16 @@ def _by_forced_update(client, svc, timeout, show, started):
     spec["UpdateConfig"] = {**(own_config or {}), "Order": "start-first"}
     marker = rollout.update_marker(svc)
     since = converge.now(client)
-    engine.update_service(client, svc, spec)
+    engine_services.update_service(client, svc, spec)
     outcome = converge.wait(client, [full], "update", {full: marker}, timeout=timeout, show=show, started=started,
                             since=since)
     if (own_config or {}).get("Order") != "start-first":
-        current = engine.service(client, full)
+        current = engine_services.service(client, full)
         restored = copy.deepcopy(current["Spec"])
         if own_config is None:
             restored.pop("UpdateConfig", None)
         else:
             restored["UpdateConfig"] = own_config
         # UpdateConfig alone replaces no task.
-        engine.update_service(client, current, restored)
+        engine_services.update_service(client, current, restored)
     return outcome.problems

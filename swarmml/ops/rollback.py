@@ -2,7 +2,11 @@
 import time
 
 from swarmml.ops import rollout, services
-from swarmml.engine import swarm as engine
+from swarmml.engine import configs as engine_configs
+from swarmml.engine import nodes as engine_nodes
+from swarmml.engine import services as engine_services
+from swarmml.engine import swarm as engine_swarm
+from swarmml.engine import tasks as engine_tasks
 from swarmml.errors import UsageError
 from swarmml.ops import deploy, history
 from swarmml.ops import state
@@ -17,7 +21,7 @@ def rollback(client, name, stack=None, detach=False, timeout=600, show=True):
     """Back to the service's previous spec, as `docker service rollback`: Swarm swaps Spec and PreviousSpec
     and rolls the tasks with the service's RollbackConfig."""
     started = time.monotonic()
-    svc = services.match(engine.services(client), name, stack)
+    svc = services.match(engine_services.services(client), name, stack)
     full = svc["Spec"]["Name"]
     if not svc.get("PreviousSpec"):
         raise UsageError(f"service {full} has no previous spec to roll back to (it was never updated, or Swarm "
@@ -25,8 +29,8 @@ def rollback(client, name, stack=None, detach=False, timeout=600, show=True):
     result = RollbackResult(stack=services.stack_of(svc))
     result.changes = spec_changes(full, svc["Spec"], svc["PreviousSpec"])
     marker = rollout.update_marker(svc)
-    since = state.parse_ts(engine.now(client))
-    engine.update_service(client, svc, svc["Spec"], rollback=True)
+    since = state.parse_ts(engine_swarm.now(client))
+    engine_services.update_service(client, svc, svc["Spec"], rollback=True)
     result.timings["submit_s"] = time.monotonic() - started
     return finish(client, result, [full], "rollback", {full: marker}, detach, timeout, show, started, since)
 
@@ -71,11 +75,11 @@ def rollback_stack(client, stack, to=None, detach=False, timeout=600, show=True)
 
     started = time.monotonic()
     revision, desired = history.load_revision(client, stack, to)
-    gone = missing_secrets(desired, engine.secret_names(client))
+    gone = missing_secrets(desired, engine_configs.secret_names(client))
     if gone:
         raise UsageError(f"revision {revision} of stack {stack!r} uses secrets that no longer exist "
                          f"({', '.join(gone)}); their data is never kept in the history (nothing changed)")
-    current = {s["Spec"]["Name"]: s["Spec"] for s in engine.services(client, f"{NAMESPACE_LABEL}={stack}")}
+    current = {s["Spec"]["Name"]: s["Spec"] for s in engine_services.services(client, f"{NAMESPACE_LABEL}={stack}")}
     known = getattr(DesiredStack, "__dataclass_fields__", {})
     desired_stack = DesiredStack(**{k: v for k, v in desired.items() if k in known})
     result = RollbackResult(stack=stack, revision=revision)
@@ -88,9 +92,9 @@ def rollback_stack(client, stack, to=None, detach=False, timeout=600, show=True)
     if conv is not None:
         result.ok, result.problems = conv.ok, list(conv.problems)
     result.detached = detach
-    nodes = engine.nodes(client)
-    result.placements = [state.placement(s, engine.tasks(client, s["ID"]), nodes)
-                         for s in engine.services(client, f"{NAMESPACE_LABEL}={stack}")]
+    nodes = engine_nodes.nodes(client)
+    result.placements = [state.placement(s, engine_tasks.tasks(client, s["ID"]), nodes)
+                         for s in engine_services.services(client, f"{NAMESPACE_LABEL}={stack}")]
     result.duration_s = time.monotonic() - started
     return result
 

@@ -4,7 +4,10 @@ import re
 import time
 
 from swarmml.ops import converge, rollout, services
-from swarmml.engine import swarm as engine
+from swarmml.engine import nodes as engine_nodes
+from swarmml.engine import services as engine_services
+from swarmml.engine import swarm as engine_swarm
+from swarmml.engine import tasks as engine_tasks
 from swarmml.errors import UsageError
 from swarmml.ops import state
 from swarmml.ops.results import Change, ScaleResult
@@ -59,8 +62,8 @@ def scale(client, replicas, stack=None, detach=False, timeout=300, show=True):
     started = time.monotonic()
     if not isinstance(replicas, dict) or not replicas:
         raise UsageError("nothing to scale: give {service: replicas}")
-    all_services = engine.services(client)
-    nodes = engine.nodes(client)
+    all_services = engine_services.services(client)
+    nodes = engine_nodes.nodes(client)
     plan = []
     for name, n in replicas.items():
         n = parse_replicas(n, f"replicas for {name}")
@@ -75,13 +78,13 @@ def scale(client, replicas, stack=None, detach=False, timeout=300, show=True):
         raise UsageError("the same service is named twice (by short and full name)")
 
     result = ScaleResult()
-    since = state.parse_ts(engine.now(client))
+    since = state.parse_ts(engine_swarm.now(client))
     markers = {svc["Spec"]["Name"]: rollout.update_marker(svc) for svc, _, _ in plan}
     for svc, n, new_spec in plan:
         old = state.desired_replicas(svc["Spec"])
         if old == n:
             continue
-        engine.update_service(client, svc, new_spec)
+        engine_services.update_service(client, svc, new_spec)
         result.changes.append(Change(svc["Spec"]["Name"], "replicas", old, n))
     result.timings["submit_s"] = time.monotonic() - started
     finish(client, result, names, "scale", markers, detach, timeout, show, started, since)
@@ -91,10 +94,10 @@ def scale(client, replicas, stack=None, detach=False, timeout=300, show=True):
 def finish(client, result, names, mode, markers, detach, timeout, show, started, since=None):
     """Wait (unless detached) and fill the result's placement, status and durations."""
     if detach:
-        nodes = engine.nodes(client)
+        nodes = engine_nodes.nodes(client)
         result.detached = True
-        result.placements = [state.placement(s, engine.tasks(client, s["ID"]), nodes, since)
-                             for s in (engine.service(client, n) for n in names)]
+        result.placements = [state.placement(s, engine_tasks.tasks(client, s["ID"]), nodes, since)
+                             for s in (engine_services.service(client, n) for n in names)]
     else:
         outcome = converge.wait(client, names, mode, markers, timeout=timeout, since=since, show=show,
                                 started=started)

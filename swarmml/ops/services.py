@@ -1,7 +1,10 @@
 """Finding services by the names people use, what their tasks do, and where their published ports answer."""
 from dataclasses import dataclass, field
 
-from swarmml.engine import swarm as engine
+from swarmml.engine import nodes as engine_nodes
+from swarmml.engine import services as engine_services
+from swarmml.engine import swarm as engine_swarm
+from swarmml.engine import tasks as engine_tasks
 from swarmml.errors import NotFound, UsageError
 from swarmml.ops.placement import FAILED, Placement, hostnames, is_running, placement
 from swarmml.stack.convert import NAMESPACE_LABEL
@@ -42,7 +45,7 @@ def of_stack(services, stack):
 
 
 def find(client, name, stack=None):
-    return match(engine.services(client), name, stack)
+    return match(engine_services.services(client), name, stack)
 
 
 def floating_ip(service, stack_services):
@@ -87,9 +90,10 @@ def url_for(service, tasks, nodes, scheme="http", vip=None):
 
 
 def url(client, name, stack=None):
-    services = engine.services(client)
+    services = engine_services.services(client)
     svc = match(services, name, stack)
-    return url_for(svc, engine.tasks(client, [svc["ID"]]), engine.nodes(client), vip=floating_ip(svc, services))
+    return url_for(svc, engine_tasks.tasks(client, [svc["ID"]]), engine_nodes.nodes(client),
+                   vip=floating_ip(svc, services))
 
 
 @dataclass
@@ -104,15 +108,15 @@ class StackStatus:
 
 
 def status(client, stack: str) -> StackStatus:
-    current = engine.stack_objects(client, stack)
+    current = engine_swarm.stack_objects(client, stack)
     if not current["services"]:
         raise NotFound(f"no stack named {stack!r}")
-    nodes = engine.nodes(client)
+    nodes = engine_nodes.nodes(client)
     names = hostnames(nodes)
     result = StackStatus(stack)
     for sname, s in sorted(current["services"].items()):
-        svc = engine.service(client, s["ID"])
-        tasks = engine.tasks(client, [s["ID"]])
+        svc = engine_services.service(client, s["ID"])
+        tasks = engine_tasks.tasks(client, [s["ID"]])
         result.placements.append(placement(svc, tasks, nodes))
         for t in sorted(tasks, key=lambda t: (t.get("Slot") or 0, t["CreatedAt"])):
             if t.get("DesiredState") != "running" and t["Status"]["State"] not in FAILED:

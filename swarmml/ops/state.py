@@ -96,7 +96,7 @@ def last_line(text):
 def explain_failure(service, task, nodes, facts=None):
     """One line on why a task stopped: Swarm's error, then what its container says (facts) if we reached it.
 
-    facts: swarmml.engine.swarm.container_facts() of the task's container, or None.
+    facts: swarmml.engine.tasks.container_facts() of the task's container, or None.
     """
     st = task["Status"]
     node = hostnames(nodes).get(task.get("NodeID"), (task.get("NodeID") or "-")[:12])

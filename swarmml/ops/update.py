@@ -11,7 +11,11 @@ import time
 
 from swarmml import labels
 from swarmml.ops import rollout, services
-from swarmml.engine import swarm as engine
+from swarmml.engine import images as engine_images
+from swarmml.engine import nodes as engine_nodes
+from swarmml.engine import services as engine_services
+from swarmml.engine import swarm as engine_swarm
+from swarmml.engine import tasks as engine_tasks
 from swarmml.errors import UsageError
 from swarmml.ops import state
 from swarmml.ops.results import Change, UpdateResult
@@ -113,8 +117,8 @@ def spec_changes(service, old, new, prefix=""):
 def resolve_image(client, image):
     """image -> image@digest as the manager sees it in its registry; UsageError when it isn't there."""
     try:
-        digest, _ = engine.distribution(client, image)
-    except engine.RegistryLookupFailed as exc:
+        digest, _ = engine_images.distribution(client, image)
+    except engine_images.RegistryLookupFailed as exc:
         raise UsageError(f"--image {image}: not found in its registry ({exc.reason}); nothing changed") from None
     return image if "@" in image else f"{image}@{digest}"
 
@@ -127,25 +131,26 @@ def update(client, name, stack=None, detach=False, timeout=600, show=True, resol
     options = dict(image=image, env=env, replicas=replicas, cpus=cpus, memory=memory, parallelism=parallelism,
                    delay=delay, order=order, failure_action=failure_action, monitor=monitor, force=force)
     check_options(**options)
-    svc = services.match(engine.services(client), name, stack)
+    svc = services.match(engine_services.services(client), name, stack)
     full = svc["Spec"]["Name"]
     with_update(svc["Spec"], **options)  # e.g. --replicas on a global service, before the registry is asked
     if image is not None and resolve:
         options["image"] = resolve_image(client, image)
     if replicas is not None:
-        problem = state.capacity_problem(svc["Spec"], parse_replicas(replicas, "--replicas"), engine.nodes(client))
+        problem = state.capacity_problem(svc["Spec"], parse_replicas(replicas, "--replicas"),
+                                         engine_nodes.nodes(client))
         if problem:
             raise UsageError(problem + " (nothing changed)")
     new_spec = with_update(svc["Spec"], **options)
     result = UpdateResult()
     result.changes = spec_changes(full, svc["Spec"], new_spec)
     if not result.changes:
-        result.placements = [state.placement(svc, engine.tasks(client, svc["ID"]), engine.nodes(client))]
+        result.placements = [state.placement(svc, engine_tasks.tasks(client, svc["ID"]), engine_nodes.nodes(client))]
         result.duration_s = time.monotonic() - started
         return result
     marker = rollout.update_marker(svc)
-    since = state.parse_ts(engine.now(client))
-    engine.update_service(client, svc, new_spec)
+    since = state.parse_ts(engine_swarm.now(client))
+    engine_services.update_service(client, svc, new_spec)
     result.timings["submit_s"] = time.monotonic() - started
     finish(client, result, [full], "update", {full: marker}, detach, timeout, show, started, since)
     if not detach and not result.ok:
@@ -155,10 +160,10 @@ def update(client, name, stack=None, detach=False, timeout=600, show=True, resol
 
 def explain(client, result, name, attempted):
     """After a failed update: what happened to the service and why (a task's error, health output, log)."""
-    svc = engine.service(client, name)
+    svc = engine_services.service(client, name)
     us = svc.get("UpdateStatus") or {}
-    tasks = engine.tasks(client, svc["ID"])
-    nodes = engine.nodes(client)
+    tasks = engine_tasks.tasks(client, svc["ID"])
+    nodes = engine_nodes.nodes(client)
     task = state.failed_task(tasks, attempted["TaskTemplate"])
     if task is not None:
         facts = _container_facts(client, task, nodes)
@@ -180,4 +185,4 @@ def explain(client, result, name, attempted):
 
 def _container_facts(client, task, nodes):
     """Inspect the failed task's container where its node's engine can be reached, else None."""
-    return engine.task_container_facts(client, task, state.hostnames(nodes).get(task.get("NodeID")))
+    return engine_tasks.task_container_facts(client, task, state.hostnames(nodes).get(task.get("NodeID")))

@@ -14,7 +14,10 @@ from collections import Counter
 
 from swarmml.ops import placement as placements
 from swarmml.ops import rollout, services
-from swarmml.engine import swarm as engine
+from swarmml.engine import nodes as engine_nodes
+from swarmml.engine import services as engine_services
+from swarmml.engine import swarm as engine_swarm
+from swarmml.engine import tasks as engine_tasks
 from swarmml.errors import SwarmmlError, UsageError
 from swarmml.verify.loadgen import Background
 
@@ -123,7 +126,7 @@ def summarize(records, t_stop, t_recovered, t_return, t_end):
 
 
 def _running_elsewhere(client, service_id, victim):
-    return sum(1 for t in engine.tasks(client, [service_id], desired_running=True)
+    return sum(1 for t in engine_tasks.tasks(client, [service_id], desired_running=True)
                if rollout.is_live(t) and t["NodeID"] != victim)
 
 
@@ -145,7 +148,7 @@ def node_loss(client, name, gateway_name, infer_url, body, cluster, rebalance, s
     if how not in HOW:
         raise UsageError(f"--how: expected stop or partition, got {how!r}")
     say = on_phase or (lambda text: None)
-    svc = engine.service(client, name)
+    svc = engine_services.service(client, name)
     want = placements.desired_replicas(svc["Spec"])
     victim, host, lost, roles, vip = pick(client, name, gateway_name, cluster, node, vip_holder)
     problems = []
@@ -170,7 +173,7 @@ def node_loss(client, name, gateway_name, infer_url, body, cluster, rebalance, s
                                     f"{load.elapsed() - t_stop:.1f} s after the stop; the drill measured nothing")
                     break
                 try:
-                    now_nodes = engine.nodes(client)
+                    now_nodes = engine_nodes.nodes(client)
                 except SwarmmlError:
                     now_nodes = None  # no leader yet: swarmml's commands would fail now
                 if now_nodes is not None:
@@ -249,11 +252,11 @@ def pick(client, name, gateway_name, cluster, node, vip_holder=None):
 
     Raises UsageError when there is no such node, or when losing it would cost the swarm its quorum.
     """
-    svc = engine.service(client, name)
-    gw = engine.service(client, gateway_name)
-    nodes = engine.nodes(client)
-    tasks = engine.tasks(client, [svc["ID"]], desired_running=True)
-    vip = services.floating_ip(gw, engine.services(client))
+    svc = engine_services.service(client, name)
+    gw = engine_services.service(client, gateway_name)
+    nodes = engine_nodes.nodes(client)
+    tasks = engine_tasks.tasks(client, [svc["ID"]], desired_running=True)
+    vip = services.floating_ip(gw, engine_services.services(client))
     victim, host, lost, roles = choose_node(node, tasks, nodes, _holder(client, gw, nodes, cluster, vip, vip_holder))
     why_not = quorum_problem(nodes, victim)
     if why_not:
@@ -271,7 +274,7 @@ def _holder(client, gw, nodes, cluster, vip, vip_holder):
     if vip and vip_holder:
         host = vip_holder(cluster, vip)
         return next((n["ID"] for n in nodes if n["Description"]["Hostname"] == host), None)
-    gw_tasks = [t for t in engine.tasks(client, [gw["ID"]], desired_running=True) if rollout.is_live(t)]
+    gw_tasks = [t for t in engine_tasks.tasks(client, [gw["ID"]], desired_running=True) if rollout.is_live(t)]
     return gw_tasks[0]["NodeID"] if gw_tasks else None
 
 
@@ -283,7 +286,7 @@ def _wait_ready(client, node_id, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if _state(engine.nodes(client), node_id) == "ready":
+            if _state(engine_nodes.nodes(client), node_id) == "ready":
                 return
         except SwarmmlError:
             pass
@@ -305,11 +308,11 @@ def _duplicates(cluster, name, want, running_containers, load, timeout=60):
 
 def _heartbeat_s(client):
     """How often nodes report to the managers: Swarm marks a silent node down after a few periods."""
-    period = ((engine.swarm_spec(client) or {}).get("Dispatcher") or {}).get("HeartbeatPeriod")
+    period = ((engine_swarm.swarm_spec(client) or {}).get("Dispatcher") or {}).get("HeartbeatPeriod")
     return period / 1e9 if period else None
 
 
 def _per_node(client, name):
-    svc = engine.service(client, name)
-    return placements.placement(svc, engine.tasks(client, [svc["ID"]], desired_running=True),
-                                engine.nodes(client)).per_node
+    svc = engine_services.service(client, name)
+    return placements.placement(svc, engine_tasks.tasks(client, [svc["ID"]], desired_running=True),
+                                engine_nodes.nodes(client)).per_node

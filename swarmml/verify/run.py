@@ -17,7 +17,9 @@ from swarmml import ops
 from swarmml.ops import converge, placement, rollout, services
 from swarmml.console import progress
 from swarmml.engine import resolve_target
-from swarmml.engine import swarm as engine
+from swarmml.engine import nodes as engine_nodes
+from swarmml.engine import services as engine_services
+from swarmml.engine import tasks as engine_tasks
 from swarmml.errors import NotFound, SwarmmlError, UsageError
 from swarmml.verify.loadgen import LoadResult, connections_for
 from swarmml.verify.loadgen import run as run_load
@@ -127,7 +129,7 @@ def verify(client, service="predictor", stack=None, steps=None, cpus=0.25, model
     report: VerifyReport = {
               "service": name, "gateway": gw["Spec"]["Name"], "url": infer_url, "ok": True, "checks": [], "steps": [],
               "problems": [], "inconclusive": [],
-              "cluster": {"name": cluster, "nodes": len(engine.nodes(client)), "machine_cores": os.cpu_count()},
+              "cluster": {"name": cluster, "nodes": len(engine_nodes.nodes(client)), "machine_cores": os.cpu_count()},
               "settings": {"steps": steps, "steps_fitted": auto, "left_out": [], "cpus": cpus, "model": model,
                            "batching": batching,
                            "duration_s": duration, "connections": connections or "8 per replica",
@@ -145,7 +147,7 @@ def verify(client, service="predictor", stack=None, steps=None, cpus=0.25, model
                                                                lambda s: bar.update(phase, advance=1, status=s))]
         bar.update(phase, completed=3, status="done")
         if steps:
-            original = copy.deepcopy(engine.service(client, name)["Spec"])
+            original = copy.deepcopy(engine_services.service(client, name)["Spec"])
             report["runs"] = []
             try:
                 prepare_curve(client, name, infer_url, cpus, batching, min(steps), bar)
@@ -216,7 +218,7 @@ def _fit_steps(client, report, candidates, cpus, cluster, repeat):
         cores, busy = readings[0]["cores"], min(m["busy"] or 0.0 for m in readings)
     else:
         cores = sum(((n.get("Description") or {}).get("Resources") or {}).get("NanoCPUs", 0)
-                    for n in engine.nodes(client) if (n.get("Status") or {}).get("State") == "ready") / 1e9
+                    for n in engine_nodes.nodes(client) if (n.get("Status") or {}).get("State") == "ready") / 1e9
         busy = 0.0
     if not cores:
         return candidates
@@ -244,16 +246,16 @@ def _preflight(infer_url, model, name):
 
 
 def _running_containers(client, name):
-    svc = engine.service(client, name)
+    svc = engine_services.service(client, name)
     return sorted(t["Status"]["ContainerStatus"]["ContainerID"]
-                  for t in engine.tasks(client, [svc["ID"]], desired_running=True)
+                  for t in engine_tasks.tasks(client, [svc["ID"]], desired_running=True)
                   if placement.is_running(t) and (t["Status"].get("ContainerStatus") or {}).get("ContainerID"))
 
 
 def health_checks(client, name, infer_url, step=lambda s: None):
-    svc = engine.service(client, name)
-    tasks = engine.tasks(client, [svc["ID"]], desired_running=True)
-    nodes = engine.nodes(client)
+    svc = engine_services.service(client, name)
+    tasks = engine_tasks.tasks(client, [svc["ID"]], desired_running=True)
+    nodes = engine_nodes.nodes(client)
     template = svc["Spec"]["TaskTemplate"]
     result = [checks.placement_check(placement.placement(svc, tasks, nodes), nodes,
                                      template.get("Placement"), (template.get("Resources") or {}).get("Reservations"))]
@@ -285,11 +287,11 @@ def _set_replicas(spec, n):
 
 def _fast_update(client, name, mutate, timeout=300):
     """Apply verify's own spec change to every task at once, then wait until it runs."""
-    svc = engine.service(client, name)
+    svc = engine_services.service(client, name)
     spec = mutate(copy.deepcopy(svc["Spec"]))
     spec.setdefault("UpdateConfig", {}).update({"Parallelism": 0, "Delay": 0, "Monitor": 1_000_000_000})
     marker, since = rollout.update_marker(svc), converge.now(client)
-    engine.update_service(client, svc, spec)
+    engine_services.update_service(client, svc, spec)
     conv = converge.wait(client, [name], "update", {name: marker}, timeout=timeout, since=since, show=False)
     if not conv.ok:
         raise SwarmmlError("; ".join(conv.problems))
@@ -306,8 +308,8 @@ def restore(client, name, original):
         out["TaskTemplate"]["ForceUpdate"] = spec["TaskTemplate"].get("ForceUpdate", 0)
         return out
     _fast_update(client, name, back)
-    svc = engine.service(client, name)
-    engine.update_service(client, svc, back(svc["Spec"]))
+    svc = engine_services.service(client, name)
+    engine_services.update_service(client, svc, back(svc["Spec"]))
 
 
 def _wait_exact_replicas(client, name, infer_url, body, timeout=90):

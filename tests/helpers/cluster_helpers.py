@@ -1,7 +1,7 @@
 """The test cluster as a whole: waiting until a drill's damage is undone."""
 import time
 
-from swarmml.engine import swarm as engine
+from swarmml.engine import nodes as engine_nodes
 from swarmml.errors import SwarmmlError
 
 
@@ -17,7 +17,7 @@ def settled(client, timeout=180):
     nodes = []
     while True:
         try:
-            nodes = engine.nodes(client)
+            nodes = engine_nodes.nodes(client)
             if (all(n["Status"]["State"] == "ready" for n in nodes)
                     and any((n.get("ManagerStatus") or {}).get("Leader") for n in nodes)):
                 return nodes

@@ -1,9 +1,9 @@
 """Replaying recorded engine answers (tests/data/engine/, made by scripts/record_engine.py) to swarmml.engine.
 
-A Replay stands in for docker.DockerClient: the low-level calls swarmml.engine.swarm makes
-(inspect_service, tasks, nodes, info, inspect_swarm, task logs) answer with the frame the
-recording had at the replay clock's time. The Clock stands in for the `time` module of the
-polling code, so a wait of minutes replays in milliseconds, and in the recorded order.
+A Replay stands in for docker.DockerClient: the low-level calls swarmml.engine's services, tasks,
+nodes and swarm modules make (inspect_service, tasks, nodes, info, inspect_swarm, task logs) answer
+with the frame the recording had at the replay clock's time. The Clock stands in for the `time`
+module of the polling code, so a wait of minutes replays in milliseconds, and in the recorded order.
 """
 import paths
 import copy
@@ -78,7 +78,7 @@ class Replay:
         """The first frame recorded after `event`: what a reader saw right after it."""
         return next(f for f in self.frames if f["at_s"] >= self.events[event])
 
-    # --- what swarmml.engine.swarm calls ------------------------------------------------
+    # --- what swarmml.engine's services, tasks, nodes and swarm call -------------------
 
     @property
     def api(self):
@@ -123,7 +123,7 @@ class Replay:
             tasks = [t for t in tasks if t["ID"] in fresh]
         return tasks
 
-    # GET /tasks/{id}/logs, the way swarmml.engine.swarm.task_log_tail asks for it.
+    # GET /tasks/{id}/logs, the way swarmml.engine.tasks.task_log_tail asks for it.
     def _url(self, path, *args):
         return path.format(*args)
 

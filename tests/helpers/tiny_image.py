@@ -21,7 +21,7 @@ def build_and_push(host_client, cluster):
 
 def build(host_client):
     """Build REF on the host engine; returns it."""
-    from swarmml.engine import nodes as io
+    from swarmml.engine import images
 
     with tempfile.TemporaryDirectory() as ctx:
         root = os.path.join(ctx, "rootfs")
@@ -33,5 +33,5 @@ def build(host_client):
         os.symlink("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", os.path.join(root, "lib64/ld-linux-x86-64.so.2"))
         with open(os.path.join(ctx, "Dockerfile"), "w") as f:
             f.write('FROM scratch\nCOPY rootfs/ /\nCMD ["/bin/sleep", "infinity"]\n')
-        io.build_image(host_client, ctx, REF)
+        images.build_image(host_client, ctx, REF)
     return REF

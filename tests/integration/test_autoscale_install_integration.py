@@ -16,7 +16,7 @@ from swarmml import ops
 from swarmml.ops import deploy, services
 from swarmml.verify import loadgen
 from swarmml.autoscale.install import SERVICE
-from swarmml.engine import swarm as engine
+from swarmml.engine import services as engine_services
 from swarmml.verify.run import ONE_ROW, infer_body
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ def stack(cluster, pushed_images):
     yield url
     swarmml("autoscale", "uninstall", env=cluster.env)
     deploy.remove_stack(cluster.client, STACK)
-    assert not [s for s in engine.services(cluster.client) if s["Spec"]["Name"] in (SERVICE, PREDICTOR)]
+    assert not [s for s in engine_services.services(cluster.client) if s["Spec"]["Name"] in (SERVICE, PREDICTOR)]
 
 
 def test_a_burst_right_after_install_scales_up_and_the_log_says_why(cluster, stack):
@@ -55,7 +55,7 @@ def test_a_burst_right_after_install_scales_up_and_the_log_says_why(cluster, sta
 
     def watch():
         while time.monotonic() - started < BURST_S:
-            spec = engine.service(cluster.client, PREDICTOR)["Spec"]
+            spec = engine_services.service(cluster.client, PREDICTOR)["Spec"]
             replicas_at.setdefault(spec["Mode"]["Replicated"]["Replicas"], round(time.monotonic() - started, 1))
             time.sleep(1)
 

@@ -26,7 +26,8 @@ from swarmml import ops
 from swarmml.ops import deploy, services
 from swarmml.autoscale import timeline
 from swarmml.build.autoscaler import build_and_push
-from swarmml.engine import swarm as engine
+from swarmml.engine import services as engine_services
+from swarmml.engine import tasks as engine_tasks
 
 pytestmark = pytest.mark.integration
 STACK, PORT = "ml", 8080  # the bench's stack name: stacks/autoscaler-service.yml joins its network
@@ -136,8 +137,8 @@ def _wait_gone(client, name, timeout=60):
     """Until no task of the service runs: a scale to 0 returns while the old task still drains."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        svc = engine.service(client, name)
-        if not [t for t in engine.tasks(client, svc["ID"]) if t["Status"]["State"] in ("running", "starting")]:
+        svc = engine_services.service(client, name)
+        if not [t for t in engine_tasks.tasks(client, svc["ID"]) if t["Status"]["State"] in ("running", "starting")]:
             return
         time.sleep(0.5)
     raise AssertionError(f"{name} still runs a task after {timeout} s")
@@ -152,8 +153,8 @@ def test_a_deploy_leaves_the_autoscalers_count(cluster, stack):
     try:
         ops.scale(client, {PREDICTOR: 6}, show=False, timeout=180)
         redeploy()
-        svc = engine.service(client, PREDICTOR)
-        running = [t for t in engine.tasks(client, svc["ID"], desired_running=True)
+        svc = engine_services.service(client, PREDICTOR)
+        running = [t for t in engine_tasks.tasks(client, svc["ID"], desired_running=True)
                    if t["Status"]["State"] == "running"]
         print(f"autoscale deploy: spec {svc['Spec']['Mode']['Replicated']['Replicas']}, running {len(running)}")
         assert svc["Spec"]["Mode"]["Replicated"]["Replicas"] == 6 and len(running) == 6

@@ -14,8 +14,10 @@ import time
 import pytest
 
 from stack_helpers import BODY, deployed_ml_stack, swarmml
-from swarmml.engine import probe
-from swarmml.engine import swarm as engine
+from swarmml.engine import containers as engine_containers
+from swarmml.engine import nodes as engine_nodes
+from swarmml.engine import services as engine_services
+from swarmml.engine import tasks as engine_tasks
 from swarmml.verify.loadgen import Background
 
 pytestmark = pytest.mark.integration
@@ -32,13 +34,14 @@ def stack(cluster, pushed_images):
 
 
 def running_tasks(client):
-    return [t for t in engine.tasks(client, engine.service(client, PREDICTOR)["ID"])
+    return [t for t in engine_tasks.tasks(client, engine_services.service(client, PREDICTOR)["ID"])
             if t["Status"]["State"] == "running"]
 
 
 def container(cluster, task):
     """A replica's container, through its node's engine."""
-    node_client = probe.node_engines(cluster.client, cluster.name, engine.nodes(cluster.client))[task["NodeID"]]
+    engines = engine_nodes.node_engines(cluster.client, cluster.name, engine_nodes.nodes(cluster.client))
+    node_client = engines[task["NodeID"]]
     return node_client.containers.get(task["Status"]["ContainerStatus"]["ContainerID"])
 
 
@@ -84,7 +87,7 @@ def test_a_logs_follow_shows_replicas_started_by_a_scale(cluster, stack):
         follower.wait_for([f"marker-{t['ID']}" for t in new])
     finally:
         follower.stop()
-    nodes = {n["ID"]: n["Description"]["Hostname"] for n in engine.nodes(cluster.client)}
+    nodes = {n["ID"]: n["Description"]["Hostname"] for n in engine_nodes.nodes(cluster.client)}
     for t in new:
         got = [x for x in lines if x["message"] == f"marker-{t['ID']}"]
         assert got, f"no line from new replica {t['Slot']} ({t['ID']}); got {len(lines)} lines"
@@ -132,7 +135,7 @@ def test_b_top_once_json_rates_add_up_to_the_load(cluster, stack):
     # The predictor's replicas, a gateway and a floating-IP task on every node, and Prometheus.
     assert sum(n["tasks"] for n in snap["nodes"]) == running + 2 * len(snap["nodes"]) + 1
     # top removed its probe, so the stack's network can be removed.
-    assert not cluster.client.api.containers(all=True, filters={"label": probe.PROBE_LABEL})
+    assert not cluster.client.api.containers(all=True, filters={"label": engine_containers.PROBE_LABEL})
 
 
 def test_c_a_replica_that_stops_keeps_its_last_lines(cluster, stack):
@@ -160,4 +163,5 @@ def test_c_a_replica_that_stops_keeps_its_last_lines(cluster, stack):
 
 
 def _state(cluster, task):
-    return next(t for t in engine.tasks(cluster.client, task["ServiceID"]) if t["ID"] == task["ID"])["Status"]["State"]
+    return next(t for t in engine_tasks.tasks(cluster.client, task["ServiceID"])
+                if t["ID"] == task["ID"])["Status"]["State"]

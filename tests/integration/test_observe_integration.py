@@ -18,9 +18,10 @@ import requests
 from stack_helpers import ROW, STACK_FILE, environ, wait_answering
 from stack_helpers import swarmml as run_swarmml
 from swarmml.ops import deploy, services
+from swarmml.engine import containers as engine_containers
 from swarmml.engine import nodes as engine_nodes
-from swarmml.engine import probe
-from swarmml.engine import swarm as engine
+from swarmml.engine import services as engine_services
+from swarmml.engine import tasks as engine_tasks
 from swarmml.observe.topview import plain_task
 
 pytestmark = pytest.mark.integration
@@ -32,8 +33,8 @@ LOAD_ID = re.compile(r"t\d+-\d+")
 
 def stack_env(cluster):
     # Prometheus pinned to the manager we talk to: its volume is that node's, on a swarm of any size.
-    manager = next(n["Description"]["Hostname"] for n in engine.nodes(cluster.client)
-                   if n["ID"] == engine.own_node_id(cluster.client))
+    manager = next(n["Description"]["Hostname"] for n in engine_nodes.nodes(cluster.client)
+                   if n["ID"] == engine_nodes.own_node_id(cluster.client))
     return environ(PORT, PROMETHEUS_PLACEMENT=f"node.hostname == {manager}", SWARMML_INFERENCE_LOG_SAMPLE="0.2")
 
 
@@ -56,7 +57,7 @@ def stack(cluster, pushed_images):
 def _remove_volumes(cluster):
     """The stack's volumes on every node (a stack's removal leaves them, as docker stack rm does)."""
     deadline = time.monotonic() + 60
-    for c in probe.node_engines(cluster.client, cluster.name, engine.nodes(cluster.client)).values():
+    for c in engine_nodes.node_engines(cluster.client, cluster.name, engine_nodes.nodes(cluster.client)).values():
         for name in (f"{STACK}_inference_log", f"{STACK}_prometheus_data"):
             while True:
                 try:
@@ -105,7 +106,7 @@ class Load:
 
 
 def running(cluster):
-    tasks = engine.tasks(cluster.client, engine.service(cluster.client, PREDICTOR)["ID"])
+    tasks = engine_tasks.tasks(cluster.client, engine_services.service(cluster.client, PREDICTOR)["ID"])
     return [t for t in tasks if t["Status"]["State"] == "running" and t.get("DesiredState") == "running"]
 
 
@@ -129,8 +130,9 @@ def test_one_line_per_answered_request_through_a_restart_and_a_rolling_update(cl
         time.sleep(3)
         # A container stopped as Swarm stops one (SIGTERM, then its drain): Swarm starts another in its place.
         victim = before[0]
-        node_client = probe.node_engines(cluster.client, cluster.name, engine.nodes(cluster.client))[victim["NodeID"]]
-        engine_nodes.stop_container(node_client, victim["Status"]["ContainerStatus"]["ContainerID"], timeout=30)
+        engines = engine_nodes.node_engines(cluster.client, cluster.name, engine_nodes.nodes(cluster.client))
+        node_client = engines[victim["NodeID"]]
+        engine_containers.stop_container(node_client, victim["Status"]["ContainerStatus"]["ContainerID"], timeout=30)
         time.sleep(2)
         wait_running(cluster, 2)
         updated = run_swarmml("update", "predictor", "--stack", STACK, "--env", "SWARMML_MAX_BATCH_WAIT_MS=0.6",
@@ -170,8 +172,8 @@ def prometheus_query(url, query, at=None):
 
 
 def task_ips(cluster, service):
-    svc = engine.service(cluster.client, f"{STACK}_{service}")
-    return {plain_task(t, NETWORK)["ip"] for t in engine.tasks(cluster.client, svc["ID"])
+    svc = engine_services.service(cluster.client, f"{STACK}_{service}")
+    return {plain_task(t, NETWORK)["ip"] for t in engine_tasks.tasks(cluster.client, svc["ID"])
             if t["Status"]["State"] == "running" and t.get("DesiredState") == "running"}
 
 

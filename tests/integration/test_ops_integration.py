@@ -15,7 +15,9 @@ from stack_helpers import BODY, STACK_FILE, deployed_ml_stack, environ, swarmml,
 from swarmml.cluster import local as clusters
 from swarmml import ops
 from swarmml.ops import deploy, services
-from swarmml.engine import swarm as engine
+from swarmml.engine import nodes as engine_nodes
+from swarmml.engine import services as engine_services
+from swarmml.engine import tasks as engine_tasks
 from swarmml.verify.loadgen import Background
 from swarmml.ops import state
 from swarmml.ops.rebalance import measure
@@ -46,12 +48,12 @@ def under_load(url, name, action):
 
 
 def now(client, name=PREDICTOR):
-    svc = engine.service(client, name)
-    return svc, state.placement(svc, engine.tasks(client, svc["ID"]), engine.nodes(client))
+    svc = engine_services.service(client, name)
+    return svc, state.placement(svc, engine_tasks.tasks(client, svc["ID"]), engine_nodes.nodes(client))
 
 
 def image_of(client):
-    return engine.service(client, PREDICTOR)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    return engine_services.service(client, PREDICTOR)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
 
 
 def model_versions(url, n=20):
@@ -112,7 +114,7 @@ def test_c1_an_image_that_cannot_start_rolls_back_by_itself(cluster, stack, extr
 
 def test_c2_a_failing_healthcheck_rolls_back_by_itself(cluster, stack):
     # The server listens on another port, so the service's healthcheck (and the gateway's) fail.
-    before = engine.service(cluster.client, PREDICTOR)["Spec"]
+    before = engine_services.service(cluster.client, PREDICTOR)["Spec"]
     result, load, took = under_load(stack, "c2 healthcheck that fails", lambda: ops.update(
         cluster.client, "predictor", stack=STACK, env=["SWARMML_PORT=9090"], show=False))
     assert not result.ok and result.rolled_back
@@ -153,7 +155,7 @@ def test_d_node_loss_then_rebalance(cluster, stack):
     finally:
         clusters.start_node(cluster.name, host)
     svc, _ = now(cluster.client)
-    before = measure(svc, engine.tasks(cluster.client, svc["ID"]), engine.nodes(cluster.client))
+    before = measure(svc, engine_tasks.tasks(cluster.client, svc["ID"]), engine_nodes.nodes(cluster.client))
     reb, load, took = under_load(stack, "d rebalance after the node returned", lambda: ops.rebalance(
         cluster.client, "predictor", stack=STACK, show=False))
     print(f"ops-load d: rescheduled in {recovered} s; before rebalance {before.per_node} (spread {before.spread}); "
@@ -204,7 +206,7 @@ def _worker_without_the_gateway(client, cluster_name):
     """A node that neither leads the swarm nor holds the gateway's floating IP (the load's way in)."""
     from swarmml.verify import drill
     node_id = drill.pick(client, PREDICTOR, f"{STACK}_gateway", cluster_name, "worker", clusters.vip_holder)[0]
-    return next(n for n in engine.nodes(client) if n["ID"] == node_id)
+    return next(n for n in engine_nodes.nodes(client) if n["ID"] == node_id)
 
 
 def _set_availability(client, node_id, availability):
@@ -214,7 +216,7 @@ def _set_availability(client, node_id, availability):
 
 def test_e_tasks_no_node_can_take_are_reported_with_the_reason(cluster, stack):
     """A service whose reservation no node has: scale reports the pending task and the scheduler's reason."""
-    image = engine.service(cluster.client, PREDICTOR)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    image = engine_services.service(cluster.client, PREDICTOR)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
     svc = cluster.client.services.create(image, name="it-ops-toobig",
                                          mode=docker.types.ServiceMode("replicated", replicas=0),
                                          resources=docker.types.Resources(mem_reservation=1 << 50))
@@ -228,21 +230,21 @@ def test_e_tasks_no_node_can_take_are_reported_with_the_reason(cluster, stack):
         svc.reload()  # scale changed the service: update from its current version
         svc.update(maxreplicas=1)
         # The spec, not Version.Index: Swarm bumps the version itself while it records the update's status.
-        before = engine.service(cluster.client, "it-ops-toobig")["Spec"]
+        before = engine_services.service(cluster.client, "it-ops-toobig")["Spec"]
         done = swarmml("scale", "it-ops-toobig=4", env=cluster.env)
         assert done.returncode == 2 and "max_replicas_per_node is 1 and 3 nodes are eligible" in done.stderr
-        assert engine.service(cluster.client, "it-ops-toobig")["Spec"] == before
+        assert engine_services.service(cluster.client, "it-ops-toobig")["Spec"] == before
     finally:
         svc.remove()
 
 
 def test_f_service_rollback_returns_to_the_previous_spec(cluster, stack):
-    before = engine.service(cluster.client, PREDICTOR)["Spec"]
+    before = engine_services.service(cluster.client, PREDICTOR)["Spec"]
     assert ops.update(cluster.client, "predictor", stack=STACK, env=["SWARMML_MAX_BATCH_SIZE=32"], show=False).ok
     result = ops.rollback(cluster.client, "predictor", stack=STACK, show=False)
     assert result.ok, result.problems
     assert [c.field for c in result.changes] == ["TaskTemplate.ContainerSpec.Env"]
-    after = engine.service(cluster.client, PREDICTOR)
+    after = engine_services.service(cluster.client, PREDICTOR)
     assert after["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"] == before["TaskTemplate"]["ContainerSpec"]["Env"]
     assert after["UpdateStatus"]["State"] == "rollback_completed"
 
@@ -269,7 +271,7 @@ def test_g_stack_rollback_to_a_recorded_revision(cluster, stack, extra_images):
 
 
 def test_h_bad_input_changes_nothing(cluster, stack):
-    version = engine.service(cluster.client, PREDICTOR)["Version"]["Index"]
+    version = engine_services.service(cluster.client, PREDICTOR)["Version"]["Index"]
     cases = [
         (["scale", "predictor", "-1", "--stack", STACK], "non-negative integer"),
         (["scale", "predictor", "2.5", "--stack", STACK], "non-negative integer"),
@@ -286,4 +288,4 @@ def test_h_bad_input_changes_nothing(cluster, stack):
         assert done.returncode == 2, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
         assert fragment in done.stderr, (args, done.stderr)
-    assert engine.service(cluster.client, PREDICTOR)["Version"]["Index"] == version
+    assert engine_services.service(cluster.client, PREDICTOR)["Version"]["Index"] == version

@@ -11,7 +11,9 @@ import pytest
 import tiny_image
 
 from swarmml.ops import deploy
-from swarmml.engine import swarm as engine
+from swarmml.engine import networks as engine_networks
+from swarmml.engine import services as engine_services
+from swarmml.engine import tasks as engine_tasks
 from swarmml.errors import SwarmmlError
 
 pytestmark = pytest.mark.integration
@@ -45,8 +47,8 @@ def stack_file(tmp_path, image, networks=("a",), constraints=()):
 
 
 def running_tasks(client, name):
-    svc = engine.service(client, name)
-    return {t["ID"]: t for t in engine.tasks(client, [svc["ID"]], desired_running=True)
+    svc = engine_services.service(client, name)
+    return {t["ID"]: t for t in engine_tasks.tasks(client, [svc["ID"]], desired_running=True)
             if t["Status"]["State"] == "running"}
 
 
@@ -83,7 +85,7 @@ def test_a_change_of_networks_alone_waits_for_the_tasks_to_move(cluster, tiny, f
     assert again.convergence.ok, again.convergence.problems
     now = running_tasks(cluster.client, f"{fresh_stack}_app")
     assert len(now) == 2 and not set(now) & before, "deploy returned before Swarm replaced the tasks"
-    net_b = engine.network_names(cluster.client)
+    net_b = engine_networks.network_names(cluster.client)
     for t in now.values():
         attached = {net_b.get(a["Network"]["ID"]) for a in t.get("NetworksAttachments") or []}
         assert f"{fresh_stack}_b" in attached and f"{fresh_stack}_a" not in attached

@@ -24,7 +24,7 @@ from swarmml.cluster import certs, images
 from swarmml.ops import services
 from swarmml.cluster import registry as registries
 from swarmml.engine import connect
-from swarmml.engine import nodes as io
+from swarmml.engine import containers
 
 pytestmark = pytest.mark.integration
 STACK, PORT = "it-ssh-ml", 8097
@@ -52,17 +52,18 @@ def lab(host_engine, session_home):
         known += ssh_hosts.known_hosts_line(addrs[name], public)
     # A machine with no package manager at all (and no engine): nothing swarmml can install with.
     for tool in ("apt-get", "apt", "dpkg"):
-        io.exec_in(host_engine, f"{ssh_hosts.PREFIX}-bare", ["rm", "-f", f"/usr/bin/{tool}"])
+        containers.exec_in(host_engine, f"{ssh_hosts.PREFIX}-bare", ["rm", "-f", f"/usr/bin/{tool}"])
     (session_home / ".ssh").mkdir(mode=0o700, exist_ok=True)
     with open(session_home / ".ssh" / "known_hosts", "a") as f:
         f.write(known)
 
     chosen = images.image_set(host_engine, "local")
-    io.ensure_volume(host_engine, f"{ssh_hosts.PREFIX}-registry", ssh_hosts.PREFIX, "registry")  # labelled: removed
-    reg = io.run_registry(host_engine, cluster=ssh_hosts.PREFIX, container_name=f"{ssh_hosts.PREFIX}-registry",
-                          image=chosen.registry, network=net, volume=f"{ssh_hosts.PREFIX}-registry",
-                          data_path=chosen.registry_data)
-    push = f"127.0.0.1:{io.published_port(host_engine, reg)}"
+    containers.ensure_volume(host_engine, f"{ssh_hosts.PREFIX}-registry", ssh_hosts.PREFIX,
+                             "registry")  # labelled: removed
+    reg = containers.run_registry(host_engine, cluster=ssh_hosts.PREFIX, container_name=f"{ssh_hosts.PREFIX}-registry",
+                                  image=chosen.registry, network=net, volume=f"{ssh_hosts.PREFIX}-registry",
+                                  data_path=chosen.registry_data)
+    push = f"127.0.0.1:{containers.published_port(host_engine, reg)}"
     built = build.build().built
     pulled = build.push_images(host_engine, built, registries.Target(push, f"registry:{registries.PORT}", push))
     env = {k: v for k, v in os.environ.items() if k not in CLEARED}
@@ -87,7 +88,7 @@ def engine_of(lab, name):
 
 def test_create_forms_a_3_node_swarm_from_bare_hosts(lab, host_engine):
     for name in ("h1", "h2", "h3"):
-        code, _ = io.exec_in(host_engine, f"{ssh_hosts.PREFIX}-{name}", ["sh", "-c", "command -v dockerd"])
+        code, _ = containers.exec_in(host_engine, f"{ssh_hosts.PREFIX}-{name}", ["sh", "-c", "command -v dockerd"])
         assert code != 0, f"{name} has an engine before the test"
     started = time.monotonic()
     done = create(lab, "lab", *lab["ssh"]("h1", "h2", "h3"), "--managers", "1",
@@ -112,8 +113,8 @@ def test_the_join_tokens_are_on_no_host_command_line_or_log(lab, host_engine):
     tokens = engine_of(lab, "h1").swarm.attrs["JoinTokens"].values()
     for name in ("h1", "h2", "h3"):
         # read here, not grepped there: a grep would carry the token on its own command line
-        _, out = io.exec_in(host_engine, f"{ssh_hosts.PREFIX}-{name}",
-                            ["sh", "-c", "cat /proc/[0-9]*/cmdline /var/log/swarmml-dockerd.log 2>/dev/null"])
+        _, out = containers.exec_in(host_engine, f"{ssh_hosts.PREFIX}-{name}",
+                                    ["sh", "-c", "cat /proc/[0-9]*/cmdline /var/log/swarmml-dockerd.log 2>/dev/null"])
         assert not any(t in out for t in tokens), f"a join token is on {name}"
 
 
@@ -195,7 +196,8 @@ def test_a_host_in_another_swarm_is_refused_unless_force_and_destroy_can_remove_
     gone = swarmml("cluster", "destroy", "other", "--remove-engine", "-o", "json", env=lab["env"])
     assert gone.returncode == 0, gone.stderr[-2000:]
     assert [h["action"] for h in json.loads(gone.stdout)["hosts"]] == ["left, engine removed"]
-    code, _ = io.exec_in(host_engine, f"{ssh_hosts.PREFIX}-h4", ["sh", "-c", "command -v dockerd || pgrep -x dockerd"])
+    code, _ = containers.exec_in(host_engine, f"{ssh_hosts.PREFIX}-h4",
+                                 ["sh", "-c", "command -v dockerd || pgrep -x dockerd"])
     assert code != 0, "h4 still has an engine"
 
 
@@ -208,8 +210,8 @@ def test_destroy_leaves_hosts_in_no_swarm_with_their_engines(lab, host_engine):
     # h4 left for `other`, whose destroy removed its engine
     assert [h["action"] for h in result["hosts"]] == ["left"] * 3 + ["has no engine (in no swarm)"], result
     for name in ("h1", "h2", "h3"):  # asked of each host's engine directly: the context is gone
-        _, out = io.exec_in(host_engine, f"{ssh_hosts.PREFIX}-{name}",
-                            ["docker", "info", "--format", "{{.Swarm.LocalNodeState}} {{.ServerVersion}}"])
+        _, out = containers.exec_in(host_engine, f"{ssh_hosts.PREFIX}-{name}",
+                                    ["docker", "info", "--format", "{{.Swarm.LocalNodeState}} {{.ServerVersion}}"])
         assert out.split()[0] == "inactive" and out.split()[1], (name, out)
     listed = subprocess.run(["docker", "context", "ls", "--format", "{{.Name}}"], capture_output=True, text=True,
                             env=lab["env"])

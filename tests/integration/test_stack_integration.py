@@ -9,7 +9,7 @@ import requests
 
 from stack_helpers import BODY, ROOT, STACK_FILE, environ, swarmml, wait_answering
 from swarmml.ops import deploy
-from swarmml.engine import swarm as engine
+from swarmml.engine import networks, services, swarm, tasks
 from swarmml.stack.plan import diff
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ def stack(cluster, pushed_images):
 
 
 def versions(client):
-    return {n: s["Version"] for n, s in engine.stack_objects(client, STACK)["services"].items()}
+    return {n: s["Version"] for n, s in swarm.stack_objects(client, STACK)["services"].items()}
 
 
 def test_deploy_creates_everything_and_converges(stack, cluster):
@@ -126,7 +126,7 @@ def test_swarmml_works_on_a_stack_the_cli_made(cluster, pushed_images, fidelity_
     finally:
         rm = swarmml("rm", name, env=cluster.env)
     assert rm.returncode == 0, rm.stderr
-    assert name not in engine.stacks(cluster.client)
+    assert name not in swarm.stacks(cluster.client)
     assert not [n for n in cluster.client.networks.list() if n.name.startswith(f"{name}_")]
 
 
@@ -202,7 +202,7 @@ def test_fidelity_with_docker_stack_deploy(cluster, pushed_images, fidelity_env)
         subprocess.run(["docker", "stack", "deploy", "-c", fid, "it-fidcli"], env=env, capture_output=True,
                        check=True)
         cli = snapshot(cluster.client, "it-fidcli")
-        names = engine.network_names(cluster.client)
+        names = networks.network_names(cluster.client)
         # swarmml on the stack the CLI made: nothing to do but move secrets/configs to hashed names.
         onto = deploy.deploy([fid], name="it-fidcli", environ=env, client=cluster.client, dry_run=True,
                              show_progress=False)
@@ -221,7 +221,7 @@ def test_fidelity_with_docker_stack_deploy(cluster, pushed_images, fidelity_env)
                              timeout=120)
         assert mine.convergence.ok, mine.convergence.problems
         ours = snapshot(cluster.client, "it-fidml")
-        names.update(engine.network_names(cluster.client))
+        names.update(networks.network_names(cluster.client))
         again = deploy.deploy([fid], name="it-fidml", environ=env, client=cluster.client, show_progress=False)
         assert {a.action for a in again.plan.actions} == {"unchanged"}
         assert versions_of(cluster.client, "it-fidml") == {s["Spec"]["Name"]: s["Version"]["Index"]
@@ -237,21 +237,21 @@ def test_fidelity_with_docker_stack_deploy(cluster, pushed_images, fidelity_env)
         # The deliberate difference is really there.
         assert all(HASHED_NAME.match(s["Spec"]["Name"].replace("it-fidml", "STACK")) for s in ours["secrets"])
     finally:
-        if any(engine.stack_objects(cluster.client, "it-fidml").values()):
+        if any(swarm.stack_objects(cluster.client, "it-fidml").values()):
             deploy.remove_stack(cluster.client, "it-fidml")
         subprocess.run(["docker", "stack", "rm", "it-fidcli"], env=env, capture_output=True)
         _wait_gone(cluster.client, "it-fidcli")
 
 
 def versions_of(client, stack):
-    return {n: s["Version"] for n, s in engine.stack_objects(client, stack)["services"].items()}
+    return {n: s["Version"] for n, s in swarm.stack_objects(client, stack)["services"].items()}
 
 
 def _wait_gone(client, stack, timeout=30):
     import time
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not any(engine.stack_objects(client, stack).values()):
+        if not any(swarm.stack_objects(client, stack).values()):
             return
         time.sleep(0.5)
 
@@ -281,7 +281,7 @@ def test_new_config_content_rolls_the_service_and_prune_drops_its_network(cluste
         first = deploy.deploy([str(stack_file)], name=name, client=cluster.client, show_progress=False,
                               timeout=180)
         assert first.convergence.ok, first.convergence.problems
-        (old_cfg,) = engine.stack_objects(cluster.client, name)["configs"]
+        (old_cfg,) = swarm.stack_objects(cluster.client, name)["configs"]
         (tmp_path / "app.cfg").write_text("answer = 42\n")
         stack_file.write_text(body.replace("NETS", "back"))
         second = deploy.deploy([str(stack_file)], name=name, client=cluster.client, prune=True,
@@ -289,13 +289,13 @@ def test_new_config_content_rolls_the_service_and_prune_drops_its_network(cluste
         assert second.convergence.ok, second.convergence.problems
         actions = {(a.kind, a.action) for a in second.plan.actions if a.action != "unchanged"}
         assert actions == {("config", "create"), ("config", "remove"), ("service", "update"), ("network", "remove")}
-        have = engine.stack_objects(cluster.client, name)
+        have = swarm.stack_objects(cluster.client, name)
         (new_cfg,) = have["configs"]
         assert new_cfg != old_cfg and new_cfg.startswith(f"{name}_app_cfg-")
         assert sorted(have["networks"]) == [f"{name}_back"]
-        svc = engine.service(cluster.client, f"{name}_app")
+        svc = services.service(cluster.client, f"{name}_app")
         assert [c["ConfigName"] for c in svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Configs"]] == [new_cfg]
-        running = [t for t in engine.tasks(cluster.client, [svc["ID"]]) if t["Status"]["State"] == "running"]
+        running = [t for t in tasks.tasks(cluster.client, [svc["ID"]]) if t["Status"]["State"] == "running"]
         assert [c["ConfigName"] for t in running for c in t["Spec"]["ContainerSpec"]["Configs"]] == [new_cfg]
     finally:
         deploy.remove_stack(cluster.client, name)
@@ -309,7 +309,7 @@ def test_resolve_image_modes_on_the_engine(cluster, pushed_images, tmp_path):
     name = "it-resolve"
 
     def spec():
-        return engine.service(cluster.client, f"{name}_idle")["Spec"]
+        return services.service(cluster.client, f"{name}_idle")["Spec"]
 
     try:
         deploy.deploy([str(f)], name=name, client=cluster.client, resolve_image="never", show_progress=False)
@@ -325,12 +325,12 @@ def test_resolve_image_modes_on_the_engine(cluster, pushed_images, tmp_path):
         image = spec()["TaskTemplate"]["ContainerSpec"]["Image"]
         assert image.startswith(f"{repo}:latest@sha256:")
         assert spec()["TaskTemplate"]["Placement"]["Platforms"] == [{"Architecture": "amd64", "OS": "linux"}]
-        version = engine.service(cluster.client, f"{name}_idle")["Version"]["Index"]
+        version = services.service(cluster.client, f"{name}_idle")["Version"]["Index"]
         for mode in ("changed", "never"):
             again = deploy.deploy([str(f)], name=name, client=cluster.client, resolve_image=mode,
                                   show_progress=False)
             assert not again.plan.changes_anything, mode
-        assert engine.service(cluster.client, f"{name}_idle")["Version"]["Index"] == version
+        assert services.service(cluster.client, f"{name}_idle")["Version"]["Index"] == version
         assert spec()["TaskTemplate"]["ContainerSpec"]["Image"] == image
     finally:
         deploy.remove_stack(cluster.client, name)
@@ -372,5 +372,5 @@ def test_bad_stack_file_is_one_line_and_deploys_nothing(cluster, tmp_path, conte
     done = swarmml("deploy", str(f), "--name", "it-bad", env=cluster.env)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and fragment in done.stderr and "Traceback" not in done.stderr
-    assert "it-bad" not in engine.stacks(cluster.client)
-    assert not any(engine.stack_objects(cluster.client, "it-bad").values())
+    assert "it-bad" not in swarm.stacks(cluster.client)
+    assert not any(swarm.stack_objects(cluster.client, "it-bad").values())

@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from swarmml.ops import deploy
-from swarmml.engine import swarm as engine
+from swarmml.engine import networks, swarm
 from swarmml.stack import convert, load, logical_name
 from swarmml.stack.plan import plan
 
@@ -43,7 +43,7 @@ def test_redeploying_what_the_engine_stored_plans_no_change(cluster, tmp_path):
     first = deploy.deploy([str(f)], name=name, client=cluster.client, detach=True, show_progress=False)
     try:
         assert {a.action for a in first.plan.actions} == {"create"}
-        current, names = engine.stack_objects(cluster.client, name), engine.network_names(cluster.client)
+        current, names = swarm.stack_objects(cluster.client, name), networks.network_names(cluster.client)
         by_tag = plan(convert(load([str(f)], name=name, environ={})), current, names)
         assert [(a.name, a.changes) for a in by_tag.actions if a.action != "unchanged"] == []
         # And as a deploy plans it: images resolved to digests and compared pinned.
@@ -141,7 +141,7 @@ def test_a_stack_the_docker_cli_made_differs_only_by_hashed_names(cluster, tmp_p
                           text=True)
     assert done.returncode == 0, done.stderr
     try:
-        current, names = engine.stack_objects(cluster.client, name), engine.network_names(cluster.client)
+        current, names = swarm.stack_objects(cluster.client, name), networks.network_names(cluster.client)
         desired = convert(load([str(f)], name=name, environ={}))
         the_plan = plan(desired, current, names)
         services = {a.name: a for a in the_plan.actions if a.kind == "service"}

@@ -11,7 +11,7 @@ import pytest
 
 from stack_helpers import DEPLOYMENTS, generated_files, paths
 from swarmml.engine import SOCKET_ROOT
-from swarmml.engine import swarm as engine
+from swarmml.engine import services, swarm
 from swarmml.stack import load
 
 def stack_containers(cluster_name, stack):
@@ -32,7 +32,7 @@ def wait_removed(cluster, stacks, timeout=120):
     deadline = time.monotonic() + timeout
     left = stacks
     while time.monotonic() < deadline:
-        left = [s for s in stacks if any(engine.stack_objects(cluster.client, s).values())
+        left = [s for s in stacks if any(swarm.stack_objects(cluster.client, s).values())
                 or stack_containers(cluster.name, s)]
         if not left:
             return
@@ -60,7 +60,7 @@ def test_docker_stack_deploy_takes_every_shipped_and_generated_stack(cluster, pu
                                   env=env, capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, f"{files}: {done.stderr}"
             want = {f"{stack}_{name}" for name in load(files, name="t", environ=env).config["services"]}
-            made = engine.services(cluster.client, f"com.docker.stack.namespace={stack}")
+            made = services.services(cluster.client, f"com.docker.stack.namespace={stack}")
             assert {s["Spec"]["Name"] for s in made} == want, files
         deployed = time.monotonic()
     finally:

@@ -9,7 +9,7 @@ from stack_helpers import STACK_FILE, environ, swarmml, wait_answering
 from swarmml import ops
 from swarmml.ops import deploy, services
 from swarmml.verify import loadgen
-from swarmml.engine import swarm as engine
+from swarmml.engine import services as engine_services
 from swarmml.verify.run import ONE_ROW, infer_body
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,7 @@ def stack(cluster, pushed_images):
 
 
 def _spec(cluster):
-    return engine.service(cluster.client, f"{STACK}_predictor")["Spec"]
+    return engine_services.service(cluster.client, f"{STACK}_predictor")["Spec"]
 
 
 def test_the_readme_main_command(cluster, stack, tmp_path):

@@ -7,7 +7,7 @@ from ops_helpers import NODES, service, spec, task
 
 from swarmml.autoscale import controller as ctl
 from swarmml.autoscale import lease as leases
-from swarmml.engine import autoscale_io as io
+from swarmml.engine import configs
 
 P = "io.swarmml.autoscale."
 POLICY = {P + "min": "2", P + "max": "6", P + "target-inflight": "2", P + "up-window": "0s", P + "down-window": "10s"}
@@ -54,18 +54,18 @@ class Leases:
 
     def __init__(self, monkeypatch):
         self.cfg = None
-        monkeypatch.setattr(io, "lease", lambda client, name: None if self.cfg is None else tuple(self.cfg))
-        monkeypatch.setattr(io, "create_lease", self.create)
-        monkeypatch.setattr(io, "write_lease", self.write)
+        monkeypatch.setattr(configs, "lease", lambda client, name: None if self.cfg is None else tuple(self.cfg))
+        monkeypatch.setattr(configs, "create_lease", self.create)
+        monkeypatch.setattr(configs, "write_lease", self.write)
 
     def create(self, client, name, labels):
         if self.cfg is not None:
-            raise io.LeaseLost("exists")
+            raise configs.LeaseLost("exists")
         self.cfg = ["cfg1", 1, dict(labels)]
 
     def write(self, client, cid, version, name, labels):
         if version != self.cfg[1]:
-            raise io.LeaseLost("update out of sequence")
+            raise configs.LeaseLost("update out of sequence")
         self.cfg = [cid, version + 1, dict(labels)]
 
 
@@ -181,7 +181,7 @@ def test_a_lost_race_is_standby_not_an_error(monkeypatch):
         w.leases.cfg[1] += 1  # someone wrote in between
         return real_write(client_, cid, version, name, labels)
 
-    monkeypatch.setattr(io, "write_lease", racing_write)
+    monkeypatch.setattr(configs, "write_lease", racing_write)
     a.tick()
     assert not a.holding and "out of sequence" in a.lease_note
 

@@ -5,7 +5,7 @@ import pytest
 import requests
 
 from swarmml.engine import errors
-from swarmml.engine import swarm as engine
+from swarmml.engine import services
 
 SPEC = {"Name": "ml_predictor", "TaskTemplate": {"ContainerSpec": {"Image": "x:1"}}}
 
@@ -17,7 +17,7 @@ def api_error(status, text):
 
 
 class FakeAPI:
-    """The low-level calls swarmml.engine.swarm makes, answering from `service` and `failures` (raised in order)."""
+    """The low-level calls swarmml.engine.services makes, answering from `service` and `failures` (raised in order)."""
 
     def __init__(self, service, failures=()):
         self.service, self.failures, self.posted, self.inspected = service, list(failures), [], 0
@@ -67,7 +67,7 @@ def swarm_bumped_the_version(api):
 
 def test_an_injected_version_conflict_is_retried_with_the_new_version_and_succeeds():
     api = FakeAPI(service(10), [swarm_bumped_the_version])
-    assert engine.update_service(FakeClient(api), service(10), SPEC) == []
+    assert services.update_service(FakeClient(api), service(10), SPEC) == []
     assert api.posted == [10, 11]
 
 
@@ -77,21 +77,21 @@ def test_a_version_conflict_from_a_changed_spec_is_not_overwritten():
         raise api_error(500, "rpc error: code = Unknown desc = update out of sequence")
     api = FakeAPI(service(10), [someone_else_changed_it])
     with pytest.raises(errors.Conflict, match="changed by someone else") as raised:
-        engine.update_service(FakeClient(api), service(10), SPEC)
+        services.update_service(FakeClient(api), service(10), SPEC)
     assert not isinstance(raised.value, errors.OutOfSequence) and api.posted == [10]
 
 
 def test_a_transient_error_is_retried_until_it_passes():
     api = FakeAPI(service(10), [api_error(503, "rpc error: code = Unavailable desc = swarm does not have a leader"),
                                 requests.exceptions.ConnectionError("connection reset by peer")])
-    engine.update_service(FakeClient(api), service(10), SPEC)
+    services.update_service(FakeClient(api), service(10), SPEC)
     assert api.posted == [10, 10, 10]
 
 
 def test_a_not_found_is_never_retried():
     api = FakeAPI(service(10), [docker.errors.NotFound("404", response=None, explanation="service ml_x not found")])
     with pytest.raises(errors.NotFound) as raised:
-        engine.service(FakeClient(api), "ml_x")
+        services.service(FakeClient(api), "ml_x")
     assert api.inspected == 1
     assert str(raised.value) == "service ml_x: service ml_x not found"
     assert raised.value.exit_code == 2  # an unknown name, like every other
@@ -100,7 +100,7 @@ def test_a_not_found_is_never_retried():
 def test_retries_give_up_after_the_last_attempt_with_the_engines_error():
     api = FakeAPI(service(10), [api_error(503, "node is not part of a swarm")] * errors.ATTEMPTS)
     with pytest.raises(errors.Unavailable, match="node is not part of a swarm") as raised:
-        engine.update_service(FakeClient(api), service(10), SPEC)
+        services.update_service(FakeClient(api), service(10), SPEC)
     assert raised.value.status_code == 503 and len(api.posted) == errors.ATTEMPTS
 
 
@@ -145,21 +145,21 @@ class LeavingNode:
 
 
 def test_a_slow_leave_is_asked_again_and_other_failures_are_not():
-    from swarmml.engine import nodes
+    from swarmml.engine import swarm
     from swarmml.errors import SwarmmlError
     slow = api_error(500, "context deadline exceeded")
     node = LeavingNode([slow, None])
-    nodes.swarm_leave(node, force=True)
+    swarm.swarm_leave(node, force=True)
     assert node.asked == 2
     # the node finished leaving while dockerd answered: nothing to ask again
     node = LeavingNode([slow], state_after="inactive")
-    nodes.swarm_leave(node, force=True)
+    swarm.swarm_leave(node, force=True)
     assert node.asked == 1
-    node = LeavingNode([slow] * nodes.LEAVE_ATTEMPTS)
+    node = LeavingNode([slow] * swarm.LEAVE_ATTEMPTS)
     with pytest.raises(SwarmmlError, match="leaving the swarm failed: context deadline exceeded"):
-        nodes.swarm_leave(node, force=True)
-    assert node.asked == nodes.LEAVE_ATTEMPTS
+        swarm.swarm_leave(node, force=True)
+    assert node.asked == swarm.LEAVE_ATTEMPTS
     node = LeavingNode([api_error(503, "This node is not part of a swarm")])
     with pytest.raises(SwarmmlError, match="not part of a swarm"):
-        nodes.swarm_leave(node)
+        swarm.swarm_leave(node)
     assert node.asked == 1

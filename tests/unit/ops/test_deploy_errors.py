@@ -6,7 +6,7 @@ from swarmml.engine import errors
 
 
 class Engine:
-    """engine.remove_* stand-ins that raise, per object, the errors listed for it (in order), then succeed."""
+    """engine remove_* stand-ins that raise, per object, the errors listed for it (in order), then succeed."""
 
     def __init__(self, failures):
         self.failures = {k: list(v) for k, v in failures.items()}
@@ -28,7 +28,7 @@ def test_only_a_network_in_use_is_waited_for_and_other_refusals_are_reported(mon
     fake = Engine({"n-busy": [errors.InUse("removing network n-busy: in use by task t1")],
                    "n-odd": [errors.EngineError("removing network n-odd: permission denied", 403)],
                    "n-gone": [errors.NotFound("removing network n-gone: not found", 404)]})
-    monkeypatch.setattr(deploy.engine, "remove_network", fake.remove)
+    monkeypatch.setattr(deploy.engine_networks, "remove_network", fake.remove)
     nets = {name: {"ID": f"n-{name}"} for name in ("busy", "odd", "gone", "free")}
     in_use, refused = deploy._remove_networks(None, nets, timeout=5)
     assert in_use == [] and fake.removed == ["n-free", "n-busy"]  # busy went on the second try
@@ -37,7 +37,7 @@ def test_only_a_network_in_use_is_waited_for_and_other_refusals_are_reported(mon
 
 def test_a_network_still_in_use_at_the_timeout_is_kept_not_failed(monkeypatch, no_sleep):
     fake = Engine({"n-busy": [errors.InUse("in use")] * 100})
-    monkeypatch.setattr(deploy.engine, "remove_network", fake.remove)
+    monkeypatch.setattr(deploy.engine_networks, "remove_network", fake.remove)
     assert deploy._remove_networks(None, {"busy": {"ID": "n-busy"}}, timeout=0) == (["busy"], {})
 
 

@@ -3,7 +3,8 @@ import pytest
 
 from swarmml.ops import services
 from swarmml.cli import cli
-from swarmml.engine import swarm as engine
+from swarmml.engine import nodes as engine_nodes
+from swarmml.engine import services as engine_services
 from swarmml.errors import NotFound, UsageError
 
 
@@ -30,8 +31,8 @@ def test_service_names_are_relative_to_their_stack():
 def test_an_unknown_service_is_bad_input_in_one_line(monkeypatch, capsys):
     # The CLI answers a name that matches no service with exit 2 and one line, before changing anything.
     monkeypatch.setattr("swarmml.cli.ops_cmds.target_client", lambda: None)
-    monkeypatch.setattr(engine, "services", lambda client, *a, **k: [_named("predictor", "ml")])
-    monkeypatch.setattr(engine, "nodes", lambda client, *a, **k: [])
+    monkeypatch.setattr(engine_services, "services", lambda client, *a, **k: [_named("predictor", "ml")])
+    monkeypatch.setattr(engine_nodes, "nodes", lambda client, *a, **k: [])
     with pytest.raises(SystemExit) as done:
         cli.main(["scale", "nope", "3"], prog_name="swarmml")
     assert done.value.code == 2

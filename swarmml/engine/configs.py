@@ -1,19 +1,68 @@
-"""What the autoscaler reads and writes besides services: its lease (a Swarm config) and the replicas' metrics.
+"""Engine I/O for Swarm configs and secrets, and the autoscaler's lease, which is a config.
 
-Plain data in and out: the lease as (ID, version, labels), a scrape as text
-or an error line. The decisions are in swarmml.autoscale (pure).
+Plain data in and out: names and IDs, a config's data as bytes, the lease as
+(ID, version, labels). The autoscaler's decisions are in swarmml.autoscale (pure).
 """
 from __future__ import annotations
 
 import base64
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import docker.errors
 
-from swarmml.engine import explain
+from swarmml.engine import errors, explain
 from swarmml.errors import SwarmmlError
+
+
+def _call(what, fn, *args, **kwargs):
+    return errors.call(what, fn, *args, **kwargs)
+
+
+def secret_ids(client, names):
+    return {s["Spec"]["Name"]: s["ID"] for s in _call("listing secrets", client.api.secrets)
+            if s["Spec"]["Name"] in names}
+
+
+def secret_names(client):
+    return {s["Spec"]["Name"] for s in _call("listing secrets", client.api.secrets)}
+
+
+def create_secret(client, spec):
+    return _call(f"creating secret {spec['Name']}", client.api.create_secret, spec["Name"],
+                 base64.b64decode(spec["Data"]), labels=spec.get("Labels"), retry=())["ID"]
+
+
+def remove_secret(client, secret_id):
+    _call(f"removing secret {secret_id}", client.api.remove_secret, secret_id)
+
+
+def config_ids(client, names):
+    return {c["Spec"]["Name"]: c["ID"] for c in _call("listing configs", client.api.configs)
+            if c["Spec"]["Name"] in names}
+
+
+def labelled_configs(client, label):
+    """[(id, name, labels, created_at)] for configs carrying label (KEY or KEY=VALUE)."""
+    return [(c["ID"], c["Spec"]["Name"], c["Spec"].get("Labels") or {}, c.get("CreatedAt", ""))
+            for c in _call("listing configs", client.api.configs, filters={"label": label})]
+
+
+def config_data(client, config_id):
+    return base64.b64decode(_call(f"config {config_id}", client.api.inspect_config, config_id)["Spec"]["Data"])
+
+
+def create_config(client, spec):
+    kwargs = {}
+    if spec.get("Templating"):
+        kwargs["templating"] = spec["Templating"]
+    return _call(f"creating config {spec['Name']}", client.api.create_config, spec["Name"],
+                 base64.b64decode(spec["Data"]), labels=spec.get("Labels"), retry=(), **kwargs)["ID"]
+
+
+def remove_config(client, config_id):
+    _call(f"removing config {config_id}", client.api.remove_config, config_id)
+
+
+# --- the autoscaler's lease: a config whose labels the controllers write --------
 
 LEASE_DATA = b"swarmml autoscaler lease: see the labels\n"
 
@@ -65,19 +114,3 @@ def remove_lease(client, config_id: str) -> None:
         pass
     except docker.errors.APIError as exc:
         raise SwarmmlError(f"removing the autoscaler lease: {explain(exc)}") from None
-
-
-def http_get(url: str, timeout: float = 1.0, limit: int = 1 << 20) -> tuple[str | None, str | None]:
-    """(body, None) or (None, one-line error) for a GET: a replica's /metrics or a Prometheus query."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.read(limit).decode("utf-8", errors="replace"), None
-    except urllib.error.HTTPError as exc:
-        return None, f"HTTP {exc.code} from {url}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        return None, f"{url}: {str(reason).strip() or type(exc).__name__}"
-
-
-def query_url(base: str, query: str) -> str:
-    return base.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode({"query": query})
