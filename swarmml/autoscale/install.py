@@ -72,7 +72,7 @@ def install(client, image: str, networks: list[str] | None = None, wait: bool = 
     found = [s for s in engine_services.services(client) if s["Spec"]["Name"] == SERVICE]
     markers, since = converge.snapshot(client, [SERVICE]) if found else {}, converge.now(client)
     if found:
-        engine_services.update_service(client, found[0]["ID"], found[0]["Version"]["Index"], spec)
+        engine_services.update_service(client, found[0], spec)
     else:
         engine_services.create_service(client, spec)
     if wait:

@@ -13,53 +13,49 @@ from swarmml.engine import errors, explain
 from swarmml.errors import SwarmmlError
 
 
-def _call(what, fn, *args, **kwargs):
-    return errors.call(what, fn, *args, **kwargs)
-
-
 def secret_ids(client, names):
-    return {s["Spec"]["Name"]: s["ID"] for s in _call("listing secrets", client.api.secrets)
+    return {s["Spec"]["Name"]: s["ID"] for s in errors.call("listing secrets", client.api.secrets)
             if s["Spec"]["Name"] in names}
 
 
 def secret_names(client):
-    return {s["Spec"]["Name"] for s in _call("listing secrets", client.api.secrets)}
+    return {s["Spec"]["Name"] for s in errors.call("listing secrets", client.api.secrets)}
 
 
 def create_secret(client, spec):
-    return _call(f"creating secret {spec['Name']}", client.api.create_secret, spec["Name"],
-                 base64.b64decode(spec["Data"]), labels=spec.get("Labels"), retry=())["ID"]
+    return errors.call(f"creating secret {spec['Name']}", client.api.create_secret, spec["Name"],
+                       base64.b64decode(spec["Data"]), labels=spec.get("Labels"), retry=())["ID"]
 
 
 def remove_secret(client, secret_id):
-    _call(f"removing secret {secret_id}", client.api.remove_secret, secret_id)
+    errors.call(f"removing secret {secret_id}", client.api.remove_secret, secret_id)
 
 
 def config_ids(client, names):
-    return {c["Spec"]["Name"]: c["ID"] for c in _call("listing configs", client.api.configs)
+    return {c["Spec"]["Name"]: c["ID"] for c in errors.call("listing configs", client.api.configs)
             if c["Spec"]["Name"] in names}
 
 
 def labelled_configs(client, label):
     """[(id, name, labels, created_at)] for configs carrying label (KEY or KEY=VALUE)."""
     return [(c["ID"], c["Spec"]["Name"], c["Spec"].get("Labels") or {}, c.get("CreatedAt", ""))
-            for c in _call("listing configs", client.api.configs, filters={"label": label})]
+            for c in errors.call("listing configs", client.api.configs, filters={"label": label})]
 
 
 def config_data(client, config_id):
-    return base64.b64decode(_call(f"config {config_id}", client.api.inspect_config, config_id)["Spec"]["Data"])
+    return base64.b64decode(errors.call(f"config {config_id}", client.api.inspect_config, config_id)["Spec"]["Data"])
 
 
 def create_config(client, spec):
     kwargs = {}
     if spec.get("Templating"):
         kwargs["templating"] = spec["Templating"]
-    return _call(f"creating config {spec['Name']}", client.api.create_config, spec["Name"],
-                 base64.b64decode(spec["Data"]), labels=spec.get("Labels"), retry=(), **kwargs)["ID"]
+    return errors.call(f"creating config {spec['Name']}", client.api.create_config, spec["Name"],
+                       base64.b64decode(spec["Data"]), labels=spec.get("Labels"), retry=(), **kwargs)["ID"]
 
 
 def remove_config(client, config_id):
-    _call(f"removing config {config_id}", client.api.remove_config, config_id)
+    errors.call(f"removing config {config_id}", client.api.remove_config, config_id)
 
 
 # --- the autoscaler's lease: a config whose labels the controllers write --------

@@ -10,10 +10,6 @@ from swarmml.engine.errors import NotFound
 from swarmml.errors import SwarmmlError
 
 
-def _call(what, fn, *args, **kwargs):
-    return errors.call(what, fn, *args, **kwargs)
-
-
 def network_names(client, services=()):
     """network id -> name, to read Targets back as names.
 
@@ -21,30 +17,30 @@ def network_names(client, services=()):
     swarm's own `host` network, whose ID the engine's network list (its local networks) lacks;
     inspected by ID, it answers.
     """
-    names = {n["Id"]: n["Name"] for n in _call("listing networks", client.api.networks)}
+    names = {n["Id"]: n["Name"] for n in errors.call("listing networks", client.api.networks)}
     for svc in services:
         for net in (svc.get("Spec") or svc).get("TaskTemplate", {}).get("Networks") or []:
             target = net.get("Target")
             if target and target not in names:
                 try:
-                    names[target] = _call(f"network {target}", client.api.inspect_network, target)["Name"]
+                    names[target] = errors.call(f"network {target}", client.api.inspect_network, target)["Name"]
                 except NotFound:
                     pass
     return names
 
 
 def network_exists(client, name):
-    return any(n["Name"] == name for n in _call(f"network {name}", client.api.networks, names=[name]))
+    return any(n["Name"] == name for n in errors.call(f"network {name}", client.api.networks, names=[name]))
 
 
 def create_network(client, spec):
-    _call(f"creating network {spec['Name']}", client.api.create_network, spec["Name"], driver=spec["Driver"],
-          options=spec.get("Options") or None, ipam=spec.get("IPAM"), internal=spec.get("Internal", False),
-          labels=spec.get("Labels"), attachable=spec.get("Attachable", False), scope="swarm", retry=())
+    errors.call(f"creating network {spec['Name']}", client.api.create_network, spec["Name"], driver=spec["Driver"],
+                options=spec.get("Options") or None, ipam=spec.get("IPAM"), internal=spec.get("Internal", False),
+                labels=spec.get("Labels"), attachable=spec.get("Attachable", False), scope="swarm", retry=())
 
 
 def remove_network(client, network_id):
-    _call(f"removing network {network_id}", client.api.remove_network, network_id)
+    errors.call(f"removing network {network_id}", client.api.remove_network, network_id)
 
 
 # --- a local cluster's network on the host engine ---------------------------------

@@ -16,17 +16,13 @@ from swarmml.engine import SOCKET_ROOT, connect, errors
 from swarmml.errors import SwarmmlError
 
 
-def _call(what, fn, *args, **kwargs):
-    return errors.call(what, fn, *args, **kwargs)
-
-
 def nodes(client):
-    return _call("listing nodes", client.api.nodes)
+    return errors.call("listing nodes", client.api.nodes)
 
 
 def own_node_id(client):
     """The swarm node id of the engine we talk to (a manager)."""
-    return (_call("engine info", client.info).get("Swarm") or {}).get("NodeID")
+    return (errors.call("engine info", client.info).get("Swarm") or {}).get("NodeID")
 
 
 def swarm_nodes(manager_client):

@@ -13,17 +13,13 @@ from swarmml.engine.errors import Conflict, OutOfSequence
 from swarmml.engine.images import registry_login, registry_of
 
 
-def _call(what, fn, *args, **kwargs):
-    return errors.call(what, fn, *args, **kwargs)
-
-
 def services(client, label=None):
     """Every service, or those carrying label (KEY or KEY=VALUE)."""
-    return _call("listing services", client.api.services, filters={"label": label} if label else None)
+    return errors.call("listing services", client.api.services, filters={"label": label} if label else None)
 
 
 def service(client, name_or_id):
-    return _call(f"service {name_or_id}", client.api.inspect_service, name_or_id)
+    return errors.call(f"service {name_or_id}", client.api.inspect_service, name_or_id)
 
 
 def registry_auth(client, image):
@@ -45,8 +41,8 @@ def _post_spec(client, path, spec, params=None, auth=None):
 def create_service(client, spec, auth=None):
     """Create a service from a ServiceSpec dict; auth: X-Registry-Auth to store with it. Returns (ID, warnings)."""
     # Not retried: a create whose answer was lost may have happened, and a second one would be refused.
-    done = _call(f"creating service {spec['Name']}", _post_spec, client, "/services/create", spec, auth=auth,
-                 retry=())
+    done = errors.call(f"creating service {spec['Name']}", _post_spec, client, "/services/create", spec, auth=auth,
+                       retry=())
     return done["ID"], done.get("Warnings") or []
 
 
@@ -70,8 +66,8 @@ def update_service(client, current, spec, rollback=False, auth=None):
         if rollback:
             params["rollback"] = "previous"
         try:
-            return _call(what, _post_spec, client, f"/services/{current['ID']}/update", spec, params=params,
-                         auth=auth)
+            return errors.call(what, _post_spec, client, f"/services/{current['ID']}/update", spec, params=params,
+                               auth=auth)
         except OutOfSequence:
             again = service(client, current["ID"])
             if again["Spec"] != current["Spec"]:
@@ -85,4 +81,4 @@ def update_service(client, current, spec, rollback=False, auth=None):
 
 
 def remove_service(client, service_id):
-    _call(f"removing service {service_id}", client.api.remove_service, service_id)
+    errors.call(f"removing service {service_id}", client.api.remove_service, service_id)

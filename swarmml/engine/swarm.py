@@ -19,12 +19,8 @@ from swarmml.errors import SwarmmlError
 NAMESPACE_LABEL = labels.STACK_NAMESPACE
 
 
-def _call(what, fn, *args, **kwargs):
-    return errors.call(what, fn, *args, **kwargs)
-
-
 def require_manager(client):
-    info = _call("engine info", client.info)["Swarm"]
+    info = errors.call("engine info", client.info)["Swarm"]
     if info.get("LocalNodeState") != "active":
         raise SwarmmlError("this engine is not part of a swarm; `swarmml cluster up`, "
                            "or point DOCKER_HOST at a manager")
@@ -34,20 +30,20 @@ def require_manager(client):
 
 def info(client):
     """GET /info: the engine's facts, its swarm membership (Swarm.NodeID, ControlAvailable) and clock."""
-    return _call("engine info", client.info)
+    return errors.call("engine info", client.info)
 
 
 def swarm_spec(client):
     """The swarm's own settings (Dispatcher.HeartbeatPeriod, ...), or None where this engine can't tell."""
     try:
-        return _call("swarm settings", client.api.inspect_swarm).get("Spec")
+        return errors.call("swarm settings", client.api.inspect_swarm).get("Spec")
     except SwarmmlError:
         return None
 
 
 def now(client):
     """The manager's clock, its RFC 3339 SystemTime: task timestamps are written by the engines, not by us."""
-    return _call("engine info", client.info).get("SystemTime", "")
+    return errors.call("engine info", client.info).get("SystemTime", "")
 
 
 def engine_facts(client):
@@ -76,20 +72,20 @@ def stack_objects(client, namespace):
     return {
         "services": {s["Spec"]["Name"]: {"ID": s["ID"], "Version": s["Version"]["Index"], "Spec": s["Spec"],
                                           "PreviousSpec": s.get("PreviousSpec"), "UpdateStatus": s.get("UpdateStatus")}
-                     for s in _call(what, api.services, filters=f)},
+                     for s in errors.call(what, api.services, filters=f)},
         "networks": {n["Name"]: {"ID": n["Id"], "Labels": n.get("Labels") or {}}
-                     for n in _call(what, api.networks, filters=f)},
+                     for n in errors.call(what, api.networks, filters=f)},
         "secrets": {s["Spec"]["Name"]: {"ID": s["ID"], "Labels": s["Spec"].get("Labels") or {}}
-                    for s in _call(what, api.secrets, filters=f)},
+                    for s in errors.call(what, api.secrets, filters=f)},
         "configs": {c["Spec"]["Name"]: {"ID": c["ID"], "Labels": c["Spec"].get("Labels") or {}}
-                    for c in _call(what, api.configs, filters=f)},
+                    for c in errors.call(what, api.configs, filters=f)},
     }
 
 
 def stacks(client):
     """namespace -> number of services, for every stack on the swarm (ours or docker/cli's)."""
     out = {}
-    for s in _call("listing stacks", client.api.services, filters={"label": NAMESPACE_LABEL}):
+    for s in errors.call("listing stacks", client.api.services, filters={"label": NAMESPACE_LABEL}):
         ns = s["Spec"]["Labels"][NAMESPACE_LABEL]
         out[ns] = out.get(ns, 0) + 1
     return out

@@ -16,10 +16,6 @@ from swarmml.engine.nodes import node_engine, own_node_id
 from swarmml.errors import SwarmmlError
 
 
-def _call(what, fn, *args, **kwargs):
-    return errors.call(what, fn, *args, **kwargs)
-
-
 def tasks(client, service_ids=None, desired_running=False, up_to_date=False):
     """The tasks Swarm keeps (running, pending and recent history) of one service id, several, or all.
 
@@ -33,7 +29,7 @@ def tasks(client, service_ids=None, desired_running=False, up_to_date=False):
         filters["service"] = [service_ids] if isinstance(service_ids, str) else list(service_ids)
     if desired_running:
         filters["desired-state"] = "running"
-    return _call("listing tasks", client.api.tasks, filters=filters)
+    return errors.call("listing tasks", client.api.tasks, filters=filters)
 
 
 def task_log_tail(client, task_id, lines=5):

@@ -79,3 +79,12 @@ def test_a_burst_right_after_install_scales_up_and_the_log_says_why(cluster, sta
     # and a reason to hold (the words of `autoscale status`), not one line per tick
     holds = [line for line in lines if f"{PREDICTOR} hold" in line]
     assert holds and len(holds) < BURST_S / 2, holds
+
+
+def test_installing_again_updates_the_running_controller(cluster, stack):
+    # The update path: the service exists, so install replaces its spec (and waits for the new controller's look).
+    done = swarmml("autoscale", "install", env=cluster.env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"updated service {SERVICE}" in done.stderr, done.stderr
+    (svc,) = [s for s in engine_services.services(cluster.client) if s["Spec"]["Name"] == SERVICE]
+    assert "PreviousSpec" in svc  # the same service, updated, not a second one
