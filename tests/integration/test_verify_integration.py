@@ -1,4 +1,7 @@
-"""swarmml verify on the real 3-node cluster: the README's main command, the node-loss drill, the report files."""
+"""swarmml verify on the real 3-node cluster: the README's main command and its report files, bad input, and
+the capacity answer under an SLO. The node-loss drill's report is tested with the drills
+(test_node_loss_integration.py); a failed threshold's exit and report over a remote transport
+(test_remote_integration.py)."""
 import json
 import os
 import struct
@@ -111,53 +114,6 @@ def _the_readme_main_command(cluster, tmp_path):
         assert after[key] == before[key], key
     for key in ("Resources", "ContainerSpec"):
         assert after["TaskTemplate"][key] == before["TaskTemplate"][key], key
-
-
-def test_verify_reports_checks_and_drill(cluster, stack, tmp_path):
-    before = _spec(cluster)
-    out = tmp_path / "report"
-    # Recovery targets belong to the benchmark (scripts/bench_verify.py); what is tested here is that verify
-    # drills, restores and reports.
-    done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "", "--drill", "node-loss",
-                   "--max-recovery", "180", "--max-failed", "5", "--report", str(out), "-o", "json", env=cluster.env)
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout)
-    assert report["ok"] and report["verdict"] == "pass" and report["steps"] == []
-    checks = {c["name"]: c for c in report["checks"]}
-    assert {n: c["ok"] for n, c in checks.items()} == {
-        "placement": True, "every_replica_answers": True, "golden_predictions": True}
-    assert (checks["every_replica_answers"]["data"]["seen"] == 3
-            and checks["golden_predictions"]["data"]["replicas"] == 3)
-    assert sorted(checks["placement"]["data"]["per_node"].values()) == [1, 1, 1]
-
-    drill = report["drill"]
-    assert drill["ok"] and drill["recovery_s"] is not None and drill["marked_down_s"] is not None
-    assert drill["requests"] > 0 and drill["node"] in cluster.node_names()
-    assert drill["replicas_on_node"] >= 1 and drill["desired"] == 3
-    assert sorted(drill["rebalance"]["after"].values()) == [1, 1, 1]
-    print(f"drill: recovered {drill['recovery_s']} s, {drill['failed']}/{drill['requests']} failed")
-
-    assert sorted(p.name for p in out.iterdir()) == ["report.json", "report.md"]  # no curve, no plot
-    assert json.loads((out / "report.json").read_text())["checks"] == report["checks"]
-    md = (out / "report.md").read_text()
-    assert "## Node-loss drill" in md and "**PASS**" in md
-
-    # the drill's node is back, and the spec is as verify found it
-    after = _spec(cluster)
-    for key in ("Mode", "UpdateConfig"):
-        assert after[key] == before[key], key
-    assert all(n["Status"]["State"] == "ready" for n in cluster.client.api.nodes())
-
-
-def test_verify_exits_non_zero_when_a_threshold_fails(cluster, stack, tmp_path):
-    done = swarmml("verify", "predictor", "--stack", STACK, "--steps", "1,2", "--duration", "2", "--repeat", "1",
-                   "--min-efficiency", "2=1.9", "--report", str(tmp_path), "-o", "json", env=cluster.env)
-    assert done.returncode == 1
-    report = json.loads(done.stdout)
-    assert not report["ok"] and report["problems"][0].startswith("E(2) = ")
-    assert done.stderr.strip().splitlines()[-1].startswith("swarmml: error: verify failed: E(2) = ")
-    assert "**FAIL**" in (tmp_path / "report.md").read_text()
-    assert _spec(cluster)["Mode"] == {"Replicated": {"Replicas": 3}}
 
 
 def test_verify_bad_input_is_one_line_and_changes_nothing(cluster, stack):
