@@ -34,6 +34,7 @@ class Job:
     name: str  # the job label: the service's name in its stack
     port: int
     path: str = "/metrics"
+    params: tuple[tuple[str, tuple[str, ...]], ...] = ()  # the scrape URL's query: (name, values) pairs
 
     @property
     def dns_name(self) -> str:
@@ -44,7 +45,10 @@ def ml_jobs(predictors: tuple[str, ...] = ("predictor",), gateway: bool = True) 
     """The ML stack's scrape jobs: every predictor service's /metrics on its serving port, and the
     gateway's HAProxy exporter on its stats port."""
     jobs = [Job(p, 8080) for p in predictors]
-    return jobs + ([Job("gateway", 8404)] if gateway else [])
+    # The exporter's proxies, not its server lines: one per server-template slot (128, most of them empty), and
+    # the rules read the frontend.
+    proxies = (("scope", ("global", "frontend", "backend")),)
+    return jobs + ([Job("gateway", 8404, params=proxies)] if gateway else [])
 
 
 def scrape_config(jobs: list[Job], interval: str = SCRAPE_INTERVAL, rules_file: str = "rules.yml") -> dict:
@@ -53,6 +57,7 @@ def scrape_config(jobs: list[Job], interval: str = SCRAPE_INTERVAL, rules_file: 
         "rule_files": [rules_file],
         "scrape_configs": [
             {"job_name": j.name, "metrics_path": j.path,
+             **({"params": {k: list(v) for k, v in j.params}} if j.params else {}),
              # refresh_interval: how soon a new task is scraped after it starts
              "dns_sd_configs": [{"names": [j.dns_name], "type": "A", "port": j.port, "refresh_interval": interval}]}
             for j in jobs],

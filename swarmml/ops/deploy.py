@@ -3,6 +3,7 @@
 Compatible with `docker stack deploy`: the same names, labels and spec
 fields, so the docker CLI sees swarmml stacks and swarmml sees the CLI's.
 """
+import base64
 import os
 import time
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from swarmml import errors
 from swarmml.cluster import vip
 from swarmml.ops import converge, rollout
-from swarmml.stack import imageref
+from swarmml.stack import gateway_slots, imageref
 from swarmml.stack.autoscale_policy import check_services
 from swarmml.ops.autoscaled import hold_replicas
 from swarmml.console import note
@@ -67,7 +68,7 @@ def deploy(files, name=None, prune=False, resolve_image="always", dry_run=False,
     started = time.monotonic()
     loaded = load(files, name=name, environ=environ, env_file=env_file)
     desired = convert(loaded)
-    check_services(desired.services)  # a bad autoscale policy is refused before any engine is asked
+    _check_before_the_engine(desired)
     client = client or target_client()
     engine_swarm.require_manager(client)
     defaults = _cluster_defaults(client, loaded, files)
@@ -80,6 +81,15 @@ def deploy(files, name=None, prune=False, resolve_image="always", dry_run=False,
     result.warnings = loaded.warnings + result.warnings
     result.duration_s = time.monotonic() - started
     return result
+
+
+def _check_before_the_engine(desired):
+    """A bad autoscale policy, or more replicas than a gateway routes to, is refused before any engine is asked."""
+    policies = check_services(desired.services)
+    configs = {name: base64.b64decode(spec.get("Data") or "") for name, spec in desired.configs.items()}
+    problems = gateway_slots.stack_problems(desired.services, configs, {n: p.max for n, p in policies.items()})
+    if problems:
+        raise UsageError(problems[0] + " (nothing changed)")
 
 
 def _cluster_defaults(client, loaded, files):

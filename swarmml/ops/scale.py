@@ -3,7 +3,10 @@ import copy
 import re
 import time
 
+from swarmml import labels
 from swarmml.ops import converge, rollout, services
+from swarmml.stack import gateway_slots
+from swarmml.engine import configs as engine_configs
 from swarmml.engine import nodes as engine_nodes
 from swarmml.engine import services as engine_services
 from swarmml.engine import swarm as engine_swarm
@@ -53,6 +56,18 @@ def with_replicas(spec, n):
     return out
 
 
+def _gateway_limit(client, all_services, svc):
+    """How many replicas of svc its stack's gateways route to (None: no gateway names it), from the configs
+    the stack's services mount."""
+    namespace = (svc["Spec"].get("Labels") or {}).get(labels.STACK_NAMESPACE)
+    stack = {s["Spec"]["Name"]: s["Spec"] for s in all_services
+             if (s["Spec"].get("Labels") or {}).get(labels.STACK_NAMESPACE) == namespace}
+    refs = {r["ConfigName"]: r["ConfigID"] for spec in stack.values()
+            for r in spec["TaskTemplate"].get("ContainerSpec", {}).get("Configs") or []}
+    configs = {name: engine_configs.config_data(client, config_id) for name, config_id in refs.items()}
+    return gateway_slots.limits(stack, configs).get(svc["Spec"]["Name"])
+
+
 def scale(client, replicas, stack=None, detach=False, timeout=300, show=True):
     """Set replicas: `scale(client, {"predictor": 10}, stack="ml")`. Returns a ScaleResult.
 
@@ -69,7 +84,8 @@ def scale(client, replicas, stack=None, detach=False, timeout=300, show=True):
         n = parse_replicas(n, f"replicas for {name}")
         svc = services.match(all_services, name, stack)
         new_spec = with_replicas(svc["Spec"], n)
-        problem = state.capacity_problem(svc["Spec"], n, nodes)
+        problem = (state.capacity_problem(svc["Spec"], n, nodes)
+                   or gateway_slots.problem(svc["Spec"]["Name"], n, _gateway_limit(client, all_services, svc)))
         if problem:
             raise UsageError(problem + " (nothing changed)")
         plan.append((svc, n, new_spec))
