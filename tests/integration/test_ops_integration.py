@@ -276,6 +276,8 @@ def test_h_bad_input_changes_nothing(cluster, stack):
         (["scale", "predictor", "-1", "--stack", STACK], "non-negative integer"),
         (["scale", "predictor", "2.5", "--stack", STACK], "non-negative integer"),
         (["scale", "nosuch=2", "--stack", STACK], "no service 'nosuch' in stack"),
+        # the gateway's HAProxy routes to 128 replicas: a 129th would run and get no request
+        (["scale", "predictor", "129", "--stack", STACK], "server-template ... 128 tasks.predictor) routes to at most"),
         (["update", "nosuch", "--env", "A=1"], "no service 'nosuch'"),
         (["update", "predictor", "--stack", STACK, "--image", "registry:5000/swarmml/predictor:nope"],
          "not found in its registry"),
