@@ -123,23 +123,21 @@ def verdict(step, base_replicas, thresholds):
     service held, the replicas only got less CPU. If requests cost more
     with cores to spare, the service itself scales badly. Above 1 beyond
     the interval, in throughput or in work, no service explains it: the
-    base step was off.
+    base step was off, so a pass would not be evidence; a step below its
+    threshold still fails, since a base measured low only overstates E(N).
     """
     if step["replicas"] == base_replicas:
         return "base"
     e, w = step["efficiency"], step.get("cpu_efficiency")
     e_low = (step.get("efficiency_interval") or [e])[0]
     w_low = (step.get("cpu_efficiency_interval") or [w])[0]
+    want = threshold_for(step["replicas"], thresholds)
+    if want is not None and e < want:
+        # Below the threshold even if the base was off: a base measured low only overstates E(N).
+        return "inconclusive" if starved(step) or (w is not None and w >= want) else "fail"
     if e_low > 1 or (w_low is not None and w_low > 1 + WORK_MARGIN):
         return "suspect"
-    want = threshold_for(step["replicas"], thresholds)
-    if want is None:
-        return "measured"
-    if e >= want:
-        return "pass"
-    if starved(step) or (w is not None and w >= want):
-        return "inconclusive"
-    return "fail"
+    return "measured" if want is None else "pass"
 
 
 def starved(step):

@@ -125,6 +125,17 @@ def test_above_one_beyond_the_interval_is_suspect_not_a_pass():
     assert steps[2]["cpu_efficiency_interval"][0] > 1 and steps[2]["verdict"] == "pass" and ok
 
 
+def test_a_suspect_step_below_its_threshold_still_fails():
+    # CI: E(2) = 1.06 (1.00..1.13) against a threshold of 1.9 was called suspect (exit 3). A base measured low
+    # only overstates E(2): below 1.9 even so, the service fails the threshold.
+    runs = [run(1, 40.0, 0.25), run(2, 86.0, 0.5), run(2, 90.0, 0.5), run(1, 41.0, 0.25)]
+    steps, (ok, problems) = judged(runs, thresholds="2=1.9")
+    assert steps[2]["efficiency_interval"][0] > 1 and steps[2]["verdict"] == "fail" and not ok
+    assert problems[0].startswith("E(2) = ") and "suspect" not in problems[0]
+    # the same curve under the default threshold: suspect, not a pass
+    assert judged(runs)[0][2]["verdict"] == "suspect"
+
+
 def test_cpu_per_request_says_service_or_starved():
     # E(6) 0.6: each request cost the same CPU, the replicas got 0.15 of their 0.25 (a starved machine)
     starved = [run(1, 40.0, 0.25), run(6, 144.0, 0.9, bottleneck="machine"),
