@@ -56,16 +56,15 @@ def with_replicas(spec, n):
     return out
 
 
-def _gateway_limit(client, all_services, svc):
-    """How many replicas of svc its stack's gateways route to (None: no gateway names it), from the configs
-    the stack's services mount."""
-    namespace = (svc["Spec"].get("Labels") or {}).get(labels.STACK_NAMESPACE)
+def _gateway_limits(client, all_services, namespace):
+    """{service name: (slots, where)} for the services a stack's gateways route to, from the configs the
+    stack's services mount (namespace None: the services outside any stack)."""
     stack = {s["Spec"]["Name"]: s["Spec"] for s in all_services
              if (s["Spec"].get("Labels") or {}).get(labels.STACK_NAMESPACE) == namespace}
     refs = {r["ConfigName"]: r["ConfigID"] for spec in stack.values()
             for r in spec["TaskTemplate"].get("ContainerSpec", {}).get("Configs") or []}
     configs = {name: engine_configs.config_data(client, config_id) for name, config_id in refs.items()}
-    return gateway_slots.limits(stack, configs).get(svc["Spec"]["Name"])
+    return gateway_slots.limits(stack, configs)
 
 
 def scale(client, replicas, stack=None, detach=False, timeout=300, show=True):
@@ -80,12 +79,16 @@ def scale(client, replicas, stack=None, detach=False, timeout=300, show=True):
     all_services = engine_services.services(client)
     nodes = engine_nodes.nodes(client)
     plan = []
+    limits = {}  # per stack namespace: its configs are read once however many of its services are scaled
     for name, n in replicas.items():
         n = parse_replicas(n, f"replicas for {name}")
         svc = services.match(all_services, name, stack)
         new_spec = with_replicas(svc["Spec"], n)
+        namespace = (svc["Spec"].get("Labels") or {}).get(labels.STACK_NAMESPACE)
+        if namespace not in limits:
+            limits[namespace] = _gateway_limits(client, all_services, namespace)
         problem = (state.capacity_problem(svc["Spec"], n, nodes)
-                   or gateway_slots.problem(svc["Spec"]["Name"], n, _gateway_limit(client, all_services, svc)))
+                   or gateway_slots.problem(svc["Spec"]["Name"], n, limits[namespace].get(svc["Spec"]["Name"])))
         if problem:
             raise UsageError(problem + " (nothing changed)")
         plan.append((svc, n, new_spec))
